@@ -1,0 +1,387 @@
+//! Canonical blocks (RFC 9171 §4.3.2) and the extension blocks of §4.4: previous node (6),
+//! bundle age (7) and hop count (10). Block type codes live in one table, [`BlockType`].
+//!
+//! `[block type, block number, block processing control flags, crc type,
+//!   block-type-specific data (byte string), (crc)?]`
+
+use core::fmt;
+use core::ops::Range;
+
+use super::cbor::{head_len, major, write_head, Reader, Writer};
+use super::crc::CrcType;
+use super::eid::Eid;
+use super::error::{DecodeError, Location};
+use super::flags::BlockFlags;
+use super::primary::{append_crc, check_crc};
+
+/// A block type code (RFC 9171 §9.1, RFC 9172 §11.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockType(pub u64);
+
+impl BlockType {
+    /// Payload block (RFC 9171 §4.3.3).
+    pub const PAYLOAD: BlockType = BlockType(1);
+    /// Previous node block (RFC 9171 §4.4.1).
+    pub const PREVIOUS_NODE: BlockType = BlockType(6);
+    /// Bundle age block (RFC 9171 §4.4.2).
+    pub const BUNDLE_AGE: BlockType = BlockType(7);
+    /// Hop count block (RFC 9171 §4.4.3).
+    pub const HOP_COUNT: BlockType = BlockType(10);
+    /// Block Integrity Block (RFC 9172 §3.7).
+    pub const BIB: BlockType = BlockType(11);
+    /// Block Confidentiality Block (RFC 9172 §3.8).
+    pub const BCB: BlockType = BlockType(12);
+
+    /// The registered name of this type, if it is one this codec knows.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1 => "payload",
+            6 => "previous node",
+            7 => "bundle age",
+            10 => "hop count",
+            11 => "BIB",
+            12 => "BCB",
+            _ => return None,
+        })
+    }
+
+    /// True for the types this codec processes; others are "unknown" in the sense of
+    /// RFC 9171 §5.6 step 4 and are kept or dropped as their flags say.
+    pub fn is_known(self) -> bool {
+        self.name().is_some()
+    }
+}
+
+impl fmt::Display for BlockType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "{n} ({})", self.0),
+            None => write!(f, "unknown ({})", self.0),
+        }
+    }
+}
+
+/// Hop count block contents (RFC 9171 §4.4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HopCount {
+    /// Hop limit, 1..=255.
+    pub limit: u64,
+    /// Hops taken so far.
+    pub count: u64,
+}
+
+impl HopCount {
+    /// True when the count has passed the limit (RFC 9171 §5.4 step 3 deletes such bundles).
+    pub fn exceeded(&self) -> bool {
+        self.count > self.limit
+    }
+
+    /// Encoded block-type-specific data.
+    pub fn to_data(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(6);
+        w.array(2).uint(self.limit).uint(self.count);
+        w.into_vec()
+    }
+}
+
+/// Encoded bundle age block data: milliseconds as a CBOR unsigned integer.
+pub fn bundle_age_data(age_ms: u64) -> Vec<u8> {
+    let mut w = Writer::with_capacity(9);
+    w.uint(age_ms);
+    w.into_vec()
+}
+
+/// An owned canonical block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalBlock {
+    /// Block type code.
+    pub block_type: BlockType,
+    /// Block number, unique in the bundle; 1 for the payload.
+    pub number: u64,
+    /// Block processing control flags.
+    pub flags: BlockFlags,
+    /// CRC type of this block.
+    pub crc_type: CrcType,
+    /// Block-type-specific data (the contents of the byte string).
+    pub data: Vec<u8>,
+}
+
+impl CanonicalBlock {
+    /// A block with no flags.
+    pub fn new(block_type: BlockType, number: u64, crc_type: CrcType, data: Vec<u8>) -> Self {
+        Self {
+            block_type,
+            number,
+            flags: BlockFlags::default(),
+            crc_type,
+            data,
+        }
+    }
+
+    /// Borrowed form, for encoding.
+    pub fn as_ref(&self) -> BlockRef<'_> {
+        BlockRef {
+            block_type: self.block_type,
+            number: self.number,
+            flags: self.flags,
+            crc_type: self.crc_type,
+            data: &self.data,
+        }
+    }
+}
+
+/// A canonical block whose data is borrowed; what the encoder consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRef<'a> {
+    /// Block type code.
+    pub block_type: BlockType,
+    /// Block number.
+    pub number: u64,
+    /// Block processing control flags.
+    pub flags: BlockFlags,
+    /// CRC type.
+    pub crc_type: CrcType,
+    /// Block-type-specific data.
+    pub data: &'a [u8],
+}
+
+impl BlockRef<'_> {
+    /// Encoded size of this block.
+    pub fn encoded_len(&self) -> usize {
+        1 + head_len(self.block_type.0)
+            + head_len(self.number)
+            + head_len(self.flags.0)
+            + 1
+            + head_len(self.data.len() as u64)
+            + self.data.len()
+            + match self.crc_type.value_len() {
+                0 => 0,
+                n => 1 + n,
+            }
+    }
+
+    /// Appends the block's encoding, CRC included.
+    pub fn encode(&self, w: &mut Writer) {
+        let start = w.len();
+        w.array(if self.crc_type == CrcType::None { 5 } else { 6 })
+            .uint(self.block_type.0)
+            .uint(self.number)
+            .uint(self.flags.0)
+            .uint(self.crc_type.code())
+            .bytes(self.data);
+        append_crc(w, start, self.crc_type);
+    }
+}
+
+/// Where a decoded canonical block sits in the bundle's bytes. The payload is never copied:
+/// `data` is a range into the received buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockMeta {
+    /// Block type code.
+    pub block_type: BlockType,
+    /// Block number.
+    pub number: u64,
+    /// Block processing control flags.
+    pub flags: BlockFlags,
+    /// CRC type.
+    pub crc_type: CrcType,
+    /// The whole block's encoding.
+    pub range: Range<usize>,
+    /// The block-type-specific data, without its byte-string head.
+    pub data: Range<usize>,
+    /// The block-type-specific data with its byte-string head (what BPSec calls the
+    /// canonical form of the data, RFC 9172 §4).
+    pub data_with_head: Range<usize>,
+}
+
+impl BlockMeta {
+    /// Decodes a canonical block at the reader's position, checking its CRC.
+    pub fn decode(r: &mut Reader<'_>, index: usize) -> Result<Self, DecodeError> {
+        let start = r.position();
+        let mut at = Location::BlockIndex(index);
+        let n = r.definite_array().map_err(DecodeError::cbor(at, start))?;
+        let block_type = BlockType(uint(r, at)?);
+        let number = uint(r, at)?;
+        if number == 0 {
+            return Err(DecodeError::BlockNumberZero(at));
+        }
+        at = Location::Block(number);
+        let flags = BlockFlags(uint(r, at)?);
+        let code = uint(r, at)?;
+        let crc_type = CrcType::from_code(code).ok_or(DecodeError::UnknownCrcType { at, code })?;
+        let expected = if crc_type == CrcType::None { 5 } else { 6 };
+        if n != expected {
+            let what = if expected == 5 {
+                "5 (no CRC)"
+            } else {
+                "6 (with CRC)"
+            };
+            return Err(DecodeError::ArrayLength {
+                at,
+                found: n,
+                expected: what,
+            });
+        }
+        let head = r.position();
+        let data = r.bytes_range().map_err(DecodeError::cbor(at, head))?;
+        check_crc(r, start, crc_type, at)?;
+        Ok(Self {
+            block_type,
+            number,
+            flags,
+            crc_type,
+            range: start..r.position(),
+            data_with_head: head..data.end,
+            data,
+        })
+    }
+}
+
+fn uint(r: &mut Reader<'_>, at: Location) -> Result<u64, DecodeError> {
+    let off = r.position();
+    r.uint().map_err(DecodeError::cbor(at, off))
+}
+
+fn data_error(number: u64, kind: &'static str, reason: impl fmt::Display) -> DecodeError {
+    DecodeError::BlockData {
+        number,
+        kind,
+        reason: reason.to_string(),
+    }
+}
+
+fn data_reader(data: &[u8]) -> Reader<'_> {
+    Reader::new(data, 4)
+}
+
+fn expect_end(r: &Reader<'_>, number: u64, kind: &'static str) -> Result<(), DecodeError> {
+    if r.remaining() != 0 {
+        return Err(data_error(
+            number,
+            kind,
+            format_args!("{} trailing bytes", r.remaining()),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses previous node block data: one EID (RFC 9171 §4.4.1).
+pub fn parse_previous_node(data: &[u8], number: u64) -> Result<Eid, DecodeError> {
+    let mut r = data_reader(data);
+    let eid = Eid::decode(&mut r).map_err(|e| data_error(number, "previous node", e))?;
+    expect_end(&r, number, "previous node")?;
+    Ok(eid)
+}
+
+/// Parses bundle age block data: milliseconds (RFC 9171 §4.4.2).
+pub fn parse_bundle_age(data: &[u8], number: u64) -> Result<u64, DecodeError> {
+    let mut r = data_reader(data);
+    let age = r.uint().map_err(|e| data_error(number, "bundle age", e))?;
+    expect_end(&r, number, "bundle age")?;
+    Ok(age)
+}
+
+/// Parses hop count block data: `[limit, count]`, limit in 1..=255 (RFC 9171 §4.4.3).
+pub fn parse_hop_count(data: &[u8], number: u64) -> Result<HopCount, DecodeError> {
+    let mut r = data_reader(data);
+    let n = r
+        .definite_array()
+        .map_err(|e| data_error(number, "hop count", e))?;
+    if n != 2 {
+        return Err(data_error(
+            number,
+            "hop count",
+            format_args!("array of {n} items; expected 2"),
+        ));
+    }
+    let limit = r.uint().map_err(|e| data_error(number, "hop count", e))?;
+    let count = r.uint().map_err(|e| data_error(number, "hop count", e))?;
+    expect_end(&r, number, "hop count")?;
+    if !(1..=255).contains(&limit) {
+        return Err(DecodeError::HopLimit { number, limit });
+    }
+    Ok(HopCount { limit, count })
+}
+
+/// The byte-string head that precedes `len` bytes of block data.
+pub fn bstr_head(len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(9);
+    write_head(&mut v, major::BYTES, len as u64);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_len_matches_encoding() {
+        for crc in [CrcType::None, CrcType::Crc16, CrcType::Crc32c] {
+            for len in [0usize, 3, 23, 24, 300, 70_000] {
+                let data = vec![7u8; len];
+                let b = BlockRef {
+                    block_type: BlockType(200),
+                    number: 300,
+                    flags: BlockFlags(0x11),
+                    crc_type: crc,
+                    data: &data,
+                };
+                let mut w = Writer::new();
+                b.encode(&mut w);
+                assert_eq!(w.len(), b.encoded_len());
+                let meta = BlockMeta::decode(&mut Reader::new(w.as_slice(), 8), 0).unwrap();
+                assert_eq!(meta.number, 300);
+                assert_eq!(w.as_slice().get(meta.data.clone()).unwrap(), &data[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn rfc9171_4_4_3_hop_limit_range() {
+        assert_eq!(
+            parse_hop_count(
+                &HopCount {
+                    limit: 30,
+                    count: 2
+                }
+                .to_data(),
+                4
+            )
+            .unwrap()
+            .count,
+            2
+        );
+        assert_eq!(
+            parse_hop_count(&HopCount { limit: 0, count: 0 }.to_data(), 4),
+            Err(DecodeError::HopLimit {
+                number: 4,
+                limit: 0
+            })
+        );
+        assert_eq!(
+            parse_hop_count(
+                &HopCount {
+                    limit: 256,
+                    count: 0
+                }
+                .to_data(),
+                4
+            ),
+            Err(DecodeError::HopLimit {
+                number: 4,
+                limit: 256
+            })
+        );
+        assert!(HopCount { limit: 3, count: 4 }.exceeded());
+    }
+
+    #[test]
+    fn extension_data_with_trailing_bytes_is_refused() {
+        let mut d = bundle_age_data(5);
+        d.push(0);
+        assert!(matches!(
+            parse_bundle_age(&d, 2),
+            Err(DecodeError::BlockData { number: 2, .. })
+        ));
+    }
+}

@@ -1,0 +1,276 @@
+//! An owned bundle value, its encoder, and a builder with sane defaults.
+//!
+//! The encoder emits RFC 9171 deterministic CBOR: an indefinite-length outer array
+//! (§4.1), definite-length inner arrays, shortest integer heads, CRCs computed in place.
+//! It refuses, with the same errors the decoder uses, any bundle that breaks a rule, so
+//! everything it writes decodes back to the same value.
+
+use core::fmt;
+
+use super::block::{bundle_age_data, BlockRef, BlockType, CanonicalBlock, HopCount};
+use super::cbor::{Writer, BREAK, INDEFINITE_ARRAY};
+use super::crc::CrcType;
+use super::eid::Eid;
+use super::error::DecodeError;
+use super::flags::{BlockFlags, BundleFlags};
+use super::primary::{FragmentInfo, PrimaryBlock};
+use super::rules::{check_bundle, DecodeOptions};
+use super::time::CreationTimestamp;
+
+/// An owned bundle: primary block and canonical blocks, payload last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// The primary block.
+    pub primary: PrimaryBlock,
+    /// Canonical blocks in wire order.
+    pub blocks: Vec<CanonicalBlock>,
+}
+
+impl Bundle {
+    /// The payload block's data, if there is a payload block.
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.blocks
+            .iter()
+            .find(|b| b.block_type == BlockType::PAYLOAD)
+            .map(|b| &b.data[..])
+    }
+
+    /// The block with this number.
+    pub fn block(&self, number: u64) -> Option<&CanonicalBlock> {
+        self.blocks.iter().find(|b| b.number == number)
+    }
+
+    /// The block with this number, mutable.
+    pub fn block_mut(&mut self, number: u64) -> Option<&mut CanonicalBlock> {
+        self.blocks.iter_mut().find(|b| b.number == number)
+    }
+
+    /// Checks the rules and encodes. Primary blocks without CRC are accepted only when a
+    /// BIB covers them or when `opts.require_primary_crc` is off.
+    pub fn encode_with(&self, opts: &DecodeOptions) -> Result<Vec<u8>, DecodeError> {
+        let refs: Vec<BlockRef<'_>> = self.blocks.iter().map(CanonicalBlock::as_ref).collect();
+        encode_parts(&self.primary, &refs, opts)
+    }
+
+    /// Checks the rules with default options and encodes.
+    pub fn encode(&self) -> Result<Vec<u8>, DecodeError> {
+        self.encode_with(&DecodeOptions::default())
+    }
+
+    /// The bundle ID.
+    pub fn id(&self) -> BundleId {
+        BundleId::of(&self.primary, self.payload().map_or(0, |p| p.len() as u64))
+    }
+
+    /// The lowest block number not in use and greater than 1.
+    pub fn next_block_number(&self) -> u64 {
+        self.blocks
+            .iter()
+            .map(|b| b.number)
+            .max()
+            .unwrap_or(1)
+            .max(1)
+            + 1
+    }
+}
+
+/// Checks and encodes a primary block and borrowed canonical blocks.
+pub fn encode_parts(
+    primary: &PrimaryBlock,
+    blocks: &[BlockRef<'_>],
+    opts: &DecodeOptions,
+) -> Result<Vec<u8>, DecodeError> {
+    check_bundle(primary, blocks, opts)?;
+    let size = 2 + 64 + blocks.iter().map(BlockRef::encoded_len).sum::<usize>();
+    let mut w = Writer::with_capacity(size);
+    w.raw(&[INDEFINITE_ARRAY]);
+    primary.encode(&mut w);
+    for b in blocks {
+        b.encode(&mut w);
+    }
+    w.raw(&[BREAK]);
+    Ok(w.into_vec())
+}
+
+/// Identifies a bundle: source, creation timestamp and, for fragments, offset and payload
+/// length (RFC 9171 §4.3.1 and §5.9).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BundleId {
+    /// Source node ID.
+    pub source: Eid,
+    /// Creation timestamp.
+    pub creation: CreationTimestamp,
+    /// Fragment offset and payload length, for fragments.
+    pub fragment: Option<(u64, u64)>,
+}
+
+impl BundleId {
+    /// The ID of a bundle with this primary block and payload length.
+    pub fn of(primary: &PrimaryBlock, payload_len: u64) -> Self {
+        Self {
+            source: primary.source.clone(),
+            creation: primary.creation,
+            fragment: primary.fragment.map(|f| (f.offset, payload_len)),
+        }
+    }
+}
+
+impl fmt::Display for BundleId {
+    /// `source/creation-ms/sequence[/offset/length]`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            self.source, self.creation.time.0, self.creation.sequence
+        )?;
+        if let Some((offset, len)) = self.fragment {
+            write!(f, "/{offset}/{len}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a bundle from a destination, a source and a payload, with defaults a node would
+/// pick: CRC-32C on every block, a one-day lifetime, report-to the source, and extension
+/// blocks only when asked for.
+#[derive(Debug, Clone)]
+pub struct BundleBuilder<'p> {
+    primary: PrimaryBlock,
+    extra: Vec<CanonicalBlock>,
+    payload: &'p [u8],
+    payload_flags: BlockFlags,
+    crc_type: CrcType,
+}
+
+impl<'p> BundleBuilder<'p> {
+    /// A builder for a bundle to `destination` from `source`, created at `creation`.
+    pub fn new(destination: Eid, source: Eid, creation: CreationTimestamp) -> Self {
+        Self {
+            primary: PrimaryBlock::new(destination, source, creation, 86_400_000),
+            extra: Vec::new(),
+            payload: &[],
+            payload_flags: BlockFlags::default(),
+            crc_type: CrcType::Crc32c,
+        }
+    }
+
+    /// Sets the payload.
+    pub fn payload(mut self, payload: &'p [u8]) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// Sets the lifetime in milliseconds.
+    pub fn lifetime_ms(mut self, ms: u64) -> Self {
+        self.primary.lifetime_ms = ms;
+        self
+    }
+
+    /// Sets the report-to EID.
+    pub fn report_to(mut self, eid: Eid) -> Self {
+        self.primary.report_to = eid;
+        self
+    }
+
+    /// Sets the bundle processing control flags (the fragment bit follows `fragment`).
+    pub fn flags(mut self, flags: BundleFlags) -> Self {
+        self.primary.flags = flags;
+        self
+    }
+
+    /// Sets the CRC type of the primary block and of every block added after this call and
+    /// of the payload block.
+    pub fn crc(mut self, crc: CrcType) -> Self {
+        self.primary.crc_type = crc;
+        self.crc_type = crc;
+        self
+    }
+
+    /// Makes this bundle a fragment.
+    pub fn fragment(mut self, offset: u64, total_adu_length: u64) -> Self {
+        self.primary.fragment = Some(FragmentInfo {
+            offset,
+            total_adu_length,
+        });
+        self.primary.flags = self.primary.flags.with(BundleFlags::IS_FRAGMENT, true);
+        self
+    }
+
+    /// Sets the payload block's processing flags.
+    pub fn payload_flags(mut self, flags: BlockFlags) -> Self {
+        self.payload_flags = flags;
+        self
+    }
+
+    fn next_number(&self) -> u64 {
+        self.extra.iter().map(|b| b.number).max().unwrap_or(1) + 1
+    }
+
+    /// Adds a hop count block.
+    pub fn hop_count(self, limit: u64, count: u64) -> Self {
+        let data = HopCount { limit, count }.to_data();
+        self.block(BlockType::HOP_COUNT, BlockFlags::default(), data)
+    }
+
+    /// Adds a bundle age block.
+    pub fn bundle_age_ms(self, age: u64) -> Self {
+        self.block(
+            BlockType::BUNDLE_AGE,
+            BlockFlags::default(),
+            bundle_age_data(age),
+        )
+    }
+
+    /// Adds a previous node block.
+    pub fn previous_node(self, node: &Eid) -> Self {
+        let data = node.to_cbor();
+        self.block(BlockType::PREVIOUS_NODE, BlockFlags::default(), data)
+    }
+
+    /// Adds any extension block, numbered after the ones already added.
+    pub fn block(mut self, block_type: BlockType, flags: BlockFlags, data: Vec<u8>) -> Self {
+        let number = self.next_number();
+        self.extra.push(CanonicalBlock {
+            block_type,
+            number,
+            flags,
+            crc_type: self.crc_type,
+            data,
+        });
+        self
+    }
+
+    /// The primary block as configured so far.
+    pub fn primary(&self) -> &PrimaryBlock {
+        &self.primary
+    }
+
+    /// Checks the rules and encodes.
+    pub fn build(&self) -> Result<Vec<u8>, DecodeError> {
+        let mut refs: Vec<BlockRef<'_>> = self.extra.iter().map(CanonicalBlock::as_ref).collect();
+        refs.push(BlockRef {
+            block_type: BlockType::PAYLOAD,
+            number: 1,
+            flags: self.payload_flags,
+            crc_type: self.crc_type,
+            data: self.payload,
+        });
+        encode_parts(&self.primary, &refs, &DecodeOptions::default())
+    }
+
+    /// The owned value this builder describes (copies the payload).
+    pub fn to_bundle(&self) -> Bundle {
+        let mut blocks = self.extra.clone();
+        blocks.push(CanonicalBlock {
+            block_type: BlockType::PAYLOAD,
+            number: 1,
+            flags: self.payload_flags,
+            crc_type: self.crc_type,
+            data: self.payload.to_vec(),
+        });
+        Bundle {
+            primary: self.primary.clone(),
+            blocks,
+        }
+    }
+}

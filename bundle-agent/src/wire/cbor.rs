@@ -1,0 +1,597 @@
+//! A minimal, strict CBOR (RFC 8949) reader and writer for the subset BPv7 uses.
+//!
+//! BPv7 (RFC 9171 §4.1) encodes bundles in CBOR with a small vocabulary: unsigned integers,
+//! byte and text strings, arrays (the bundle itself an indefinite-length one), booleans and
+//! the break code. This reader works over a borrowed buffer and returns borrowed slices, so a
+//! payload is never copied. Every length the input declares is checked against the bytes
+//! actually left before it is used, and nesting is bounded, so hostile input costs at most
+//! its own size.
+//!
+//! Non-preferred ("non-shortest") argument encodings are well-formed CBOR and are accepted,
+//! but the reader remembers that it saw one (`canonical() == false`), because RFC 9171 §4.1
+//! asks BPv7 encoders for deterministic encoding and operators want to know.
+
+use thiserror::Error;
+
+/// Why a CBOR item could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CborError {
+    /// The input ended inside an item.
+    #[error("input ends inside a CBOR item")]
+    Truncated,
+    /// An additional-information value of 28..=30 (reserved by RFC 8949 §3).
+    #[error("reserved additional information {0}")]
+    Reserved(u8),
+    /// An item of another major type stood where `expected` was required.
+    #[error("expected {expected}, found {found}")]
+    UnexpectedType {
+        /// What the grammar required here.
+        expected: &'static str,
+        /// What the input held.
+        found: &'static str,
+    },
+    /// A string or array length larger than the bytes left.
+    #[error("declared length {declared} exceeds the {available} bytes left")]
+    LengthExceedsInput {
+        /// The length the input declared.
+        declared: u64,
+        /// The bytes actually left.
+        available: usize,
+    },
+    /// An integer outside the range this field allows.
+    #[error("integer out of range")]
+    IntegerRange,
+    /// Indefinite-length strings are not used by BPv7 and are refused.
+    #[error("indefinite-length string")]
+    IndefiniteString,
+    /// A text string that is not UTF-8.
+    #[error("text string is not valid UTF-8")]
+    InvalidUtf8,
+    /// Arrays nested deeper than the configured limit.
+    #[error("nesting deeper than {0} levels")]
+    TooDeep(usize),
+    /// A break code where no indefinite-length item was open, or a missing break.
+    #[error("unexpected break code")]
+    UnexpectedBreak,
+}
+
+/// CBOR major types (RFC 8949 §3.1).
+pub mod major {
+    /// Unsigned integer.
+    pub const UINT: u8 = 0;
+    /// Negative integer.
+    pub const NINT: u8 = 1;
+    /// Byte string.
+    pub const BYTES: u8 = 2;
+    /// Text string.
+    pub const TEXT: u8 = 3;
+    /// Array.
+    pub const ARRAY: u8 = 4;
+    /// Map.
+    pub const MAP: u8 = 5;
+    /// Tag.
+    pub const TAG: u8 = 6;
+    /// Simple values, floats and break.
+    pub const SIMPLE: u8 = 7;
+}
+
+/// The initial byte of an indefinite-length array.
+pub const INDEFINITE_ARRAY: u8 = 0x9f;
+/// The break code that closes an indefinite-length item.
+pub const BREAK: u8 = 0xff;
+
+fn type_name(initial: u8) -> &'static str {
+    match initial >> 5 {
+        major::UINT => "unsigned integer",
+        major::NINT => "negative integer",
+        major::BYTES => "byte string",
+        major::TEXT => "text string",
+        major::ARRAY => "array",
+        major::MAP => "map",
+        major::TAG => "tag",
+        _ => match initial {
+            0xf4 | 0xf5 => "boolean",
+            0xf6 => "null",
+            0xf7 => "undefined",
+            0xff => "break",
+            0xf9..=0xfb => "float",
+            _ => "simple value",
+        },
+    }
+}
+
+/// Array length as read from a head: a count, or indefinite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayLen {
+    /// A definite-length array of this many items.
+    Definite(u64),
+    /// An indefinite-length array, closed by a break code.
+    Indefinite,
+}
+
+/// A cursor over a CBOR buffer. Reads return borrowed data.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    canonical: bool,
+    max_depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `buf` that skips items nested at most `max_depth` deep.
+    pub fn new(buf: &'a [u8], max_depth: usize) -> Self {
+        Self {
+            buf,
+            pos: 0,
+            canonical: true,
+            max_depth,
+        }
+    }
+
+    /// The offset of the next unread byte.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    /// False once a non-preferred argument encoding was read.
+    pub fn canonical(&self) -> bool {
+        self.canonical
+    }
+
+    /// The whole underlying buffer.
+    pub fn buffer(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// The next byte, without consuming it.
+    pub fn peek(&self) -> Result<u8, CborError> {
+        self.buf.get(self.pos).copied().ok_or(CborError::Truncated)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CborError> {
+        let end = self.pos.checked_add(n).ok_or(CborError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(CborError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// Reads an item head: major type and argument. `None` as argument means indefinite.
+    fn head(&mut self) -> Result<(u8, Option<u64>), CborError> {
+        let initial = self.take(1)?[0];
+        let major = initial >> 5;
+        let info = initial & 0x1f;
+        let arg = match info {
+            0..=23 => Some(u64::from(info)),
+            24 => {
+                let v = u64::from(self.take(1)?[0]);
+                self.canonical &= v >= 24;
+                Some(v)
+            }
+            25 => {
+                let b = self.take(2)?;
+                let v = u64::from(u16::from_be_bytes([b[0], b[1]]));
+                self.canonical &= v > 0xff;
+                Some(v)
+            }
+            26 => {
+                let b = self.take(4)?;
+                let v = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                self.canonical &= v > 0xffff;
+                Some(v)
+            }
+            27 => {
+                let b = self.take(8)?;
+                let v = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                self.canonical &= v > 0xffff_ffff;
+                Some(v)
+            }
+            28..=30 => return Err(CborError::Reserved(info)),
+            _ => None,
+        };
+        if arg.is_none() && matches!(major, major::UINT | major::NINT | major::TAG) {
+            return Err(CborError::Reserved(31));
+        }
+        Ok((major, arg))
+    }
+
+    fn expect(&self, want: u8, expected: &'static str) -> Result<(), CborError> {
+        let initial = self.peek()?;
+        if initial >> 5 == want {
+            Ok(())
+        } else {
+            Err(CborError::UnexpectedType {
+                expected,
+                found: type_name(initial),
+            })
+        }
+    }
+
+    /// Reads an unsigned integer.
+    pub fn uint(&mut self) -> Result<u64, CborError> {
+        self.expect(major::UINT, "unsigned integer")?;
+        let (_, arg) = self.head()?;
+        arg.ok_or(CborError::Reserved(31))
+    }
+
+    /// Reads a signed integer (major type 0 or 1) that fits in an `i64`.
+    pub fn int(&mut self) -> Result<i64, CborError> {
+        let initial = self.peek()?;
+        match initial >> 5 {
+            major::UINT => i64::try_from(self.uint()?).map_err(|_| CborError::IntegerRange),
+            major::NINT => {
+                let (_, arg) = self.head()?;
+                let n = arg.ok_or(CborError::Reserved(31))?;
+                i64::try_from(n)
+                    .map(|n| -1 - n)
+                    .map_err(|_| CborError::IntegerRange)
+            }
+            _ => Err(CborError::UnexpectedType {
+                expected: "integer",
+                found: type_name(initial),
+            }),
+        }
+    }
+
+    /// Skips one item and returns its encoded bytes.
+    pub fn raw_item(&mut self) -> Result<&'a [u8], CborError> {
+        let start = self.pos;
+        self.skip()?;
+        Ok(self.buf.get(start..self.pos).unwrap_or(&[]))
+    }
+
+    /// Reads a boolean.
+    pub fn bool(&mut self) -> Result<bool, CborError> {
+        match self.peek()? {
+            0xf4 => {
+                self.pos += 1;
+                Ok(false)
+            }
+            0xf5 => {
+                self.pos += 1;
+                Ok(true)
+            }
+            other => Err(CborError::UnexpectedType {
+                expected: "boolean",
+                found: type_name(other),
+            }),
+        }
+    }
+
+    fn definite_len(&mut self) -> Result<usize, CborError> {
+        let (_, arg) = self.head()?;
+        let declared = arg.ok_or(CborError::IndefiniteString)?;
+        let available = self.remaining();
+        match usize::try_from(declared) {
+            Ok(n) if n <= available => Ok(n),
+            _ => Err(CborError::LengthExceedsInput {
+                declared,
+                available,
+            }),
+        }
+    }
+
+    /// Reads a definite-length byte string and returns its contents, borrowed.
+    pub fn bytes(&mut self) -> Result<&'a [u8], CborError> {
+        self.expect(major::BYTES, "byte string")?;
+        let n = self.definite_len()?;
+        self.take(n)
+    }
+
+    /// Reads a byte string and returns the offset range of its contents.
+    pub fn bytes_range(&mut self) -> Result<core::ops::Range<usize>, CborError> {
+        let s = self.bytes()?;
+        Ok(self.pos - s.len()..self.pos)
+    }
+
+    /// Reads a definite-length text string, checked to be UTF-8.
+    pub fn text(&mut self) -> Result<&'a str, CborError> {
+        self.expect(major::TEXT, "text string")?;
+        let n = self.definite_len()?;
+        core::str::from_utf8(self.take(n)?).map_err(|_| CborError::InvalidUtf8)
+    }
+
+    /// Reads an array head. A definite count is checked against the bytes left (every item
+    /// takes at least one byte), so callers may trust it as an upper bound on work.
+    pub fn array(&mut self) -> Result<ArrayLen, CborError> {
+        self.expect(major::ARRAY, "array")?;
+        match self.head()?.1 {
+            None => Ok(ArrayLen::Indefinite),
+            Some(n) => {
+                let available = self.remaining();
+                if n > available as u64 {
+                    return Err(CborError::LengthExceedsInput {
+                        declared: n,
+                        available,
+                    });
+                }
+                Ok(ArrayLen::Definite(n))
+            }
+        }
+    }
+
+    /// Reads a definite-length array head (BPv7 inner arrays are definite, RFC 9171 §4.1).
+    pub fn definite_array(&mut self) -> Result<u64, CborError> {
+        match self.array()? {
+            ArrayLen::Definite(n) => Ok(n),
+            ArrayLen::Indefinite => Err(CborError::UnexpectedType {
+                expected: "definite-length array",
+                found: "indefinite-length array",
+            }),
+        }
+    }
+
+    /// Consumes a break code if one is next; true when it did.
+    pub fn at_break(&mut self) -> Result<bool, CborError> {
+        if self.peek()? == BREAK {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Skips one complete item of any type, bounded by the nesting limit.
+    pub fn skip(&mut self) -> Result<(), CborError> {
+        self.skip_at(0)
+    }
+
+    fn skip_at(&mut self, depth: usize) -> Result<(), CborError> {
+        if depth > self.max_depth {
+            return Err(CborError::TooDeep(self.max_depth));
+        }
+        if self.peek()? == BREAK {
+            return Err(CborError::UnexpectedBreak);
+        }
+        let (major, arg) = self.head()?;
+        match major {
+            major::UINT | major::NINT => Ok(()),
+            major::BYTES | major::TEXT => {
+                let declared = arg.ok_or(CborError::IndefiniteString)?;
+                let available = self.remaining();
+                match usize::try_from(declared) {
+                    Ok(n) if n <= available => self.take(n).map(|_| ()),
+                    _ => Err(CborError::LengthExceedsInput {
+                        declared,
+                        available,
+                    }),
+                }
+            }
+            major::ARRAY | major::MAP => {
+                let per = if major == major::MAP { 2 } else { 1 };
+                match arg {
+                    Some(n) => {
+                        let items = n.checked_mul(per).ok_or(CborError::Truncated)?;
+                        if items > self.remaining() as u64 {
+                            return Err(CborError::LengthExceedsInput {
+                                declared: n,
+                                available: self.remaining(),
+                            });
+                        }
+                        for _ in 0..items {
+                            self.skip_at(depth + 1)?;
+                        }
+                        Ok(())
+                    }
+                    None => loop {
+                        if self.at_break()? {
+                            return Ok(());
+                        }
+                        for _ in 0..per {
+                            self.skip_at(depth + 1)?;
+                        }
+                    },
+                }
+            }
+            major::TAG => self.skip_at(depth + 1),
+            _ => match arg {
+                // Simple values and floats: the head already consumed their bytes.
+                Some(_) => Ok(()),
+                None => Err(CborError::UnexpectedBreak),
+            },
+        }
+    }
+}
+
+/// Appends CBOR items to a `Vec<u8>`, always in preferred (shortest) form.
+#[derive(Debug, Default)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+/// Writes a head with the shortest argument encoding (RFC 8949 §4.2.1).
+pub fn write_head(buf: &mut Vec<u8>, major: u8, arg: u64) {
+    let m = major << 5;
+    if arg < 24 {
+        buf.push(m | arg as u8);
+    } else if arg <= 0xff {
+        buf.extend_from_slice(&[m | 24, arg as u8]);
+    } else if arg <= 0xffff {
+        buf.push(m | 25);
+        buf.extend_from_slice(&(arg as u16).to_be_bytes());
+    } else if arg <= 0xffff_ffff {
+        buf.push(m | 26);
+        buf.extend_from_slice(&(arg as u32).to_be_bytes());
+    } else {
+        buf.push(m | 27);
+        buf.extend_from_slice(&arg.to_be_bytes());
+    }
+}
+
+/// The encoded size of a head with this argument.
+pub fn head_len(arg: u64) -> usize {
+    match arg {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+impl Writer {
+    /// An empty writer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A writer that appends to `buf`.
+    pub fn from_vec(buf: Vec<u8>) -> Self {
+        Self { buf }
+    }
+
+    /// An empty writer with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(n),
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The written bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Mutable access for in-place fix-ups (CRC fields).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// Takes the written bytes.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// An unsigned integer.
+    pub fn uint(&mut self, v: u64) -> &mut Self {
+        write_head(&mut self.buf, major::UINT, v);
+        self
+    }
+
+    /// A boolean.
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.buf.push(if v { 0xf5 } else { 0xf4 });
+        self
+    }
+
+    /// A byte string.
+    pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        write_head(&mut self.buf, major::BYTES, v.len() as u64);
+        self.buf.extend_from_slice(v);
+        self
+    }
+
+    /// A text string.
+    pub fn text(&mut self, v: &str) -> &mut Self {
+        write_head(&mut self.buf, major::TEXT, v.len() as u64);
+        self.buf.extend_from_slice(v.as_bytes());
+        self
+    }
+
+    /// A signed integer.
+    pub fn int(&mut self, v: i64) -> &mut Self {
+        if v >= 0 {
+            write_head(&mut self.buf, major::UINT, v as u64);
+        } else {
+            write_head(&mut self.buf, major::NINT, (-1 - v) as u64);
+        }
+        self
+    }
+
+    /// A definite-length array head of `n` items.
+    pub fn array(&mut self, n: u64) -> &mut Self {
+        write_head(&mut self.buf, major::ARRAY, n);
+        self
+    }
+
+    /// Already-encoded CBOR, appended as is.
+    pub fn raw(&mut self, v: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(v);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8949_appendix_a_unsigned_integers() {
+        for (v, hex) in [
+            (0u64, "00"),
+            (23, "17"),
+            (24, "1818"),
+            (100, "1864"),
+            (1000, "1903e8"),
+            (1_000_000, "1a000f4240"),
+            (1_000_000_000_000, "1b000000e8d4a51000"),
+            (u64::MAX, "1bffffffffffffffff"),
+        ] {
+            let mut w = Writer::new();
+            w.uint(v);
+            assert_eq!(hex::encode(w.as_slice()), hex);
+            let bytes = hex::decode(hex).unwrap();
+            let mut r = Reader::new(&bytes, 8);
+            assert_eq!(r.uint().unwrap(), v);
+            assert!(r.canonical());
+        }
+    }
+
+    #[test]
+    fn non_preferred_integer_is_read_but_flagged() {
+        let mut r = Reader::new(&[0x18, 0x05], 8);
+        assert_eq!(r.uint().unwrap(), 5);
+        assert!(!r.canonical());
+    }
+
+    #[test]
+    fn declared_length_beyond_input_is_refused_without_allocating() {
+        // A byte string that claims 2^63 bytes.
+        let mut r = Reader::new(&[0x5b, 0x80, 0, 0, 0, 0, 0, 0, 0, 1], 8);
+        assert!(matches!(
+            r.bytes(),
+            Err(CborError::LengthExceedsInput { .. })
+        ));
+        let mut r = Reader::new(&[0x9b, 0x80, 0, 0, 0, 0, 0, 0, 0], 8);
+        assert!(matches!(
+            r.array(),
+            Err(CborError::LengthExceedsInput { .. })
+        ));
+    }
+
+    #[test]
+    fn skip_is_bounded_by_depth() {
+        let deep = vec![0x81u8; 100];
+        let mut r = Reader::new(&deep, 16);
+        assert_eq!(r.skip(), Err(CborError::TooDeep(16)));
+    }
+
+    #[test]
+    fn reserved_info_and_bad_utf8_are_errors() {
+        assert_eq!(Reader::new(&[0x1c], 8).uint(), Err(CborError::Reserved(28)));
+        assert_eq!(
+            Reader::new(&[0x62, 0xff, 0xfe], 8).text(),
+            Err(CborError::InvalidUtf8)
+        );
+        assert_eq!(
+            Reader::new(&[0x5f, 0xff], 8).bytes(),
+            Err(CborError::IndefiniteString)
+        );
+    }
+}

@@ -94,6 +94,9 @@ pub enum FlagRule {
     /// A fragment whose "must not be fragmented" flag is set.
     #[error("bundle is a fragment but \"must not be fragmented\" is set")]
     FragmentNotFragmentable,
+    /// The is-fragment flag and the presence of the fragment fields disagree.
+    #[error("\"bundle is a fragment\" flag disagrees with the fragment offset and total ADU length fields")]
+    FragmentFieldsMismatch,
 }
 
 /// Why a byte string is not an acceptable bundle.

@@ -26,7 +26,7 @@ pub struct FragmentInfo {
 /// The primary block's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrimaryBlock {
-    /// Bundle processing control flags. The is-fragment bit always agrees with `fragment`.
+    /// Bundle processing control flags. The is-fragment bit must agree with `fragment`.
     pub flags: BundleFlags,
     /// CRC type of the primary block.
     pub crc_type: CrcType,

@@ -3,6 +3,14 @@
 //! same fields, across CRC types, EID schemes and extension blocks. Where bp7 accepts what
 //! RFC 9171 forbids, a test below says so and cites the section.
 
+// Test code: a panic is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::time::Duration;
 
 use bp7::flags::{BlockControlFlags, BundleControlFlags};

@@ -2,6 +2,14 @@
 //! fed to the decoders yields `Ok` or a typed error (never a panic), including valid bundles
 //! with bytes flipped, cut or inserted.
 
+// Test code: a panic is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use bundle_agent::bpsec::AbstractSecurityBlock;
 use bundle_agent::wire::{
     AdminRecord, BlockFlags, BlockType, Bundle, BundleFlags, BundleView, CanonicalBlock, CrcType,

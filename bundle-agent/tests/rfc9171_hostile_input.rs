@@ -1,6 +1,14 @@
 //! RFC 9171 §4 conformance of the decoder on hostile input: each broken rule is its own
 //! named error, nothing panics, and nothing is allocated from a declared length.
 
+// Test code: a panic is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use bundle_agent::wire::cbor::{Writer, BREAK, INDEFINITE_ARRAY};
 use bundle_agent::wire::{
     BlockFlags, BlockRef, BlockType, BundleBuilder, BundleFlags, BundleView, CrcType,

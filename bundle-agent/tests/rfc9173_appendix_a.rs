@@ -5,6 +5,14 @@
 //! RFC 9171 §4.3.1 forbids; they are decoded with `DecodeOptions::lenient()`, and one test
 //! checks that the default options name that rule.
 
+// Test code: a panic is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use bundle_agent::bpsec::{
     add_bcb, add_bib, decrypt_bcb, verify_bib, AesVariant, BcbSpec, BibSpec, BpsecError,
     KeyMaterial, ScopeFlags, ShaVariant,

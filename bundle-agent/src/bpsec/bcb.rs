@@ -63,7 +63,7 @@ impl Cipher {
         })
     }
 
-    fn encrypt(&self, iv: &[u8; GCM_IV_LEN], aad: &[u8], data: &mut Vec<u8>) -> Option<Tag> {
+    fn encrypt(&self, iv: &[u8; GCM_IV_LEN], aad: &[u8], data: &mut [u8]) -> Option<Tag> {
         let nonce = Nonce::from_slice(iv);
         match self {
             Cipher::A128(c) => c.encrypt_in_place_detached(nonce, aad, data).ok(),

@@ -162,33 +162,35 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    fn take_n<const N: usize>(&mut self) -> Result<[u8; N], CborError> {
+        let s = self.take(N)?;
+        <[u8; N]>::try_from(s).map_err(|_| CborError::Truncated)
+    }
+
     /// Reads an item head: major type and argument. `None` as argument means indefinite.
     fn head(&mut self) -> Result<(u8, Option<u64>), CborError> {
-        let initial = self.take(1)?[0];
+        let [initial] = self.take_n::<1>()?;
         let major = initial >> 5;
         let info = initial & 0x1f;
         let arg = match info {
             0..=23 => Some(u64::from(info)),
             24 => {
-                let v = u64::from(self.take(1)?[0]);
+                let v = u64::from(u8::from_be_bytes(self.take_n()?));
                 self.canonical &= v >= 24;
                 Some(v)
             }
             25 => {
-                let b = self.take(2)?;
-                let v = u64::from(u16::from_be_bytes([b[0], b[1]]));
+                let v = u64::from(u16::from_be_bytes(self.take_n()?));
                 self.canonical &= v > 0xff;
                 Some(v)
             }
             26 => {
-                let b = self.take(4)?;
-                let v = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                let v = u64::from(u32::from_be_bytes(self.take_n()?));
                 self.canonical &= v > 0xffff;
                 Some(v)
             }
             27 => {
-                let b = self.take(8)?;
-                let v = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                let v = u64::from_be_bytes(self.take_n()?);
                 self.canonical &= v > 0xffff_ffff;
                 Some(v)
             }

@@ -1,0 +1,96 @@
+//! Reading inputs and writing outputs for the CLI: files or `-` for the standard streams,
+//! and a refusal to spray binary CBOR onto a terminal.
+
+use std::io::{IsTerminal, Read, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use bundle_agent::wire::DtnTime;
+
+/// Reads a whole file, or standard input for `-`, refusing more than `limit` bytes.
+pub fn read_input(path: &str, limit: usize) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let cap = limit as u64 + 1;
+    if path == "-" {
+        std::io::stdin()
+            .lock()
+            .take(cap)
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
+    } else {
+        let f = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
+        f.take(cap)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("reading {path}"))?;
+    }
+    if buf.len() > limit {
+        bail!("{path}: larger than the limit of {limit} bytes (raise it with --max-size)");
+    }
+    Ok(buf)
+}
+
+/// Writes binary output to a file, or to standard output for `-` unless that is a terminal.
+pub fn write_binary(path: &str, bytes: &[u8]) -> Result<()> {
+    if path == "-" {
+        let mut out = std::io::stdout().lock();
+        if out.is_terminal() {
+            bail!("refusing to write binary CBOR to a terminal; use -o FILE or redirect standard output");
+        }
+        out.write_all(bytes).context("writing standard output")?;
+        out.flush().context("writing standard output")?;
+    } else {
+        std::fs::write(path, bytes).with_context(|| format!("writing {path}"))?;
+    }
+    Ok(())
+}
+
+/// The current DTN time from the system clock.
+pub fn dtn_now() -> DtnTime {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    DtnTime::from_unix_millis(ms)
+}
+
+/// Parses a duration such as `90s`, `15m`, `2h`, `1d`, `250ms` or a plain number of
+/// milliseconds, into milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().with_context(|| {
+        format!("duration {s:?}: expected a number and a unit (ms, s, m, h, d)")
+    })?;
+    let factor = match unit {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => bail!("duration {s:?}: unknown unit {other:?}; use ms, s, m, h or d"),
+    };
+    n.checked_mul(factor)
+        .with_context(|| format!("duration {s:?} is too long"))
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b)
+        .map_err(|e| anyhow::anyhow!("operating system random source failed: {e}"))?;
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("250").unwrap(), 250);
+        assert_eq!(parse_duration_ms("90s").unwrap(), 90_000);
+        assert_eq!(parse_duration_ms("1d").unwrap(), 86_400_000);
+        assert!(parse_duration_ms("1y").is_err());
+        assert!(parse_duration_ms("h").is_err());
+    }
+}

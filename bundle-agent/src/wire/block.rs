@@ -146,6 +146,15 @@ pub struct BlockRef<'a> {
 }
 
 impl BlockRef<'_> {
+    /// A placeholder value (an empty payload block).
+    pub const EMPTY: BlockRef<'static> = BlockRef {
+        block_type: BlockType::PAYLOAD,
+        number: 1,
+        flags: BlockFlags(0),
+        crc_type: CrcType::None,
+        data: &[],
+    };
+
     /// Encoded size of this block.
     pub fn encoded_len(&self) -> usize {
         1 + head_len(self.block_type.0)
@@ -237,6 +246,7 @@ impl BlockMeta {
     }
 }
 
+#[inline]
 fn uint(r: &mut Reader<'_>, at: Location) -> Result<u64, DecodeError> {
     let off = r.position();
     r.uint().map_err(DecodeError::cbor(at, off))

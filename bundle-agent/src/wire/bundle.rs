@@ -245,8 +245,13 @@ impl<'p> BundleBuilder<'p> {
         &self.primary
     }
 
-    /// Checks the rules and encodes.
+    /// Checks the rules with default (strict) options and encodes.
     pub fn build(&self) -> Result<Vec<u8>, DecodeError> {
+        self.build_with(&DecodeOptions::default())
+    }
+
+    /// Checks the rules with `opts` and encodes.
+    pub fn build_with(&self, opts: &DecodeOptions) -> Result<Vec<u8>, DecodeError> {
         let mut refs: Vec<BlockRef<'_>> = self.extra.iter().map(CanonicalBlock::as_ref).collect();
         refs.push(BlockRef {
             block_type: BlockType::PAYLOAD,
@@ -255,7 +260,7 @@ impl<'p> BundleBuilder<'p> {
             crc_type: self.crc_type,
             data: self.payload,
         });
-        encode_parts(&self.primary, &refs, &DecodeOptions::default())
+        encode_parts(&self.primary, &refs, opts)
     }
 
     /// The owned value this builder describes (copies the payload).

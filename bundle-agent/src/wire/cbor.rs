@@ -151,10 +151,12 @@ impl<'a> Reader<'a> {
     }
 
     /// The next byte, without consuming it.
+    #[inline]
     pub fn peek(&self) -> Result<u8, CborError> {
         self.buf.get(self.pos).copied().ok_or(CborError::Truncated)
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], CborError> {
         let end = self.pos.checked_add(n).ok_or(CborError::Truncated)?;
         let s = self.buf.get(self.pos..end).ok_or(CborError::Truncated)?;
@@ -168,12 +170,22 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an item head: major type and argument. `None` as argument means indefinite.
+    #[inline]
     fn head(&mut self) -> Result<(u8, Option<u64>), CborError> {
-        let [initial] = self.take_n::<1>()?;
-        let major = initial >> 5;
+        let initial = *self.buf.get(self.pos).ok_or(CborError::Truncated)?;
+        self.pos += 1;
         let info = initial & 0x1f;
-        let arg = match info {
-            0..=23 => Some(u64::from(info)),
+        if info < 24 {
+            return Ok((initial >> 5, Some(u64::from(info))));
+        }
+        self.head_long(initial)
+    }
+
+    /// The rest of a head whose argument follows the initial byte.
+    #[cold]
+    fn head_long(&mut self, initial: u8) -> Result<(u8, Option<u64>), CborError> {
+        let major = initial >> 5;
+        let arg = match initial & 0x1f {
             24 => {
                 let v = u64::from(u8::from_be_bytes(self.take_n()?));
                 self.canonical &= v >= 24;
@@ -194,8 +206,8 @@ impl<'a> Reader<'a> {
                 self.canonical &= v > 0xffff_ffff;
                 Some(v)
             }
-            28..=30 => return Err(CborError::Reserved(info)),
-            _ => None,
+            31 => None,
+            info => return Err(CborError::Reserved(info)),
         };
         if arg.is_none() && matches!(major, major::UINT | major::NINT | major::TAG) {
             return Err(CborError::Reserved(31));
@@ -203,6 +215,7 @@ impl<'a> Reader<'a> {
         Ok((major, arg))
     }
 
+    #[inline]
     fn expect(&self, want: u8, expected: &'static str) -> Result<(), CborError> {
         let initial = self.peek()?;
         if initial >> 5 == want {
@@ -216,10 +229,22 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned integer.
+    #[inline]
     pub fn uint(&mut self) -> Result<u64, CborError> {
+        let initial = self.peek()?;
+        if initial < 24 {
+            self.pos += 1;
+            return Ok(u64::from(initial));
+        }
         self.expect(major::UINT, "unsigned integer")?;
-        let (_, arg) = self.head()?;
+        let (_, arg) = self.head_long_at()?;
         arg.ok_or(CborError::Reserved(31))
+    }
+
+    fn head_long_at(&mut self) -> Result<(u8, Option<u64>), CborError> {
+        let initial = self.peek()?;
+        self.pos += 1;
+        self.head_long(initial)
     }
 
     /// Reads a signed integer (major type 0 or 1) that fits in an `i64`.
@@ -266,6 +291,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn definite_len(&mut self) -> Result<usize, CborError> {
         let (_, arg) = self.head()?;
         let declared = arg.ok_or(CborError::IndefiniteString)?;
@@ -280,6 +306,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a definite-length byte string and returns its contents, borrowed.
+    #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], CborError> {
         self.expect(major::BYTES, "byte string")?;
         let n = self.definite_len()?;
@@ -301,6 +328,7 @@ impl<'a> Reader<'a> {
 
     /// Reads an array head. A definite count is checked against the bytes left (every item
     /// takes at least one byte), so callers may trust it as an upper bound on work.
+    #[inline]
     pub fn array(&mut self) -> Result<ArrayLen, CborError> {
         self.expect(major::ARRAY, "array")?;
         match self.head()?.1 {
@@ -319,6 +347,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a definite-length array head (BPv7 inner arrays are definite, RFC 9171 §4.1).
+    #[inline]
     pub fn definite_array(&mut self) -> Result<u64, CborError> {
         match self.array()? {
             ArrayLen::Definite(n) => Ok(n),

@@ -134,6 +134,7 @@ impl Eid {
     }
 
     /// Reads the CBOR form `[scheme, ssp]`.
+    #[inline]
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, EidError> {
         if r.definite_array()? != 2 {
             return Err(EidError::NotAPair);

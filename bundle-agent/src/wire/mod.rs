@@ -7,6 +7,7 @@ pub mod block;
 pub mod bundle;
 pub mod cbor;
 pub mod crc;
+mod crc32c_hw;
 pub mod eid;
 pub mod error;
 pub mod flags;

@@ -168,6 +168,7 @@ impl PrimaryBlock {
     }
 }
 
+#[inline]
 fn uint(r: &mut Reader<'_>, at: Location) -> Result<u64, DecodeError> {
     let off = r.position();
     r.uint().map_err(DecodeError::cbor(at, off))

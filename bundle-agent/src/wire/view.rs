@@ -242,17 +242,26 @@ impl BundleMeta {
         if r.remaining() != 0 {
             return Err(DecodeError::TrailingBytes(r.remaining()));
         }
-        let refs: Vec<BlockRef<'_>> = blocks
-            .iter()
-            .map(|b| BlockRef {
-                block_type: b.block_type,
-                number: b.number,
-                flags: b.flags,
-                crc_type: b.crc_type,
-                data: bytes.get(b.data.clone()).unwrap_or(&[]),
-            })
-            .collect();
-        let extensions = check_bundle(&primary, &refs, opts)?;
+        let as_ref = |b: &BlockMeta| BlockRef {
+            block_type: b.block_type,
+            number: b.number,
+            flags: b.flags,
+            crc_type: b.crc_type,
+            data: bytes.get(b.data.clone()).unwrap_or(&[]),
+        };
+        // Most bundles have a handful of blocks: check them from a stack array.
+        let mut small = [BlockRef::EMPTY; 8];
+        let heap: Vec<BlockRef<'_>>;
+        let refs: &[BlockRef<'_>] = if blocks.len() <= small.len() {
+            for (slot, b) in small.iter_mut().zip(&blocks) {
+                *slot = as_ref(b);
+            }
+            small.get(..blocks.len()).unwrap_or(&[])
+        } else {
+            heap = blocks.iter().map(as_ref).collect();
+            &heap
+        };
+        let extensions = check_bundle(&primary, refs, opts)?;
         Ok(Self {
             primary,
             primary_range,

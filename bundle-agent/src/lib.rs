@@ -3,4 +3,5 @@
 //! the sans-IO bundle protocol agent and its store beside these modules.
 
 pub mod bpsec;
+pub mod fuzz_checks;
 pub mod wire;

@@ -1,0 +1,4 @@
+//! Fuzz target: see `bundle_agent::fuzz_checks::bpsec_processing`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bundle_agent::fuzz_checks::bpsec_processing(data));

@@ -391,3 +391,191 @@ fn unknown_blocks_are_kept_with_their_flags() {
         bundle_agent::wire::UnknownBlockDisposition::DiscardBlock
     );
 }
+
+mod received_security_blocks {
+    use super::*;
+    use bundle_agent::bpsec::asb::{bytes_value, uint_value};
+    use bundle_agent::bpsec::AbstractSecurityBlock;
+    use bundle_agent::wire::SecurityRule;
+
+    fn asb(
+        context_id: i64,
+        targets: Vec<u64>,
+        result_len: usize,
+        params: Vec<(u64, Vec<u8>)>,
+    ) -> Vec<u8> {
+        AbstractSecurityBlock {
+            results: targets
+                .iter()
+                .map(|_| vec![(1, bytes_value(&vec![0u8; result_len]))])
+                .collect(),
+            targets,
+            context_id,
+            source: Eid::ipn(1, 0),
+            parameters: params,
+        }
+        .encode()
+    }
+
+    fn with(security: &[BlockRef<'_>]) -> DecodeError {
+        let mut blocks = security.to_vec();
+        blocks.push(block(7, 4, &[0x0a]));
+        blocks.push(block(1, 1, b"x"));
+        err(&raw(&primary(), &blocks))
+    }
+
+    #[test]
+    fn rfc9172_3_8_bcb_targeting_the_primary_block() {
+        let data = asb(2, vec![0], 16, vec![]);
+        assert_eq!(
+            with(&[block(12, 2, &data)]),
+            DecodeError::Security {
+                block: 2,
+                rule: SecurityRule::BcbTargetsPrimary
+            }
+        );
+        assert_eq!(
+            with(&[block(12, 2, &data)]).to_string(),
+            "block 2: BCB targets the primary block (RFC 9172 §3.8)"
+        );
+    }
+
+    #[test]
+    fn rfc9173_3_bib_result_length_must_match_its_algorithm() {
+        let data = asb(1, vec![1], 32, vec![(1, uint_value(7))]);
+        assert_eq!(
+            with(&[block(11, 2, &data)]),
+            DecodeError::Security {
+                block: 2,
+                rule: SecurityRule::ResultLength {
+                    target: 1,
+                    found: 32,
+                    expected: 64,
+                    algorithm: "HMAC 512/512"
+                }
+            }
+        );
+        // Without a SHA variant parameter the default is HMAC 384/384 (RFC 9173 §3.3.1).
+        let data = asb(1, vec![1], 32, vec![]);
+        assert!(matches!(
+            with(&[block(11, 2, &data)]),
+            DecodeError::Security {
+                rule: SecurityRule::ResultLength { expected: 48, .. },
+                ..
+            }
+        ));
+        let data = asb(2, vec![1], 12, vec![]);
+        assert!(matches!(
+            with(&[block(12, 2, &data)]),
+            DecodeError::Security {
+                rule: SecurityRule::ResultLength { expected: 16, .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rfc9172_3_6_targets_exist_and_are_served_once() {
+        let missing = asb(1, vec![9], 48, vec![]);
+        assert_eq!(
+            with(&[block(11, 2, &missing)]),
+            DecodeError::Security {
+                block: 2,
+                rule: SecurityRule::TargetMissing(9)
+            }
+        );
+        let a = asb(1, vec![1], 48, vec![]);
+        let b = asb(1, vec![1], 48, vec![]);
+        assert_eq!(
+            with(&[block(11, 2, &a), block(11, 3, &b)]),
+            DecodeError::Security {
+                block: 3,
+                rule: SecurityRule::DuplicateService {
+                    target: 1,
+                    kind: "BIB",
+                    other: 2
+                }
+            }
+        );
+        let on_bib = asb(1, vec![2], 48, vec![]);
+        assert_eq!(
+            with(&[block(11, 2, &a), block(11, 3, &on_bib)]),
+            DecodeError::Security {
+                block: 3,
+                rule: SecurityRule::TargetsSecurityBlock {
+                    kind: "BIB",
+                    target: 2
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_asb_is_a_block_data_error() {
+        assert!(matches!(
+            with(&[block(11, 2, &[0x80])]),
+            DecodeError::BlockData {
+                number: 2,
+                kind: "BIB",
+                ..
+            }
+        ));
+    }
+}
+
+#[test]
+fn rfc9171_4_2_3_fragment_flag_must_match_fragment_fields() {
+    let mut p = primary();
+    p.flags = BundleFlags(BundleFlags::IS_FRAGMENT);
+    // Encoded with the flag but without the two fragment fields: an array-length error.
+    assert!(matches!(
+        err(&raw(&p, &[block(1, 1, b"x")])),
+        DecodeError::ArrayLength {
+            at: Location::Primary,
+            ..
+        }
+    ));
+    // A value that disagrees is refused by the encoder.
+    let b = bundle_agent::wire::Bundle {
+        primary: p,
+        blocks: vec![bundle_agent::wire::CanonicalBlock::new(
+            BlockType::PAYLOAD,
+            1,
+            CrcType::Crc32c,
+            b"x".to_vec(),
+        )],
+    };
+    assert_eq!(
+        b.encode().unwrap_err(),
+        DecodeError::BundleFlags(FlagRule::FragmentFieldsMismatch)
+    );
+}
+
+#[test]
+fn rfc9171_5_6_step_4_unknown_blocks_kept_removed_or_fatal() {
+    let mut keep = block(192, 2, b"k");
+    keep.flags = BlockFlags(BlockFlags::REPLICATE_IN_EVERY_FRAGMENT);
+    let mut drop = block(193, 3, b"d");
+    drop.flags =
+        BlockFlags(BlockFlags::DISCARD_IF_UNPROCESSABLE | BlockFlags::REPORT_IF_UNPROCESSABLE);
+    let bytes = raw(&primary(), &[keep, drop, block(1, 1, b"x")]);
+    let mut b = BundleView::decode(&bytes).unwrap().to_bundle();
+    let out = b.apply_unknown_block_rules();
+    assert_eq!(
+        out,
+        bundle_agent::wire::UnknownBlocksOutcome {
+            delete_bundle: false,
+            removed: vec![3],
+            report: true
+        }
+    );
+    assert_eq!(
+        b.blocks.iter().map(|b| b.number).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    let mut fatal = block(194, 4, b"f");
+    fatal.flags = BlockFlags(BlockFlags::DELETE_BUNDLE_IF_UNPROCESSABLE);
+    let bytes = raw(&primary(), &[fatal, block(1, 1, b"x")]);
+    let mut b = BundleView::decode(&bytes).unwrap().to_bundle();
+    assert!(b.apply_unknown_block_rules().delete_bundle);
+}

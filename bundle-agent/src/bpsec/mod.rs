@@ -12,6 +12,7 @@ pub mod canonical;
 pub mod context;
 pub mod error;
 pub mod keys;
+pub mod received;
 pub mod target_rules;
 
 pub use asb::AbstractSecurityBlock;

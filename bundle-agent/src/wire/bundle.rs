@@ -12,7 +12,7 @@ use super::cbor::{Writer, BREAK, INDEFINITE_ARRAY};
 use super::crc::CrcType;
 use super::eid::Eid;
 use super::error::DecodeError;
-use super::flags::{BlockFlags, BundleFlags};
+use super::flags::{BlockFlags, BundleFlags, UnknownBlockDisposition};
 use super::primary::{FragmentInfo, PrimaryBlock};
 use super::rules::{check_bundle, DecodeOptions};
 use super::time::CreationTimestamp;
@@ -62,6 +62,27 @@ impl Bundle {
         BundleId::of(&self.primary, self.payload().map_or(0, |p| p.len() as u64))
     }
 
+    /// Applies RFC 9171 §5.6 step 4 to the blocks whose type this node does not know: each
+    /// is kept, removed, or condemns the whole bundle, as its block processing flags
+    /// (§4.2.4) say. The caller deletes the bundle when `delete_bundle` is set, and sends a
+    /// "block unsupported" status report when `report` is set and the bundle asks for it.
+    pub fn apply_unknown_block_rules(&mut self) -> UnknownBlocksOutcome {
+        let mut outcome = UnknownBlocksOutcome::default();
+        for b in self.blocks.iter().filter(|b| !b.block_type.is_known()) {
+            let (action, report) = b.flags.unknown_block_disposition();
+            outcome.report |= report;
+            match action {
+                UnknownBlockDisposition::Keep => {}
+                UnknownBlockDisposition::DiscardBlock => outcome.removed.push(b.number),
+                UnknownBlockDisposition::DeleteBundle => outcome.delete_bundle = true,
+            }
+        }
+        if !outcome.delete_bundle {
+            self.blocks.retain(|b| !outcome.removed.contains(&b.number));
+        }
+        outcome
+    }
+
     /// The lowest block number not in use and greater than 1.
     pub fn next_block_number(&self) -> u64 {
         self.blocks
@@ -72,6 +93,17 @@ impl Bundle {
             .max(1)
             + 1
     }
+}
+
+/// What [`Bundle::apply_unknown_block_rules`] decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnknownBlocksOutcome {
+    /// Some unknown block asks for the whole bundle to be deleted.
+    pub delete_bundle: bool,
+    /// Unknown blocks removed (none when the bundle is to be deleted).
+    pub removed: Vec<u64>,
+    /// Some unknown block asks for a status report.
+    pub report: bool,
 }
 
 /// Checks and encodes a primary block and borrowed canonical blocks.

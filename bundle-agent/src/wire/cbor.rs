@@ -24,21 +24,16 @@ pub enum CborError {
     #[error("reserved additional information {0}")]
     Reserved(u8),
     /// An item of another major type stood where `expected` was required.
-    #[error("expected {expected}, found {found}")]
+    #[error("expected {expected}, found {}", type_name(*found))]
     UnexpectedType {
         /// What the grammar required here.
-        expected: &'static str,
-        /// What the input held.
-        found: &'static str,
+        expected: Expected,
+        /// The initial byte of the item the input held.
+        found: u8,
     },
     /// A string or array length larger than the bytes left.
-    #[error("declared length {declared} exceeds the {available} bytes left")]
-    LengthExceedsInput {
-        /// The length the input declared.
-        declared: u64,
-        /// The bytes actually left.
-        available: usize,
-    },
+    #[error("declared length exceeds the bytes left")]
+    LengthExceedsInput,
     /// An integer outside the range this field allows.
     #[error("integer out of range")]
     IntegerRange,
@@ -49,11 +44,45 @@ pub enum CborError {
     #[error("text string is not valid UTF-8")]
     InvalidUtf8,
     /// Arrays nested deeper than the configured limit.
-    #[error("nesting deeper than {0} levels")]
-    TooDeep(usize),
+    #[error("nesting deeper than the configured limit")]
+    TooDeep,
     /// A break code where no indefinite-length item was open, or a missing break.
     #[error("unexpected break code")]
     UnexpectedBreak,
+}
+
+/// What the grammar required where a wrong item stood. One byte, so that errors stay small
+/// and `Result`s of the hot read functions fit in registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// An unsigned integer.
+    Uint,
+    /// An integer of either sign.
+    Int,
+    /// A boolean.
+    Bool,
+    /// A byte string.
+    Bytes,
+    /// A text string.
+    Text,
+    /// An array.
+    Array,
+    /// A definite-length array.
+    DefiniteArray,
+}
+
+impl core::fmt::Display for Expected {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Expected::Uint => "unsigned integer",
+            Expected::Int => "integer",
+            Expected::Bool => "boolean",
+            Expected::Bytes => "byte string",
+            Expected::Text => "text string",
+            Expected::Array => "array",
+            Expected::DefiniteArray => "definite-length array",
+        })
+    }
 }
 
 /// CBOR major types (RFC 8949 §3.1).
@@ -87,6 +116,7 @@ fn type_name(initial: u8) -> &'static str {
         major::NINT => "negative integer",
         major::BYTES => "byte string",
         major::TEXT => "text string",
+        major::ARRAY if initial == INDEFINITE_ARRAY => "indefinite-length array",
         major::ARRAY => "array",
         major::MAP => "map",
         major::TAG => "tag",
@@ -216,14 +246,14 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    fn expect(&self, want: u8, expected: &'static str) -> Result<(), CborError> {
+    fn expect(&self, want: u8, expected: Expected) -> Result<(), CborError> {
         let initial = self.peek()?;
         if initial >> 5 == want {
             Ok(())
         } else {
             Err(CborError::UnexpectedType {
                 expected,
-                found: type_name(initial),
+                found: initial,
             })
         }
     }
@@ -236,7 +266,7 @@ impl<'a> Reader<'a> {
             self.pos += 1;
             return Ok(u64::from(initial));
         }
-        self.expect(major::UINT, "unsigned integer")?;
+        self.expect(major::UINT, Expected::Uint)?;
         let (_, arg) = self.head_long_at()?;
         arg.ok_or(CborError::Reserved(31))
     }
@@ -260,8 +290,8 @@ impl<'a> Reader<'a> {
                     .map_err(|_| CborError::IntegerRange)
             }
             _ => Err(CborError::UnexpectedType {
-                expected: "integer",
-                found: type_name(initial),
+                expected: Expected::Int,
+                found: initial,
             }),
         }
     }
@@ -285,8 +315,8 @@ impl<'a> Reader<'a> {
                 Ok(true)
             }
             other => Err(CborError::UnexpectedType {
-                expected: "boolean",
-                found: type_name(other),
+                expected: Expected::Bool,
+                found: other,
             }),
         }
     }
@@ -298,17 +328,14 @@ impl<'a> Reader<'a> {
         let available = self.remaining();
         match usize::try_from(declared) {
             Ok(n) if n <= available => Ok(n),
-            _ => Err(CborError::LengthExceedsInput {
-                declared,
-                available,
-            }),
+            _ => Err(CborError::LengthExceedsInput),
         }
     }
 
     /// Reads a definite-length byte string and returns its contents, borrowed.
     #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], CborError> {
-        self.expect(major::BYTES, "byte string")?;
+        self.expect(major::BYTES, Expected::Bytes)?;
         let n = self.definite_len()?;
         self.take(n)
     }
@@ -321,7 +348,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a definite-length text string, checked to be UTF-8.
     pub fn text(&mut self) -> Result<&'a str, CborError> {
-        self.expect(major::TEXT, "text string")?;
+        self.expect(major::TEXT, Expected::Text)?;
         let n = self.definite_len()?;
         core::str::from_utf8(self.take(n)?).map_err(|_| CborError::InvalidUtf8)
     }
@@ -330,16 +357,13 @@ impl<'a> Reader<'a> {
     /// takes at least one byte), so callers may trust it as an upper bound on work.
     #[inline]
     pub fn array(&mut self) -> Result<ArrayLen, CborError> {
-        self.expect(major::ARRAY, "array")?;
+        self.expect(major::ARRAY, Expected::Array)?;
         match self.head()?.1 {
             None => Ok(ArrayLen::Indefinite),
             Some(n) => {
                 let available = self.remaining();
                 if n > available as u64 {
-                    return Err(CborError::LengthExceedsInput {
-                        declared: n,
-                        available,
-                    });
+                    return Err(CborError::LengthExceedsInput);
                 }
                 Ok(ArrayLen::Definite(n))
             }
@@ -352,8 +376,8 @@ impl<'a> Reader<'a> {
         match self.array()? {
             ArrayLen::Definite(n) => Ok(n),
             ArrayLen::Indefinite => Err(CborError::UnexpectedType {
-                expected: "definite-length array",
-                found: "indefinite-length array",
+                expected: Expected::DefiniteArray,
+                found: INDEFINITE_ARRAY,
             }),
         }
     }
@@ -375,7 +399,7 @@ impl<'a> Reader<'a> {
 
     fn skip_at(&mut self, depth: usize) -> Result<(), CborError> {
         if depth > self.max_depth {
-            return Err(CborError::TooDeep(self.max_depth));
+            return Err(CborError::TooDeep);
         }
         if self.peek()? == BREAK {
             return Err(CborError::UnexpectedBreak);
@@ -388,10 +412,7 @@ impl<'a> Reader<'a> {
                 let available = self.remaining();
                 match usize::try_from(declared) {
                     Ok(n) if n <= available => self.take(n).map(|_| ()),
-                    _ => Err(CborError::LengthExceedsInput {
-                        declared,
-                        available,
-                    }),
+                    _ => Err(CborError::LengthExceedsInput),
                 }
             }
             major::ARRAY | major::MAP => {
@@ -400,10 +421,7 @@ impl<'a> Reader<'a> {
                     Some(n) => {
                         let items = n.checked_mul(per).ok_or(CborError::Truncated)?;
                         if items > self.remaining() as u64 {
-                            return Err(CborError::LengthExceedsInput {
-                                declared: n,
-                                available: self.remaining(),
-                            });
+                            return Err(CborError::LengthExceedsInput);
                         }
                         for _ in 0..items {
                             self.skip_at(depth + 1)?;
@@ -595,22 +613,16 @@ mod tests {
     fn declared_length_beyond_input_is_refused_without_allocating() {
         // A byte string that claims 2^63 bytes.
         let mut r = Reader::new(&[0x5b, 0x80, 0, 0, 0, 0, 0, 0, 0, 1], 8);
-        assert!(matches!(
-            r.bytes(),
-            Err(CborError::LengthExceedsInput { .. })
-        ));
+        assert!(matches!(r.bytes(), Err(CborError::LengthExceedsInput)));
         let mut r = Reader::new(&[0x9b, 0x80, 0, 0, 0, 0, 0, 0, 0], 8);
-        assert!(matches!(
-            r.array(),
-            Err(CborError::LengthExceedsInput { .. })
-        ));
+        assert!(matches!(r.array(), Err(CborError::LengthExceedsInput)));
     }
 
     #[test]
     fn skip_is_bounded_by_depth() {
         let deep = vec![0x81u8; 100];
         let mut r = Reader::new(&deep, 16);
-        assert_eq!(r.skip(), Err(CborError::TooDeep(16)));
+        assert_eq!(r.skip(), Err(CborError::TooDeep));
     }
 
     #[test]

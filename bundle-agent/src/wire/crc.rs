@@ -101,6 +101,17 @@ pub struct CrcValue {
 }
 
 impl CrcValue {
+    /// True when `wire` holds exactly this value.
+    #[inline]
+    pub fn matches(&self, wire: &[u8]) -> bool {
+        match (self.len, wire) {
+            (0, []) => true,
+            (2, [a, b]) => [*a, *b] == [self.bytes[0], self.bytes[1]],
+            (4, [a, b, c, d]) => [*a, *b, *c, *d] == self.bytes,
+            _ => false,
+        }
+    }
+
     /// The big-endian value bytes (empty for CRC type none).
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..self.len).unwrap_or(&[])

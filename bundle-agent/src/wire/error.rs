@@ -99,6 +99,56 @@ pub enum FlagRule {
     FragmentFieldsMismatch,
 }
 
+/// A rule of RFC 9172 that the security blocks of a received bundle break.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SecurityRule {
+    /// A BCB over the primary block.
+    #[error("BCB targets the primary block (RFC 9172 §3.8)")]
+    BcbTargetsPrimary,
+    /// A target number that no block has.
+    #[error("security target {0} is not in the bundle (RFC 9172 §3.6)")]
+    TargetMissing(u64),
+    /// A BIB over a security block, or a BCB over a BCB.
+    #[error("{kind} targets security block {target} (RFC 9172 §3.7, §3.8)")]
+    TargetsSecurityBlock {
+        /// "BIB" or "BCB".
+        kind: &'static str,
+        /// The target.
+        target: u64,
+    },
+    /// A BCB over a BIB that protects none of the BCB's other targets.
+    #[error("BCB targets BIB {0} without targeting a block that BIB protects (RFC 9172 §3.8)")]
+    BcbOverUnrelatedBib(u64),
+    /// Two security blocks of one kind over the same target.
+    #[error("target {target} is also protected by {kind} block {other} (RFC 9172 §3.2)")]
+    DuplicateService {
+        /// The target.
+        target: u64,
+        /// "BIB" or "BCB".
+        kind: &'static str,
+        /// The other security block.
+        other: u64,
+    },
+    /// A result of the wrong length for the context's algorithm.
+    #[error(
+        "result for target {target} is {found} bytes; {algorithm} makes {expected} (RFC 9173)"
+    )]
+    ResultLength {
+        /// The target.
+        target: u64,
+        /// Bytes present.
+        found: usize,
+        /// Bytes the algorithm makes.
+        expected: usize,
+        /// Algorithm name.
+        algorithm: &'static str,
+    },
+    /// A parameter or result the RFC 9173 context cannot use.
+    #[error("{0} (RFC 9173)")]
+    Context(String),
+}
+
 /// Why a byte string is not an acceptable bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -220,6 +270,14 @@ pub enum DecodeError {
     /// A bundle processing control flag rule.
     #[error("primary block: {0} (RFC 9171 §4.2.3)")]
     BundleFlags(FlagRule),
+    /// A security block breaks a rule of RFC 9172 or RFC 9173.
+    #[error("block {block}: {rule}")]
+    Security {
+        /// The security block.
+        block: u64,
+        /// The rule.
+        rule: SecurityRule,
+    },
     /// Admin record bundle whose block asks for a status report on failure.
     #[error("block {0}: \"transmit status report if block can't be processed\" is set in an administrative record (RFC 9171 §4.2.4)")]
     AdminRecordBlockReport(u64),

@@ -18,10 +18,10 @@ pub mod view;
 
 pub use admin::{AdminRecord, ReasonCode, StatusItem, StatusReport};
 pub use block::{BlockMeta, BlockRef, BlockType, CanonicalBlock, HopCount};
-pub use bundle::{Bundle, BundleBuilder, BundleId};
+pub use bundle::{Bundle, BundleBuilder, BundleId, UnknownBlocksOutcome};
 pub use crc::CrcType;
 pub use eid::{DtnEid, Eid, IpnEid};
-pub use error::{DecodeError, EidError, FlagRule, Location};
+pub use error::{DecodeError, EidError, FlagRule, Location, SecurityRule};
 pub use flags::{BlockFlags, BundleFlags, UnknownBlockDisposition};
 pub use primary::{FragmentInfo, PrimaryBlock};
 pub use rules::{DecodeOptions, Extensions};

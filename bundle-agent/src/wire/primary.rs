@@ -140,12 +140,11 @@ impl PrimaryBlock {
         let n = 8
             + if self.fragment.is_some() { 2 } else { 0 }
             + u64::from(self.crc_type != CrcType::None);
-        let flags = self
-            .flags
-            .with(BundleFlags::IS_FRAGMENT, self.fragment.is_some());
+        // The flags go out as they are: `check_bundle` refuses an is-fragment bit that
+        // disagrees with `fragment` before anything is encoded.
         w.array(n)
             .uint(BP_VERSION)
-            .uint(flags.0)
+            .uint(self.flags.0)
             .uint(self.crc_type.code());
         self.destination.encode(w);
         self.source.encode(w);
@@ -204,7 +203,7 @@ pub(crate) fn check_crc(
     }
     let end = r.position() - value.len();
     let covered = r.buffer().get(start..end).unwrap_or(&[]);
-    if crc_type.compute(covered).as_bytes() != value {
+    if !crc_type.compute(covered).matches(value) {
         return Err(DecodeError::CrcMismatch { at, crc: crc_type });
     }
     Ok(())

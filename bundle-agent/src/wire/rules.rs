@@ -7,8 +7,6 @@
 //! The decoder and the encoder both call [`check_bundle`], so what the builder emits is
 //! exactly what the decoder accepts.
 
-use crate::bpsec::asb::AbstractSecurityBlock;
-
 use super::block::{
     parse_bundle_age, parse_hop_count, parse_previous_node, BlockRef, BlockType, HopCount,
 };
@@ -88,27 +86,12 @@ pub fn check_bundle(
     opts: &DecodeOptions,
 ) -> Result<Extensions, DecodeError> {
     check_structure(blocks)?;
-    let mut ext = Extensions::default();
-    // BCBs first: a BIB that a BCB encrypts holds ciphertext, not an ASB.
-    for kind in [BlockType::BCB, BlockType::BIB] {
-        for b in blocks.iter().filter(|b| b.block_type == kind) {
-            if ext.encrypted.contains(&b.number) {
-                continue;
-            }
-            let name = if kind == BlockType::BIB { "BIB" } else { "BCB" };
-            let asb =
-                AbstractSecurityBlock::decode(b.data).map_err(|e| DecodeError::BlockData {
-                    number: b.number,
-                    kind: name,
-                    reason: e.to_string(),
-                })?;
-            if kind == BlockType::BCB {
-                ext.encrypted.extend_from_slice(&asb.targets);
-            } else if asb.targets.contains(&0) {
-                ext.primary_signed = true;
-            }
-        }
-    }
+    let security = crate::bpsec::received::check_security_blocks(blocks)?;
+    let mut ext = Extensions {
+        encrypted: security.encrypted,
+        primary_signed: security.primary_signed,
+        ..Extensions::default()
+    };
     let admin = primary.flags.is_admin_record();
     let mut age_present = false;
     for b in blocks {
@@ -149,6 +132,11 @@ pub fn check_bundle(
         .flags
         .check(primary.source.is_null())
         .map_err(DecodeError::BundleFlags)?;
+    if primary.flags.is_fragment() != primary.fragment.is_some() {
+        return Err(DecodeError::BundleFlags(
+            super::error::FlagRule::FragmentFieldsMismatch,
+        ));
+    }
     if opts.require_primary_crc && primary.crc_type == CrcType::None && !ext.primary_signed {
         return Err(DecodeError::PrimaryCrcMissing);
     }

@@ -6,7 +6,7 @@
     clippy::indexing_slicing
 )]
 //!
-//! `cargo bench -p bundle-agent --bench codec` prints a Markdown table: bundles per second
+//! `cargo bench -p bundle-agent --no-default-features --bench codec` prints a Markdown table: bundles per second
 //! for payloads of 3 B, 1 KiB, 64 KiB and 1 MiB with CRC none, CRC-16 and CRC-32C. Each cell
 //! is the median of 5 timed rounds after a warm-up. `CODEC_BENCH_QUICK=1` shortens the
 //! rounds (for CI smoke runs; its figures are noisy).

@@ -1,7 +1,8 @@
-//! The bundle layer of the DTN federation stack: the BPv7 wire format (RFC 9171) and Bundle
-//! Protocol Security (RFC 9172, RFC 9173). No I/O and no clock live here; later issues add
-//! the sans-IO bundle protocol agent and its store beside these modules.
+//! The bundle layer of the DTN federation stack: the BPv7 wire format (RFC 9171), Bundle
+//! Protocol Security (RFC 9172, RFC 9173) and the bundle store. No sockets, threads or clock
+//! live here; the store is the one synchronous dependency (ARCHITECTURE §3).
 
 pub mod bpsec;
 pub mod fuzz_checks;
+pub mod store;
 pub mod wire;

@@ -1,0 +1,174 @@
+//! An in-memory [`BundleStore`] for tests and the simulator. It keeps the same keys as the
+//! RocksDB store, so iteration orders agree, and `sync` is a no-op: memory is as durable as
+//! it gets.
+
+use std::collections::BTreeMap;
+
+use crate::wire::{BundleId, DtnTime, Eid};
+
+use super::codec::{
+    bundle_key, decode_bundle_key, decode_bundle_key_prefix, destination_key, expiry_key,
+};
+use super::{BundleRecord, BundleStore, Inserted, LogEntry, Registration, StoreError, StoreUsage};
+
+/// Bundles, records, indexes, registrations and logs in ordered maps.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    bundles: BTreeMap<Vec<u8>, (BundleRecord, Vec<u8>)>,
+    by_destination: BTreeMap<Vec<u8>, ()>,
+    by_expiry: BTreeMap<Vec<u8>, ()>,
+    registrations: BTreeMap<Vec<u8>, Registration>,
+    logs: BTreeMap<Vec<u8>, Vec<LogEntry>>,
+    bytes: u64,
+    quota: u64,
+}
+
+impl MemoryStore {
+    /// An empty store that holds at most `quota` bytes of bundles.
+    pub fn new(quota: u64) -> Self {
+        Self {
+            bundles: BTreeMap::new(),
+            by_destination: BTreeMap::new(),
+            by_expiry: BTreeMap::new(),
+            registrations: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            bytes: 0,
+            quota,
+        }
+    }
+}
+
+impl BundleStore for MemoryStore {
+    fn insert(&mut self, record: &BundleRecord, bytes: &[u8]) -> Result<Inserted, StoreError> {
+        let key = bundle_key(&record.id);
+        if self.bundles.contains_key(&key) {
+            return Ok(Inserted::Duplicate);
+        }
+        let needed = bytes.len() as u64;
+        let available = self.quota.saturating_sub(self.bytes);
+        if needed > available {
+            return Err(StoreError::QuotaExceeded {
+                needed,
+                available,
+                quota: self.quota,
+            });
+        }
+        let mut record = record.clone();
+        record.size = needed;
+        self.by_destination
+            .insert(destination_key(&record.destination, &key), ());
+        self.by_expiry
+            .insert(expiry_key(record.expires_at, &key), ());
+        self.bundles.insert(key, (record, bytes.to_vec()));
+        self.bytes += needed;
+        Ok(Inserted::New)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn get(&self, id: &BundleId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.bundles.get(&bundle_key(id)).map(|(_, b)| b.clone()))
+    }
+
+    fn record(&self, id: &BundleId) -> Result<Option<BundleRecord>, StoreError> {
+        Ok(self.bundles.get(&bundle_key(id)).map(|(r, _)| r.clone()))
+    }
+
+    fn update_record(&mut self, record: &BundleRecord) -> Result<bool, StoreError> {
+        let key = bundle_key(&record.id);
+        let Some((old, _)) = self.bundles.get(&key) else {
+            return Ok(false);
+        };
+        let old = old.clone();
+        self.by_destination
+            .remove(&destination_key(&old.destination, &key));
+        self.by_expiry.remove(&expiry_key(old.expires_at, &key));
+        self.by_destination
+            .insert(destination_key(&record.destination, &key), ());
+        self.by_expiry
+            .insert(expiry_key(record.expires_at, &key), ());
+        if let Some((r, _)) = self.bundles.get_mut(&key) {
+            *r = BundleRecord {
+                size: old.size,
+                ..record.clone()
+            };
+        }
+        Ok(true)
+    }
+
+    fn remove(&mut self, id: &BundleId) -> Result<bool, StoreError> {
+        let key = bundle_key(id);
+        let Some((record, bytes)) = self.bundles.remove(&key) else {
+            return Ok(false);
+        };
+        self.by_destination
+            .remove(&destination_key(&record.destination, &key));
+        self.by_expiry.remove(&expiry_key(record.expires_at, &key));
+        self.bytes = self.bytes.saturating_sub(bytes.len() as u64);
+        Ok(true)
+    }
+
+    fn by_destination(&self, destination: &Eid) -> Result<Vec<BundleId>, StoreError> {
+        let prefix = destination.to_cbor();
+        self.by_destination
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| decode_bundle_key(k.get(prefix.len()..).unwrap_or(&[])))
+            .collect()
+    }
+
+    fn expiring(&self, at: DtnTime, limit: usize) -> Result<Vec<BundleId>, StoreError> {
+        let mut out = Vec::new();
+        for (k, _) in self.by_expiry.iter().take(limit) {
+            let t = k
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes);
+            if t.is_none_or(|t| t > at.0) {
+                break;
+            }
+            out.push(decode_bundle_key_prefix(k.get(8..).unwrap_or(&[]))?.0);
+        }
+        Ok(out)
+    }
+
+    fn records(&self) -> Result<Vec<BundleRecord>, StoreError> {
+        Ok(self.bundles.values().map(|(r, _)| r.clone()).collect())
+    }
+
+    fn usage(&self) -> StoreUsage {
+        StoreUsage {
+            bundles: self.bundles.len() as u64,
+            bytes: self.bytes,
+            quota: self.quota,
+        }
+    }
+
+    fn put_registration(&mut self, registration: &Registration) -> Result<(), StoreError> {
+        self.registrations
+            .insert(registration.endpoint.to_cbor(), registration.clone());
+        Ok(())
+    }
+
+    fn remove_registration(&mut self, endpoint: &Eid) -> Result<bool, StoreError> {
+        Ok(self.registrations.remove(&endpoint.to_cbor()).is_some())
+    }
+
+    fn registrations(&self) -> Result<Vec<Registration>, StoreError> {
+        Ok(self.registrations.values().cloned().collect())
+    }
+
+    fn log(&mut self, id: &BundleId, entry: &LogEntry) -> Result<(), StoreError> {
+        self.logs
+            .entry(bundle_key(id))
+            .or_default()
+            .push(entry.clone());
+        Ok(())
+    }
+
+    fn log_for(&self, id: &BundleId) -> Result<Vec<LogEntry>, StoreError> {
+        Ok(self.logs.get(&bundle_key(id)).cloned().unwrap_or_default())
+    }
+}

@@ -1,0 +1,360 @@
+//! The RocksDB [`BundleStore`] used by `dtnd`: one database per node, one column family per
+//! kind of entry (ARCHITECTURE §5). Bundle bytes go to the `bundles` family, which keeps
+//! values over 4 KiB in blob files so that compaction does not rewrite payloads.
+//!
+//! Writes go to the write-ahead log without an fsync, so a crashed process loses nothing
+//! the OS has; [`BundleStore::sync`] fsyncs the log, which is the group commit point after
+//! which a bundle may be acknowledged. Every insert and removal is one atomic write batch.
+
+use std::path::Path;
+
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions, DB,
+};
+
+use crate::wire::{BundleId, DtnTime, Eid};
+
+use super::codec::{
+    bundle_key, decode_bundle_key, decode_bundle_key_prefix, decode_log, decode_record,
+    decode_registration, destination_key, encode_log, encode_record, encode_registration,
+    expiry_key,
+};
+use super::{BundleRecord, BundleStore, Inserted, LogEntry, Registration, StoreError, StoreUsage};
+
+const CF_BUNDLES: &str = "bundles";
+const CF_RECORDS: &str = "records";
+const CF_BY_DESTINATION: &str = "by_destination";
+const CF_BY_EXPIRY: &str = "by_expiry";
+const CF_REGISTRATIONS: &str = "registrations";
+const CF_LOG: &str = "forwarding_log";
+const FAMILIES: [&str; 6] = [
+    CF_BUNDLES,
+    CF_RECORDS,
+    CF_BY_DESTINATION,
+    CF_BY_EXPIRY,
+    CF_REGISTRATIONS,
+    CF_LOG,
+];
+
+fn db_err(e: rocksdb::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// A RocksDB database of bundles.
+pub struct RocksStore {
+    db: DB,
+    bundles: u64,
+    bytes: u64,
+    quota: u64,
+    next_log_seq: u64,
+}
+
+impl core::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.db.path())
+            .field("bundles", &self.bundles)
+            .finish()
+    }
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the database in `path`, holding at most `quota` bytes of
+    /// bundles. Counts what is stored, so a reopened store knows its usage.
+    pub fn open(path: &Path, quota: u64) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_open_files(256);
+        opts.set_keep_log_file_num(4);
+        let families = FAMILIES.iter().map(|name| {
+            let mut cf = Options::default();
+            if *name == CF_BUNDLES {
+                cf.set_enable_blob_files(true);
+                cf.set_min_blob_size(4096);
+            }
+            ColumnFamilyDescriptor::new(*name, cf)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, families).map_err(db_err)?;
+        let mut store = Self {
+            db,
+            bundles: 0,
+            bytes: 0,
+            quota,
+            next_log_seq: 0,
+        };
+        for record in store.records()? {
+            store.bundles += 1;
+            store.bytes += record.size;
+        }
+        let log = store.cf(CF_LOG)?;
+        if let Some(item) = store.db.iterator_cf(log, IteratorMode::End).next() {
+            let (key, _) = item.map_err(db_err)?;
+            let seq = key
+                .len()
+                .checked_sub(8)
+                .and_then(|at| key.get(at..))
+                .and_then(|b| <[u8; 8]>::try_from(b).ok());
+            store.next_log_seq = seq.map_or(0, |b| u64::from_be_bytes(b).wrapping_add(1));
+        }
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Database(format!("column family {name} missing")))
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        self.db.write_opt(batch, &wo).map_err(db_err)
+    }
+
+    fn keys_from(
+        &self,
+        family: &str,
+        from: &[u8],
+    ) -> impl Iterator<Item = Result<Box<[u8]>, StoreError>> + '_ {
+        let cf = self.cf(family);
+        let iter = cf.map(|cf| {
+            self.db
+                .iterator_cf(cf, IteratorMode::From(from, Direction::Forward))
+        });
+        let (ok, err) = match iter {
+            Ok(i) => (Some(i), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        err.into_iter().chain(
+            ok.into_iter()
+                .flatten()
+                .map(|item| item.map(|(k, _)| k).map_err(db_err)),
+        )
+    }
+}
+
+impl BundleStore for RocksStore {
+    fn insert(&mut self, record: &BundleRecord, bytes: &[u8]) -> Result<Inserted, StoreError> {
+        let key = bundle_key(&record.id);
+        if self
+            .db
+            .get_pinned_cf(self.cf(CF_RECORDS)?, &key)
+            .map_err(db_err)?
+            .is_some()
+        {
+            return Ok(Inserted::Duplicate);
+        }
+        let needed = bytes.len() as u64;
+        let available = self.quota.saturating_sub(self.bytes);
+        if needed > available {
+            return Err(StoreError::QuotaExceeded {
+                needed,
+                available,
+                quota: self.quota,
+            });
+        }
+        let record = BundleRecord {
+            size: needed,
+            ..record.clone()
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BUNDLES)?, &key, bytes);
+        batch.put_cf(self.cf(CF_RECORDS)?, &key, encode_record(&record));
+        batch.put_cf(
+            self.cf(CF_BY_DESTINATION)?,
+            destination_key(&record.destination, &key),
+            [],
+        );
+        batch.put_cf(
+            self.cf(CF_BY_EXPIRY)?,
+            expiry_key(record.expires_at, &key),
+            [],
+        );
+        self.write(batch)?;
+        self.bundles += 1;
+        self.bytes += needed;
+        Ok(Inserted::New)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.db.flush_wal(true).map_err(db_err)
+    }
+
+    fn get(&self, id: &BundleId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .get_cf(self.cf(CF_BUNDLES)?, bundle_key(id))
+            .map_err(db_err)
+    }
+
+    fn record(&self, id: &BundleId) -> Result<Option<BundleRecord>, StoreError> {
+        let key = bundle_key(id);
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_RECORDS)?, &key)
+            .map_err(db_err)?
+        {
+            Some(v) => decode_record(&key, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn update_record(&mut self, record: &BundleRecord) -> Result<bool, StoreError> {
+        let Some(old) = self.record(&record.id)? else {
+            return Ok(false);
+        };
+        let key = bundle_key(&record.id);
+        let record = BundleRecord {
+            size: old.size,
+            ..record.clone()
+        };
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(
+            self.cf(CF_BY_DESTINATION)?,
+            destination_key(&old.destination, &key),
+        );
+        batch.delete_cf(self.cf(CF_BY_EXPIRY)?, expiry_key(old.expires_at, &key));
+        batch.put_cf(self.cf(CF_RECORDS)?, &key, encode_record(&record));
+        batch.put_cf(
+            self.cf(CF_BY_DESTINATION)?,
+            destination_key(&record.destination, &key),
+            [],
+        );
+        batch.put_cf(
+            self.cf(CF_BY_EXPIRY)?,
+            expiry_key(record.expires_at, &key),
+            [],
+        );
+        self.write(batch)?;
+        Ok(true)
+    }
+
+    fn remove(&mut self, id: &BundleId) -> Result<bool, StoreError> {
+        let Some(old) = self.record(id)? else {
+            return Ok(false);
+        };
+        let key = bundle_key(id);
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_BUNDLES)?, &key);
+        batch.delete_cf(self.cf(CF_RECORDS)?, &key);
+        batch.delete_cf(
+            self.cf(CF_BY_DESTINATION)?,
+            destination_key(&old.destination, &key),
+        );
+        batch.delete_cf(self.cf(CF_BY_EXPIRY)?, expiry_key(old.expires_at, &key));
+        self.write(batch)?;
+        self.bundles = self.bundles.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(old.size);
+        Ok(true)
+    }
+
+    fn by_destination(&self, destination: &Eid) -> Result<Vec<BundleId>, StoreError> {
+        let prefix = destination.to_cbor();
+        let mut out = Vec::new();
+        for key in self.keys_from(CF_BY_DESTINATION, &prefix) {
+            let key = key?;
+            let Some(rest) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            out.push(decode_bundle_key(rest)?);
+        }
+        Ok(out)
+    }
+
+    fn expiring(&self, at: DtnTime, limit: usize) -> Result<Vec<BundleId>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.keys_from(CF_BY_EXPIRY, &[]).take(limit) {
+            let key = key?;
+            let t = key
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes);
+            if t.is_none_or(|t| t > at.0) {
+                break;
+            }
+            out.push(decode_bundle_key_prefix(key.get(8..).unwrap_or(&[]))?.0);
+        }
+        Ok(out)
+    }
+
+    fn records(&self) -> Result<Vec<BundleRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_RECORDS)?, IteratorMode::Start)
+        {
+            let (k, v) = item.map_err(db_err)?;
+            out.push(decode_record(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn usage(&self) -> StoreUsage {
+        StoreUsage {
+            bundles: self.bundles,
+            bytes: self.bytes,
+            quota: self.quota,
+        }
+    }
+
+    fn put_registration(&mut self, registration: &Registration) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_REGISTRATIONS)?,
+            registration.endpoint.to_cbor(),
+            encode_registration(registration),
+        );
+        self.write(batch)
+    }
+
+    fn remove_registration(&mut self, endpoint: &Eid) -> Result<bool, StoreError> {
+        let key = endpoint.to_cbor();
+        let cf = self.cf(CF_REGISTRATIONS)?;
+        if self.db.get_pinned_cf(cf, &key).map_err(db_err)?.is_none() {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(cf, key);
+        self.write(batch)?;
+        Ok(true)
+    }
+
+    fn registrations(&self) -> Result<Vec<Registration>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_REGISTRATIONS)?, IteratorMode::Start)
+        {
+            let (k, v) = item.map_err(db_err)?;
+            out.push(decode_registration(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn log(&mut self, id: &BundleId, entry: &LogEntry) -> Result<(), StoreError> {
+        let mut key = bundle_key(id);
+        key.extend_from_slice(&self.next_log_seq.to_be_bytes());
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_LOG)?, key, encode_log(entry));
+        self.write(batch)?;
+        self.next_log_seq = self.next_log_seq.wrapping_add(1);
+        Ok(())
+    }
+
+    fn log_for(&self, id: &BundleId) -> Result<Vec<LogEntry>, StoreError> {
+        let prefix = bundle_key(id);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_LOG)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, v) = item.map_err(db_err)?;
+            if !k.starts_with(&prefix) || k.len() != prefix.len() + 8 {
+                break;
+            }
+            out.push(decode_log(&v)?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,5 @@
+//! Convergence layer adapters: they move the bytes of whole bundles between nodes and never
+//! decide routes (ARCHITECTURE §2). Protocol logic is sans-IO (events in, actions out, time
+//! passed in); the tokio edges that own sockets come beside it.
+
+pub mod tcpcl;

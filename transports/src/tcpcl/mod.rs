@@ -1,7 +1,8 @@
-//! TCPCLv4 (RFC 9174): the contact header, the messages and their streaming decoder. The
-//! session state machine and the tokio/rustls edge build on these.
+//! TCPCLv4 (RFC 9174): the contact header, the messages and their streaming decoder, the
+//! session as a sans-IO state machine, and its tokio edge over TCP.
 
 pub mod codes;
+pub mod connection;
 pub mod contact;
 pub mod message;
 pub mod session;

@@ -11,6 +11,8 @@
 //! of `dtnctl trace`), and enforces a byte quota: a bundle that does not fit is refused with
 //! [`StoreError::QuotaExceeded`] and nothing already stored is touched.
 
+// Records, registrations and logs are encoded only by the RocksDB store.
+#[cfg_attr(not(feature = "rocksdb"), allow(dead_code))]
 mod codec;
 mod memory;
 #[cfg(feature = "rocksdb")]

@@ -656,10 +656,11 @@ impl Session {
         }
     }
 
-    fn on_ack(&mut self, flags: u8, id: u64, acknowledged: u64) {
-        if flags & SEGMENT_END == 0 {
-            return;
-        }
+    fn on_ack(&mut self, _flags: u8, id: u64, acknowledged: u64) {
+        // RFC 9174 §5.2.3 says an XFER_ACK repeats the flags of the segment it acknowledges,
+        // so the last one carries END. dtn7-rs 0.21 sends its final XFER_ACK with START set
+        // instead (seen in tests/interop_dtn7.rs); the cumulative length is unambiguous, so
+        // a transfer counts as acknowledged once all of its bytes are, whatever the flags.
         if let Some(pos) = self
             .unacked
             .iter()

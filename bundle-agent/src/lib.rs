@@ -2,6 +2,7 @@
 //! Protocol Security (RFC 9172, RFC 9173) and the bundle store. No sockets, threads or clock
 //! live here; the store is the one synchronous dependency (ARCHITECTURE §3).
 
+pub mod agent;
 pub mod bpsec;
 pub mod fuzz_checks;
 pub mod store;

@@ -1,0 +1,542 @@
+//! The bundle protocol agent (RFC 9171 §5) as a sans-IO state machine.
+//!
+//! Call order: [`Agent::handle`] with an [`Event`] and the current DTN time; then
+//! [`Agent::commit`] once a batch of events is handled (group commit: one store sync makes
+//! every bundle of the batch durable and releases their acknowledgements); then drain
+//! [`Agent::poll_action`]; call `handle(now, Event::Timer)` at [`Agent::next_timeout`].
+//! No sockets, threads or clocks: the runtime (`dtnd`) or the simulator does that.
+//!
+//! Done here: reception (§5.6) with duplicate suppression, hop limit and lifetime checks,
+//! the unknown-block rules, durable storage before acknowledgement, local delivery (§5.7) to
+//! registered endpoints, forwarding (§5.4) over static routes with previous-node and
+//! hop-count blocks updated, retention until a link comes up, expiry (§5.11), and rebuilding
+//! all of that from the store on start. Not yet: fragmentation and reassembly (§5.8, §5.9),
+//! status reports (§6), BPSec processing on reception, routers other than static routes.
+
+mod routes;
+
+pub use routes::{EidPattern, Route, RouteTable};
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::store::{
+    BundleRecord, BundleStore, DeliveryMode, Inserted, LogEntry, LogEvent, Registration, Retention,
+    StoreError,
+};
+use crate::wire::block::bundle_age_data;
+use crate::wire::{
+    BlockType, Bundle, BundleId, BundleView, CanonicalBlock, DecodeError, DecodeOptions, DtnTime,
+    Eid, HopCount, ReasonCode,
+};
+
+/// A convergence-layer link, numbered by the runtime.
+pub type LinkId = u64;
+/// The runtime's handle for a received bundle, echoed in `Accept` / `Refuse`.
+pub type AckToken = u64;
+
+/// Agent settings.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// This node's ID (`ipn:N.0` or `dtn://name/`).
+    pub node_id: Eid,
+    /// How strictly received bundles are decoded.
+    pub decode: DecodeOptions,
+    /// Static routes.
+    pub routes: RouteTable,
+}
+
+/// Inputs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A bundle from a local application.
+    AppSubmit {
+        /// Encoded bundle.
+        bytes: Vec<u8>,
+        /// Echoed in the acknowledgement.
+        token: AckToken,
+    },
+    /// A bundle from a convergence layer.
+    Received {
+        /// Where it came from.
+        link: LinkId,
+        /// Encoded bundle.
+        bytes: Vec<u8>,
+        /// Echoed in the acknowledgement.
+        token: AckToken,
+    },
+    /// A link to a peer node is up.
+    LinkUp {
+        /// The link.
+        link: LinkId,
+        /// The peer's node ID.
+        peer: Eid,
+    },
+    /// A link went down.
+    LinkDown {
+        /// The link.
+        link: LinkId,
+    },
+    /// A transmission finished.
+    Sent {
+        /// The link.
+        link: LinkId,
+        /// The bundle.
+        id: BundleId,
+        /// True when the peer acknowledged it.
+        ok: bool,
+    },
+    /// An application registers an endpoint.
+    Register(Registration),
+    /// An application removes its registration.
+    Unregister(Eid),
+    /// Time passed: expire bundles.
+    Timer,
+}
+
+/// Why a bundle was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefuseCause {
+    /// It is not a valid bundle.
+    Malformed(DecodeError),
+    /// The store is full.
+    StoreFull,
+}
+
+/// Outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The bundle of this token is durable (or was a duplicate): acknowledge it.
+    Accept {
+        /// The token.
+        token: AckToken,
+    },
+    /// Refuse the bundle of this token.
+    Refuse {
+        /// The token.
+        token: AckToken,
+        /// Why.
+        cause: RefuseCause,
+    },
+    /// Send a bundle over a link; answer with `Event::Sent`.
+    Transmit {
+        /// The link.
+        link: LinkId,
+        /// The bundle.
+        id: BundleId,
+        /// Its bytes, ready for the wire.
+        bytes: Vec<u8>,
+    },
+    /// Deliver a bundle's payload to a registered endpoint.
+    Deliver {
+        /// The endpoint.
+        endpoint: Eid,
+        /// The bundle.
+        id: BundleId,
+        /// The payload (the ADU).
+        payload: Vec<u8>,
+    },
+}
+
+/// Why the agent could not handle an event.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The bundle protocol agent of one node.
+#[derive(Debug)]
+pub struct Agent<S: BundleStore> {
+    cfg: AgentConfig,
+    store: S,
+    links: BTreeMap<LinkId, Eid>,
+    registrations: BTreeMap<Eid, DeliveryMode>,
+    in_flight: BTreeSet<BundleId>,
+    unsynced_acks: Vec<AckToken>,
+    actions: VecDeque<Action>,
+}
+
+fn expiry(view: &BundleView<'_>, now: DtnTime) -> DtnTime {
+    let p = view.primary();
+    if p.creation.time == DtnTime::UNKNOWN {
+        let age = view.bundle_age_ms().unwrap_or(0);
+        DtnTime(now.0.saturating_add(p.lifetime_ms.saturating_sub(age)))
+    } else {
+        DtnTime(p.creation.time.0.saturating_add(p.lifetime_ms))
+    }
+}
+
+impl<S: BundleStore> Agent<S> {
+    /// An agent over `store`, with registrations and queued bundles rebuilt from it.
+    pub fn new(cfg: AgentConfig, store: S) -> Result<Self, AgentError> {
+        let registrations = store
+            .registrations()?
+            .into_iter()
+            .map(|r| (r.endpoint, r.mode))
+            .collect();
+        Ok(Self {
+            cfg,
+            store,
+            links: BTreeMap::new(),
+            registrations,
+            in_flight: BTreeSet::new(),
+            unsynced_acks: Vec::new(),
+            actions: VecDeque::new(),
+        })
+    }
+
+    /// The store, for queries (bundles list, usage).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The next output.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Makes everything handled so far durable, then releases the acknowledgements.
+    pub fn commit(&mut self) -> Result<(), AgentError> {
+        if self.unsynced_acks.is_empty() {
+            return Ok(());
+        }
+        self.store.sync()?;
+        for token in self.unsynced_acks.drain(..) {
+            self.actions.push_back(Action::Accept { token });
+        }
+        Ok(())
+    }
+
+    /// The earliest time a stored bundle expires.
+    pub fn next_timeout(&self) -> Option<DtnTime> {
+        self.store
+            .records()
+            .ok()?
+            .iter()
+            .map(|r| r.expires_at)
+            .min()
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, now: DtnTime, event: Event) -> Result<(), AgentError> {
+        match event {
+            Event::AppSubmit { bytes, token } => self.receive(now, None, bytes, token),
+            Event::Received { link, bytes, token } => {
+                let from = self.links.get(&link).cloned();
+                self.receive(now, from, bytes, token)
+            }
+            Event::LinkUp { link, peer } => {
+                self.links.insert(link, peer);
+                self.forward_pending(now)
+            }
+            Event::LinkDown { link } => {
+                self.links.remove(&link);
+                Ok(())
+            }
+            Event::Sent { link, id, ok } => self.sent(now, link, id, ok),
+            Event::Register(reg) => {
+                self.store.put_registration(&reg)?;
+                self.registrations.insert(reg.endpoint.clone(), reg.mode);
+                self.deliver_pending(now, &reg.endpoint)
+            }
+            Event::Unregister(endpoint) => {
+                self.store.remove_registration(&endpoint)?;
+                self.registrations.remove(&endpoint);
+                Ok(())
+            }
+            Event::Timer => self.expire(now),
+        }
+    }
+
+    /// RFC 9171 §5.6: bundle reception.
+    fn receive(
+        &mut self,
+        now: DtnTime,
+        from: Option<Eid>,
+        bytes: Vec<u8>,
+        token: AckToken,
+    ) -> Result<(), AgentError> {
+        let view = match BundleView::decode_with(&bytes, &self.cfg.decode) {
+            Ok(v) => v,
+            Err(e) => {
+                self.actions.push_back(Action::Refuse {
+                    token,
+                    cause: RefuseCause::Malformed(e),
+                });
+                return Ok(());
+            }
+        };
+        let id = view.id();
+        let expires_at = expiry(&view, now);
+        // §5.6 step 2 duplicates, §5.4 step 3 hop limit, §5.11 lifetime: the sender did its
+        // part, so the transfer is acknowledged and the bundle is not kept.
+        let expired = expires_at <= now;
+        let over_hops = view.hop_count().is_some_and(|h| h.exceeded());
+        if expired || over_hops || self.store.record(&id)?.is_some() {
+            self.actions.push_back(Action::Accept { token });
+            return Ok(());
+        }
+        let mut bundle = view.to_bundle();
+        let unknown = bundle.apply_unknown_block_rules();
+        if unknown.delete_bundle {
+            self.actions.push_back(Action::Accept { token });
+            return Ok(());
+        }
+        let bytes = if unknown.removed.is_empty() {
+            bytes
+        } else {
+            match bundle.encode_with(&self.cfg.decode) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.actions.push_back(Action::Refuse {
+                        token,
+                        cause: RefuseCause::Malformed(e),
+                    });
+                    return Ok(());
+                }
+            }
+        };
+        let destination = bundle.primary.destination.clone();
+        let record = BundleRecord {
+            id: id.clone(),
+            destination: destination.clone(),
+            expires_at,
+            received_at: now,
+            size: bytes.len() as u64,
+            retention: Retention(0),
+        };
+        match self.store.insert(&record, &bytes) {
+            Ok(Inserted::New) => {}
+            Ok(Inserted::Duplicate) => {
+                self.actions.push_back(Action::Accept { token });
+                return Ok(());
+            }
+            Err(StoreError::QuotaExceeded { .. }) => {
+                self.actions.push_back(Action::Refuse {
+                    token,
+                    cause: RefuseCause::StoreFull,
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.store.log(
+            &id,
+            &LogEntry {
+                at: now,
+                event: LogEvent::Received { from },
+            },
+        )?;
+        self.unsynced_acks.push(token);
+        self.dispatch(now, record, bundle)
+    }
+
+    fn is_local(&self, destination: &Eid) -> bool {
+        destination.node_id() == self.cfg.node_id
+    }
+
+    /// RFC 9171 §5.3: deliver locally, or forward.
+    fn dispatch(
+        &mut self,
+        now: DtnTime,
+        mut record: BundleRecord,
+        bundle: Bundle,
+    ) -> Result<(), AgentError> {
+        if self.is_local(&record.destination) {
+            if self.registrations.get(&record.destination) == Some(&DeliveryMode::Active) {
+                return self.deliver(now, &record.id, &record.destination, &bundle);
+            }
+            record.retention = Retention(Retention::DISPATCH_PENDING);
+            self.store.update_record(&record)?;
+            return Ok(());
+        }
+        record.retention = Retention(Retention::FORWARD_PENDING);
+        self.store.update_record(&record)?;
+        self.forward(now, &record, bundle)
+    }
+
+    /// RFC 9171 §5.7: local delivery; the bundle is no longer retained.
+    fn deliver(
+        &mut self,
+        now: DtnTime,
+        id: &BundleId,
+        endpoint: &Eid,
+        bundle: &Bundle,
+    ) -> Result<(), AgentError> {
+        let payload = bundle.payload().unwrap_or(&[]).to_vec();
+        self.actions.push_back(Action::Deliver {
+            endpoint: endpoint.clone(),
+            id: id.clone(),
+            payload,
+        });
+        self.store.log(
+            id,
+            &LogEntry {
+                at: now,
+                event: LogEvent::Delivered {
+                    endpoint: endpoint.clone(),
+                },
+            },
+        )?;
+        self.store.remove(id)?;
+        Ok(())
+    }
+
+    fn deliver_pending(&mut self, now: DtnTime, endpoint: &Eid) -> Result<(), AgentError> {
+        if self.registrations.get(endpoint) != Some(&DeliveryMode::Active) {
+            return Ok(());
+        }
+        for id in self.store.by_destination(endpoint)? {
+            if let Some(bytes) = self.store.get(&id)? {
+                if let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) {
+                    let bundle = view.to_bundle();
+                    self.deliver(now, &id, endpoint, &bundle)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9171 §5.4: forwarding over a link to the next hop, if one is up.
+    fn forward(
+        &mut self,
+        now: DtnTime,
+        record: &BundleRecord,
+        mut bundle: Bundle,
+    ) -> Result<(), AgentError> {
+        if self.in_flight.contains(&record.id) {
+            return Ok(());
+        }
+        let links = &self.links;
+        let Some(next) = self
+            .cfg
+            .routes
+            .next_hop(&record.destination, |n| links.values().any(|p| p == n))
+        else {
+            return Ok(());
+        };
+        let Some((&link, _)) = self.links.iter().find(|(_, peer)| **peer == next) else {
+            return Ok(());
+        };
+        prepare_for_forwarding(
+            &mut bundle,
+            &self.cfg.node_id,
+            now.0.saturating_sub(record.received_at.0),
+        );
+        let Ok(bytes) = bundle.encode_with(&self.cfg.decode) else {
+            return Ok(());
+        };
+        self.in_flight.insert(record.id.clone());
+        self.actions.push_back(Action::Transmit {
+            link,
+            id: record.id.clone(),
+            bytes,
+        });
+        Ok(())
+    }
+
+    fn forward_pending(&mut self, now: DtnTime) -> Result<(), AgentError> {
+        let pending: Vec<BundleRecord> = self
+            .store
+            .records()?
+            .into_iter()
+            .filter(|r| r.retention.has(Retention::FORWARD_PENDING))
+            .collect();
+        for record in pending {
+            if let Some(bytes) = self.store.get(&record.id)? {
+                if let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) {
+                    let bundle = view.to_bundle();
+                    self.forward(now, &record, bundle)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sent(
+        &mut self,
+        now: DtnTime,
+        link: LinkId,
+        id: BundleId,
+        ok: bool,
+    ) -> Result<(), AgentError> {
+        self.in_flight.remove(&id);
+        if ok {
+            if let Some(peer) = self.links.get(&link).cloned() {
+                self.store.log(
+                    &id,
+                    &LogEntry {
+                        at: now,
+                        event: LogEvent::Forwarded { to: peer },
+                    },
+                )?;
+            }
+            // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).
+            self.store.remove(&id)?;
+        }
+        Ok(())
+    }
+
+    /// RFC 9171 §5.11: delete bundles whose lifetime has ended.
+    fn expire(&mut self, now: DtnTime) -> Result<(), AgentError> {
+        for id in self.store.expiring(now, 1024)? {
+            if self.in_flight.contains(&id) {
+                continue;
+            }
+            self.store.log(
+                &id,
+                &LogEntry {
+                    at: now,
+                    event: LogEvent::Deleted {
+                        reason: ReasonCode::LIFETIME_EXPIRED.0,
+                    },
+                },
+            )?;
+            self.store.remove(&id)?;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 9171 §4.4.1, §4.4.2, §4.4.3: a forwarded bundle names this node as previous node,
+/// has one more hop counted, and has its age grown by the time it spent here.
+fn prepare_for_forwarding(bundle: &mut Bundle, node: &Eid, residence_ms: u64) {
+    let crc = bundle.primary.crc_type;
+    match bundle
+        .blocks
+        .iter_mut()
+        .find(|b| b.block_type == BlockType::PREVIOUS_NODE)
+    {
+        Some(b) => b.data = node.to_cbor(),
+        None => {
+            let number = bundle.next_block_number();
+            bundle.blocks.insert(
+                0,
+                CanonicalBlock::new(BlockType::PREVIOUS_NODE, number, crc, node.to_cbor()),
+            );
+        }
+    }
+    if let Some(b) = bundle
+        .blocks
+        .iter_mut()
+        .find(|b| b.block_type == BlockType::HOP_COUNT)
+    {
+        if let Ok(h) = crate::wire::block::parse_hop_count(&b.data, b.number) {
+            b.data = HopCount {
+                limit: h.limit,
+                count: h.count.saturating_add(1),
+            }
+            .to_data();
+        }
+    }
+    if let Some(b) = bundle
+        .blocks
+        .iter_mut()
+        .find(|b| b.block_type == BlockType::BUNDLE_AGE)
+    {
+        if let Ok(age) = crate::wire::block::parse_bundle_age(&b.data, b.number) {
+            b.data = bundle_age_data(age.saturating_add(residence_ms));
+        }
+    }
+}

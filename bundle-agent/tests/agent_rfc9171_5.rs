@@ -1,0 +1,472 @@
+//! The bundle protocol agent (RFC 9171 §5) driven by events over the memory store, with
+//! virtual time: acknowledgement only after commit, duplicates, delivery, static-route
+//! forwarding, retention while links are down, expiry, quota, restart, and a three-node chain.
+
+// Test code: a panic is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use bundle_agent::agent::{Action, Agent, AgentConfig, Event, RefuseCause, RouteTable};
+use bundle_agent::store::{BundleStore, DeliveryMode, LogEvent, MemoryStore, Registration};
+use bundle_agent::wire::{
+    BundleBuilder, BundleView, CreationTimestamp, DecodeOptions, DtnTime, Eid,
+};
+
+const NOW: DtnTime = DtnTime(1_000_000);
+
+fn agent(node: u32, routes: RouteTable, quota: u64) -> Agent<MemoryStore> {
+    let cfg = AgentConfig {
+        node_id: Eid::ipn(node, 0),
+        decode: DecodeOptions::default(),
+        routes,
+    };
+    Agent::new(cfg, MemoryStore::new(quota)).unwrap()
+}
+
+fn bundle(src: u32, dst: Eid, seq: u64, lifetime_ms: u64, payload: &[u8]) -> Vec<u8> {
+    BundleBuilder::new(dst, Eid::ipn(src, 0), CreationTimestamp::new(NOW, seq))
+        .lifetime_ms(lifetime_ms)
+        .hop_count(5, 0)
+        .payload(payload)
+        .build()
+        .unwrap()
+}
+
+fn drain<S: BundleStore>(a: &mut Agent<S>) -> Vec<Action> {
+    std::iter::from_fn(|| a.poll_action()).collect()
+}
+
+#[test]
+fn rfc9171_5_6_acknowledged_only_after_commit_and_duplicates_suppressed() {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    let b = bundle(1, Eid::ipn(9, 1), 1, 60_000, b"x");
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: b.clone(),
+            token: 7,
+        },
+    )
+    .unwrap();
+    assert!(
+        drain(&mut a).is_empty(),
+        "no acknowledgement before the store is synced"
+    );
+    a.commit().unwrap();
+    assert_eq!(drain(&mut a), vec![Action::Accept { token: 7 }]);
+    // The same bundle again: acknowledged at once, stored once.
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: b,
+            token: 8,
+        },
+    )
+    .unwrap();
+    assert_eq!(drain(&mut a), vec![Action::Accept { token: 8 }]);
+    assert_eq!(a.store().usage().bundles, 1);
+}
+
+#[test]
+fn rfc9171_5_6_malformed_bundles_are_refused_with_the_rule() {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    let mut b = bundle(1, Eid::ipn(9, 1), 1, 60_000, b"payload");
+    let last = b.len() - 3;
+    b[last] ^= 0xff; // inside the payload block's CRC
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: b,
+            token: 1,
+        },
+    )
+    .unwrap();
+    match drain(&mut a).as_slice() {
+        [Action::Refuse {
+            token: 1,
+            cause: RefuseCause::Malformed(e),
+        }] => assert!(e.to_string().contains("CRC-32C mismatch")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rfc9171_5_7_local_delivery_to_a_registered_endpoint() {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    let app = Eid::ipn(2, 7);
+    // Arrives before the application registers: kept.
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: bundle(1, app.clone(), 1, 60_000, b"early"),
+            token: 1,
+        },
+    )
+    .unwrap();
+    a.commit().unwrap();
+    assert_eq!(drain(&mut a), vec![Action::Accept { token: 1 }]);
+    a.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: app.clone(),
+            mode: DeliveryMode::Active,
+        }),
+    )
+    .unwrap();
+    let delivered = drain(&mut a);
+    assert!(
+        matches!(&delivered[..], [Action::Deliver { endpoint, payload, .. }] if *endpoint == app && payload == b"early")
+    );
+    // Registered now: delivered on arrival.
+    a.handle(
+        NOW,
+        Event::AppSubmit {
+            bytes: bundle(1, app.clone(), 2, 60_000, b"late"),
+            token: 2,
+        },
+    )
+    .unwrap();
+    a.commit().unwrap();
+    let actions = drain(&mut a);
+    assert!(actions
+        .iter()
+        .any(|x| matches!(x, Action::Deliver { payload, .. } if payload == b"late")));
+    assert_eq!(
+        a.store().usage().bundles,
+        0,
+        "delivered bundles are not retained"
+    );
+}
+
+#[test]
+fn rfc9171_5_4_forwarding_waits_for_the_link_then_updates_blocks() {
+    let mut routes = RouteTable::default();
+    routes.add("ipn:3.*", Eid::ipn(3, 0));
+    let mut a = agent(2, routes, 1 << 20);
+    let b = bundle(1, Eid::ipn(3, 1), 1, 60_000, b"fwd");
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 9,
+            bytes: b,
+            token: 1,
+        },
+    )
+    .unwrap();
+    a.commit().unwrap();
+    assert_eq!(
+        drain(&mut a),
+        vec![Action::Accept { token: 1 }],
+        "no link yet: kept"
+    );
+    let later = DtnTime(NOW.0 + 500);
+    a.handle(
+        later,
+        Event::LinkUp {
+            link: 4,
+            peer: Eid::ipn(3, 0),
+        },
+    )
+    .unwrap();
+    let actions: [Action; 1] = drain(&mut a).try_into().unwrap();
+    let [Action::Transmit { link: 4, id, bytes }] = actions else {
+        panic!("{actions:?}")
+    };
+    let v = BundleView::decode(&bytes).unwrap();
+    assert_eq!(v.previous_node(), Some(&Eid::ipn(2, 0)));
+    assert_eq!(v.hop_count().unwrap().count, 1);
+    // Not acknowledged by the peer: kept and sent again on the next contact.
+    a.handle(
+        later,
+        Event::Sent {
+            link: 4,
+            id: id.clone(),
+            ok: false,
+        },
+    )
+    .unwrap();
+    a.handle(later, Event::LinkDown { link: 4 }).unwrap();
+    a.handle(
+        later,
+        Event::LinkUp {
+            link: 5,
+            peer: Eid::ipn(3, 0),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        drain(&mut a).as_slice(),
+        [Action::Transmit { link: 5, .. }]
+    ));
+    a.handle(
+        later,
+        Event::Sent {
+            link: 5,
+            id: id.clone(),
+            ok: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(a.store().usage().bundles, 0);
+    let log: Vec<LogEvent> = a
+        .store()
+        .log_for(&id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert!(
+        matches!(log.as_slice(), [LogEvent::Received { .. }, LogEvent::Forwarded { to }] if *to == Eid::ipn(3, 0))
+    );
+}
+
+#[test]
+fn rfc9171_5_11_expired_bundles_are_deleted() {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: bundle(1, Eid::ipn(8, 1), 1, 1_000, b"a"),
+            token: 1,
+        },
+    )
+    .unwrap();
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: bundle(1, Eid::ipn(8, 1), 2, 5_000, b"b"),
+            token: 2,
+        },
+    )
+    .unwrap();
+    assert_eq!(a.next_timeout(), Some(DtnTime(NOW.0 + 1_000)));
+    a.handle(DtnTime(NOW.0 + 1_000), Event::Timer).unwrap();
+    assert_eq!(a.store().usage().bundles, 1);
+    assert_eq!(a.next_timeout(), Some(DtnTime(NOW.0 + 5_000)));
+    // A bundle already past its lifetime on arrival is acknowledged and dropped.
+    a.handle(
+        DtnTime(NOW.0 + 10_000),
+        Event::Received {
+            link: 1,
+            bytes: bundle(1, Eid::ipn(8, 1), 3, 1_000, b"c"),
+            token: 3,
+        },
+    )
+    .unwrap();
+    assert_eq!(drain(&mut a).last(), Some(&Action::Accept { token: 3 }));
+    assert_eq!(a.store().usage().bundles, 1);
+}
+
+#[test]
+fn full_store_refuses_and_keeps_what_it_has() {
+    let mut a = agent(2, RouteTable::default(), 200);
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: bundle(1, Eid::ipn(8, 1), 1, 60_000, &[1; 100]),
+            token: 1,
+        },
+    )
+    .unwrap();
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: bundle(1, Eid::ipn(8, 1), 2, 60_000, &[2; 100]),
+            token: 2,
+        },
+    )
+    .unwrap();
+    a.commit().unwrap();
+    let actions = drain(&mut a);
+    assert!(actions.contains(&Action::Refuse {
+        token: 2,
+        cause: RefuseCause::StoreFull
+    }));
+    assert!(actions.contains(&Action::Accept { token: 1 }));
+    assert_eq!(a.store().usage().bundles, 1);
+}
+
+#[test]
+fn restart_rebuilds_registrations_and_queues_from_the_store() {
+    let mut routes = RouteTable::default();
+    routes.add("*", Eid::ipn(3, 0));
+    let mut a = agent(2, routes.clone(), 1 << 20);
+    a.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: Eid::ipn(2, 5),
+            mode: DeliveryMode::Active,
+        }),
+    )
+    .unwrap();
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: bundle(1, Eid::ipn(7, 1), 1, 60_000, b"queued"),
+            token: 1,
+        },
+    )
+    .unwrap();
+    a.commit().unwrap();
+    let store = a.store().clone();
+    drop(a);
+    let cfg = AgentConfig {
+        node_id: Eid::ipn(2, 0),
+        decode: DecodeOptions::default(),
+        routes,
+    };
+    let mut b = Agent::new(cfg, store).unwrap();
+    b.handle(
+        NOW,
+        Event::LinkUp {
+            link: 1,
+            peer: Eid::ipn(3, 0),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        drain(&mut b).as_slice(),
+        [Action::Transmit { .. }]
+    ));
+    b.handle(
+        NOW,
+        Event::AppSubmit {
+            bytes: bundle(1, Eid::ipn(2, 5), 2, 60_000, b"hi"),
+            token: 2,
+        },
+    )
+    .unwrap();
+    assert!(
+        drain(&mut b)
+            .iter()
+            .any(|x| matches!(x, Action::Deliver { .. })),
+        "registration survived the restart"
+    );
+}
+
+#[test]
+fn three_nodes_forward_a_to_b_to_c() {
+    let mut ra = RouteTable::default();
+    ra.add("ipn:3.*", Eid::ipn(2, 0));
+    let mut nodes = [
+        agent(1, ra, 1 << 20),
+        agent(2, RouteTable::default(), 1 << 20),
+        agent(3, RouteTable::default(), 1 << 20),
+    ];
+    // Links: A(1)-B(2) is link 12 on both sides; B(2)-C(3) is link 23.
+    nodes[0]
+        .handle(
+            NOW,
+            Event::LinkUp {
+                link: 12,
+                peer: Eid::ipn(2, 0),
+            },
+        )
+        .unwrap();
+    nodes[1]
+        .handle(
+            NOW,
+            Event::LinkUp {
+                link: 12,
+                peer: Eid::ipn(1, 0),
+            },
+        )
+        .unwrap();
+    nodes[1]
+        .handle(
+            NOW,
+            Event::LinkUp {
+                link: 23,
+                peer: Eid::ipn(3, 0),
+            },
+        )
+        .unwrap();
+    nodes[2]
+        .handle(
+            NOW,
+            Event::LinkUp {
+                link: 23,
+                peer: Eid::ipn(2, 0),
+            },
+        )
+        .unwrap();
+    nodes[2]
+        .handle(
+            NOW,
+            Event::Register(Registration {
+                endpoint: Eid::ipn(3, 1),
+                mode: DeliveryMode::Active,
+            }),
+        )
+        .unwrap();
+    nodes[0]
+        .handle(
+            NOW,
+            Event::AppSubmit {
+                bytes: bundle(1, Eid::ipn(3, 1), 1, 60_000, b"end to end"),
+                token: 1,
+            },
+        )
+        .unwrap();
+    let mut delivered = Vec::new();
+    // Run until quiet, moving transmissions over the links.
+    for _ in 0..10 {
+        let mut moved = false;
+        for i in 0..3 {
+            nodes[i].commit().unwrap();
+            for action in drain(&mut nodes[i]) {
+                match action {
+                    Action::Transmit { link, id, bytes } => {
+                        moved = true;
+                        let to = if link == 12 {
+                            if i == 0 {
+                                1
+                            } else {
+                                0
+                            }
+                        } else if i == 1 {
+                            2
+                        } else {
+                            1
+                        };
+                        nodes[to]
+                            .handle(
+                                NOW,
+                                Event::Received {
+                                    link,
+                                    bytes,
+                                    token: 0,
+                                },
+                            )
+                            .unwrap();
+                        nodes[i]
+                            .handle(NOW, Event::Sent { link, id, ok: true })
+                            .unwrap();
+                    }
+                    Action::Deliver {
+                        endpoint, payload, ..
+                    } => delivered.push((i, endpoint, payload)),
+                    _ => {}
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert_eq!(delivered, vec![(2, Eid::ipn(3, 1), b"end to end".to_vec())]);
+    assert!(nodes.iter().all(|n| n.store().usage().bundles == 0));
+}

@@ -383,16 +383,22 @@ impl<S: BundleStore> Agent<S> {
         Ok(())
     }
 
+    /// A stored bundle, decoded. A bundle the store holds was valid when it arrived.
+    fn load(&self, id: &BundleId) -> Result<Option<Bundle>, AgentError> {
+        Ok(self.store.get(id)?.and_then(|bytes| {
+            BundleView::decode_with(&bytes, &self.cfg.decode)
+                .ok()
+                .map(|v| v.to_bundle())
+        }))
+    }
+
     fn deliver_pending(&mut self, now: DtnTime, endpoint: &Eid) -> Result<(), AgentError> {
         if self.registrations.get(endpoint) != Some(&DeliveryMode::Active) {
             return Ok(());
         }
         for id in self.store.by_destination(endpoint)? {
-            if let Some(bytes) = self.store.get(&id)? {
-                if let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) {
-                    let bundle = view.to_bundle();
-                    self.deliver(now, &id, endpoint, &bundle)?;
-                }
+            if let Some(bundle) = self.load(&id)? {
+                self.deliver(now, &id, endpoint, &bundle)?;
             }
         }
         Ok(())
@@ -444,11 +450,8 @@ impl<S: BundleStore> Agent<S> {
             .filter(|r| r.retention.has(Retention::FORWARD_PENDING))
             .collect();
         for record in pending {
-            if let Some(bytes) = self.store.get(&record.id)? {
-                if let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) {
-                    let bundle = view.to_bundle();
-                    self.forward(now, &record, bundle)?;
-                }
+            if let Some(bundle) = self.load(&record.id)? {
+                self.forward(now, &record, bundle)?;
             }
         }
         Ok(())

@@ -89,6 +89,15 @@ pub fn expiry_key(expires_at: DtnTime, bundle_key: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The expiry time and bundle ID of an expiry index key.
+pub fn decode_expiry_key(key: &[u8]) -> Result<(DtnTime, BundleId), StoreError> {
+    let time = be_u64(key, 0).ok_or_else(|| StoreError::Corrupt("expiry key: truncated".into()))?;
+    Ok((
+        DtnTime(time),
+        decode_bundle_key_prefix(key.get(8..).unwrap_or(&[]))?.0,
+    ))
+}
+
 /// The record value (the ID is the key).
 pub fn encode_record(r: &BundleRecord) -> Vec<u8> {
     let mut w = Writer::with_capacity(48);

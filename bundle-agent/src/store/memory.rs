@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::wire::{BundleId, DtnTime, Eid};
 
-use super::codec::{
-    bundle_key, decode_bundle_key, decode_bundle_key_prefix, destination_key, expiry_key,
-};
+use super::codec::{bundle_key, decode_bundle_key, decode_expiry_key, destination_key, expiry_key};
 use super::{BundleRecord, BundleStore, Inserted, LogEntry, Registration, StoreError, StoreUsage};
 
 /// Bundles, records, indexes, registrations and logs in ordered maps.
@@ -122,14 +120,11 @@ impl BundleStore for MemoryStore {
     fn expiring(&self, at: DtnTime, limit: usize) -> Result<Vec<BundleId>, StoreError> {
         let mut out = Vec::new();
         for (k, _) in self.by_expiry.iter().take(limit) {
-            let t = k
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes);
-            if t.is_none_or(|t| t > at.0) {
+            let (t, id) = decode_expiry_key(k)?;
+            if t > at {
                 break;
             }
-            out.push(decode_bundle_key_prefix(k.get(8..).unwrap_or(&[]))?.0);
+            out.push(id);
         }
         Ok(out)
     }

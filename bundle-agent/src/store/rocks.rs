@@ -16,7 +16,7 @@ use rocksdb::{
 use crate::wire::{BundleId, DtnTime, Eid};
 
 use super::codec::{
-    bundle_key, decode_bundle_key, decode_bundle_key_prefix, decode_log, decode_record,
+    bundle_key, decode_bundle_key, decode_expiry_key, decode_log, decode_record,
     decode_registration, destination_key, encode_log, encode_record, encode_registration,
     expiry_key,
 };
@@ -111,6 +111,20 @@ impl RocksStore {
         let mut wo = WriteOptions::default();
         wo.set_sync(false);
         self.db.write_opt(batch, &wo).map_err(db_err)
+    }
+
+    /// Decodes every entry of a column family.
+    fn scan<T>(
+        &self,
+        family: &str,
+        decode: impl Fn(&[u8], &[u8]) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(family)?, IteratorMode::Start) {
+            let (k, v) = item.map_err(db_err)?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
     }
 
     fn keys_from(
@@ -265,29 +279,17 @@ impl BundleStore for RocksStore {
     fn expiring(&self, at: DtnTime, limit: usize) -> Result<Vec<BundleId>, StoreError> {
         let mut out = Vec::new();
         for key in self.keys_from(CF_BY_EXPIRY, &[]).take(limit) {
-            let key = key?;
-            let t = key
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes);
-            if t.is_none_or(|t| t > at.0) {
+            let (t, id) = decode_expiry_key(&key?)?;
+            if t > at {
                 break;
             }
-            out.push(decode_bundle_key_prefix(key.get(8..).unwrap_or(&[]))?.0);
+            out.push(id);
         }
         Ok(out)
     }
 
     fn records(&self) -> Result<Vec<BundleRecord>, StoreError> {
-        let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_RECORDS)?, IteratorMode::Start)
-        {
-            let (k, v) = item.map_err(db_err)?;
-            out.push(decode_record(&k, &v)?);
-        }
-        Ok(out)
+        self.scan(CF_RECORDS, decode_record)
     }
 
     fn usage(&self) -> StoreUsage {
@@ -321,15 +323,7 @@ impl BundleStore for RocksStore {
     }
 
     fn registrations(&self) -> Result<Vec<Registration>, StoreError> {
-        let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_REGISTRATIONS)?, IteratorMode::Start)
-        {
-            let (k, v) = item.map_err(db_err)?;
-            out.push(decode_registration(&k, &v)?);
-        }
-        Ok(out)
+        self.scan(CF_REGISTRATIONS, decode_registration)
     }
 
     fn log(&mut self, id: &BundleId, entry: &LogEntry) -> Result<(), StoreError> {

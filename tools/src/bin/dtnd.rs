@@ -1,0 +1,118 @@
+//! `dtnd`: the node daemon. Parse flags, open the store, bind, run, stop on SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bundle_agent::agent::RouteTable;
+use bundle_agent::store::RocksStore;
+use clap::Parser;
+use tools::dtnd::{api, core, links, Config};
+use transports::tcpcl::SessionConfig;
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
+    let node_id = cfg.node_id()?;
+    let mut routes = RouteTable::default();
+    for r in &cfg.routes {
+        let (pattern, via) = r
+            .split_once('=')
+            .with_context(|| format!("--route {r:?}: expected PATTERN=NODE-ID"))?;
+        let via = via
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--route {r:?}: next hop: {e}"))?;
+        routes.add(pattern, via);
+    }
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let store = RocksStore::open(&cfg.data_dir.join("store"), cfg.store_quota)
+        .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
+    let tcpcl = tokio::net::TcpListener::bind(cfg.tcpcl_listen)
+        .await
+        .with_context(|| format!("binding TCPCL {}", cfg.tcpcl_listen))?;
+    let http = tokio::net::TcpListener::bind(cfg.api_listen)
+        .await
+        .with_context(|| format!("binding API {}", cfg.api_listen))?;
+    tracing::info!(node = %node_id, tcpcl = %tcpcl.local_addr()?, api = %http.local_addr()?, "dtnd up");
+
+    let (core_tx, core_rx) = tokio::sync::mpsc::channel(1024);
+    let session_cfg = SessionConfig::new(&node_id.to_string());
+    let ids = links::LinkIds::default();
+    tokio::spawn(links::listen(
+        tcpcl,
+        session_cfg.clone(),
+        ids.clone(),
+        core_tx.clone(),
+    ));
+    for peer in &cfg.peers {
+        tokio::spawn(links::keep_peer(
+            *peer,
+            session_cfg.clone(),
+            ids.clone(),
+            core_tx.clone(),
+        ));
+    }
+    let ticker = core_tx.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            if ticker.send(core::CoreMsg::Tick).await.is_err() {
+                return;
+            }
+        }
+    });
+    let state = api::ApiState {
+        core: core_tx,
+        node_id: node_id.clone(),
+        sequence: Arc::default(),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(http, api::router(state)).await {
+            tracing::error!("API server stopped: {e}");
+        }
+    });
+    let core = core::run(node_id, store, routes, cfg.lenient, core_rx);
+    tokio::select! {
+        r = core => r,
+        _ = shutdown() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn main() -> ExitCode {
+    let cfg = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The core task: owns the agent and its store, and turns agent actions into session
+//! commands and API replies.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use anyhow::Result;
+use bundle_agent::agent::{Action, Agent, AgentConfig, Event, LinkId, RefuseCause, RouteTable};
+use bundle_agent::store::{BundleStore, DeliveryMode, Registration, RocksStore};
+use bundle_agent::wire::{BundleId, DecodeOptions, Eid};
+use tokio::sync::{mpsc, oneshot};
+use transports::tcpcl::connection::{Command, Upcall};
+use transports::tcpcl::RefuseReason;
+
+use crate::cli_io::dtn_now;
+
+/// Most payloads kept per endpoint for applications that have not fetched them.
+const MAX_QUEUED_PER_ENDPOINT: usize = 10_000;
+
+/// Messages to the core.
+#[derive(Debug)]
+pub enum CoreMsg {
+    /// A session came up; commands for it go to `commands`.
+    SessionUp {
+        /// The link number.
+        link: LinkId,
+        /// Its command channel.
+        commands: mpsc::Sender<Command>,
+    },
+    /// Something happened on a session.
+    Session {
+        /// The link number.
+        link: LinkId,
+        /// What.
+        up: Upcall,
+    },
+    /// An application submits a bundle; the reply comes once it is durable.
+    Submit {
+        /// The encoded bundle.
+        bytes: Vec<u8>,
+        /// Ok(bundle ID) or the refusal.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// An application registers an endpoint.
+    Register {
+        /// The endpoint.
+        endpoint: Eid,
+    },
+    /// An application fetches the next payload for an endpoint.
+    Fetch {
+        /// The endpoint.
+        endpoint: Eid,
+        /// The payload, if one is waiting.
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    /// Node status, as JSON.
+    Status {
+        /// The reply.
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// Expire bundles.
+    Tick,
+}
+
+enum Origin {
+    Session { link: LinkId, transfer_id: u64 },
+    Api(oneshot::Sender<Result<String, String>>),
+}
+
+struct Core {
+    agent: Agent<RocksStore>,
+    node_id: Eid,
+    sessions: BTreeMap<LinkId, mpsc::Sender<Command>>,
+    next_token: u64,
+    origins: BTreeMap<u64, Origin>,
+    /// Our transmissions: tag -> (link, bundle); then transfer ID -> bundle.
+    queued: BTreeMap<u64, (LinkId, BundleId)>,
+    transfers: BTreeMap<(LinkId, u64), BundleId>,
+    inbox: BTreeMap<Eid, VecDeque<Vec<u8>>>,
+}
+
+/// Runs the core until every sender is gone.
+pub async fn run(
+    node_id: Eid,
+    store: RocksStore,
+    routes: RouteTable,
+    lenient: bool,
+    mut rx: mpsc::Receiver<CoreMsg>,
+) -> Result<()> {
+    let decode = if lenient {
+        DecodeOptions::lenient()
+    } else {
+        DecodeOptions::default()
+    };
+    let agent = Agent::new(
+        AgentConfig {
+            node_id: node_id.clone(),
+            decode,
+            routes,
+        },
+        store,
+    )?;
+    let mut core = Core {
+        agent,
+        node_id,
+        sessions: BTreeMap::new(),
+        next_token: 1,
+        origins: BTreeMap::new(),
+        queued: BTreeMap::new(),
+        transfers: BTreeMap::new(),
+        inbox: BTreeMap::new(),
+    };
+    while let Some(first) = rx.recv().await {
+        core.handle(first).await?;
+        // Group commit: everything already waiting joins this batch.
+        for _ in 0..256 {
+            match rx.try_recv() {
+                Ok(m) => core.handle(m).await?,
+                Err(_) => break,
+            }
+        }
+        core.agent.commit()?;
+        core.act().await;
+    }
+    Ok(())
+}
+
+impl Core {
+    fn token(&mut self, origin: Origin) -> u64 {
+        let t = self.next_token;
+        self.next_token += 1;
+        self.origins.insert(t, origin);
+        t
+    }
+
+    async fn handle(&mut self, msg: CoreMsg) -> Result<()> {
+        let now = dtn_now();
+        match msg {
+            CoreMsg::SessionUp { link, commands } => {
+                self.sessions.insert(link, commands);
+            }
+            CoreMsg::Session { link, up } => match up {
+                Upcall::Established(n) => match n.peer_node_id.parse::<Eid>() {
+                    Ok(peer) => self.agent.handle(now, Event::LinkUp { link, peer })?,
+                    Err(e) => {
+                        tracing::warn!(link, peer = %n.peer_node_id, "peer node ID is not an EID: {e}");
+                        if let Some(s) = self.sessions.get(&link) {
+                            let _ = s
+                                .send(Command::Close(
+                                    transports::tcpcl::TermReason::ContactFailure,
+                                ))
+                                .await;
+                        }
+                    }
+                },
+                Upcall::Received {
+                    transfer_id,
+                    bundle,
+                } => {
+                    let token = self.token(Origin::Session { link, transfer_id });
+                    self.agent.handle(
+                        now,
+                        Event::Received {
+                            link,
+                            bytes: bundle,
+                            token,
+                        },
+                    )?;
+                }
+                Upcall::Queued { tag, result } => {
+                    if let Some((link, id)) = self.queued.remove(&tag) {
+                        match result {
+                            Ok(transfer) => {
+                                self.transfers.insert((link, transfer), id);
+                            }
+                            Err(e) => {
+                                tracing::warn!(link, bundle = %id, "not sent: {e}");
+                                self.agent.handle(
+                                    now,
+                                    Event::Sent {
+                                        link,
+                                        id,
+                                        ok: false,
+                                    },
+                                )?;
+                            }
+                        }
+                    }
+                }
+                Upcall::Acked(transfer) => {
+                    if let Some(id) = self.transfers.remove(&(link, transfer)) {
+                        self.agent.handle(now, Event::Sent { link, id, ok: true })?;
+                    }
+                }
+                Upcall::Failed(transfer, reason) => {
+                    if let Some(id) = self.transfers.remove(&(link, transfer)) {
+                        tracing::info!(link, bundle = %id, "transfer failed: {reason}");
+                        self.agent.handle(
+                            now,
+                            Event::Sent {
+                                link,
+                                id,
+                                ok: false,
+                            },
+                        )?;
+                    }
+                }
+                Upcall::Closed(why) => {
+                    tracing::info!(link, "session closed: {why:?}");
+                    self.sessions.remove(&link);
+                    let lost: Vec<(u64, BundleId)> = self
+                        .transfers
+                        .iter()
+                        .filter(|((l, _), _)| *l == link)
+                        .map(|((_, t), id)| (*t, id.clone()))
+                        .collect();
+                    for (t, id) in lost {
+                        self.transfers.remove(&(link, t));
+                        self.agent.handle(
+                            now,
+                            Event::Sent {
+                                link,
+                                id,
+                                ok: false,
+                            },
+                        )?;
+                    }
+                    self.agent.handle(now, Event::LinkDown { link })?;
+                }
+            },
+            CoreMsg::Submit { bytes, reply } => {
+                let token = self.token(Origin::Api(reply));
+                self.agent.handle(now, Event::AppSubmit { bytes, token })?;
+            }
+            CoreMsg::Register { endpoint } => {
+                self.inbox.entry(endpoint.clone()).or_default();
+                self.agent.handle(
+                    now,
+                    Event::Register(Registration {
+                        endpoint,
+                        mode: DeliveryMode::Active,
+                    }),
+                )?;
+            }
+            CoreMsg::Fetch { endpoint, reply } => {
+                let _ = reply.send(self.inbox.get_mut(&endpoint).and_then(VecDeque::pop_front));
+            }
+            CoreMsg::Status { reply } => {
+                let u = self.agent.store().usage();
+                let _ = reply.send(serde_json::json!({
+                    "node_id": self.node_id.to_string(),
+                    "sessions": self.sessions.len(),
+                    "stored_bundles": u.bundles,
+                    "stored_bytes": u.bytes,
+                    "quota_bytes": u.quota,
+                }));
+            }
+            CoreMsg::Tick => self.agent.handle(now, Event::Timer)?,
+        }
+        Ok(())
+    }
+
+    async fn act(&mut self) {
+        while let Some(action) = self.agent.poll_action() {
+            match action {
+                Action::Accept { token } => match self.origins.remove(&token) {
+                    Some(Origin::Session { link, transfer_id }) => {
+                        if let Some(s) = self.sessions.get(&link) {
+                            let _ = s.send(Command::Accept(transfer_id)).await;
+                        }
+                    }
+                    Some(Origin::Api(reply)) => {
+                        let _ = reply.send(Ok(format!("token {token}")));
+                    }
+                    None => {}
+                },
+                Action::Refuse { token, cause } => {
+                    let why = match &cause {
+                        RefuseCause::Malformed(e) => e.to_string(),
+                        RefuseCause::StoreFull => "store full".to_string(),
+                    };
+                    tracing::info!(token, "bundle refused: {why}");
+                    match self.origins.remove(&token) {
+                        Some(Origin::Session { link, transfer_id }) => {
+                            let reason = match cause {
+                                RefuseCause::StoreFull => RefuseReason::NoResources,
+                                RefuseCause::Malformed(_) => RefuseReason::NotAcceptable,
+                            };
+                            if let Some(s) = self.sessions.get(&link) {
+                                let _ = s.send(Command::Refuse(transfer_id, reason)).await;
+                            }
+                        }
+                        Some(Origin::Api(reply)) => {
+                            let _ = reply.send(Err(why));
+                        }
+                        None => {}
+                    }
+                }
+                Action::Transmit { link, id, bytes } => {
+                    let tag = self.next_token;
+                    self.next_token += 1;
+                    self.queued.insert(tag, (link, id));
+                    if let Some(s) = self.sessions.get(&link) {
+                        let _ = s.send(Command::Send { tag, bundle: bytes }).await;
+                    }
+                }
+                Action::Deliver {
+                    endpoint,
+                    id,
+                    payload,
+                } => {
+                    tracing::info!(bundle = %id, %endpoint, "delivered");
+                    let q = self.inbox.entry(endpoint).or_default();
+                    if q.len() < MAX_QUEUED_PER_ENDPOINT {
+                        q.push_back(payload);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! TCPCLv4 links: the listener that accepts peers, and the static peers `dtnd` keeps a
+//! session with, reconnecting after a session ends.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bundle_agent::agent::LinkId;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use transports::tcpcl::connection::{run_session, Upcall};
+use transports::tcpcl::{Role, SessionConfig};
+
+use super::core::CoreMsg;
+
+/// Hands out link numbers.
+#[derive(Debug, Clone, Default)]
+pub struct LinkIds(Arc<AtomicU64>);
+
+impl LinkIds {
+    fn next(&self) -> LinkId {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Runs one session on `stream` and relays its upcalls to the core.
+async fn session(
+    stream: TcpStream,
+    cfg: SessionConfig,
+    role: Role,
+    link: LinkId,
+    core: mpsc::Sender<CoreMsg>,
+) {
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (up_tx, mut up_rx) = mpsc::channel(256);
+    if core
+        .send(CoreMsg::SessionUp {
+            link,
+            commands: cmd_tx,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let relay = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            while let Some(up) = up_rx.recv().await {
+                let closed = matches!(up, Upcall::Closed(_));
+                if core.send(CoreMsg::Session { link, up }).await.is_err() || closed {
+                    break;
+                }
+            }
+        })
+    };
+    run_session(stream, cfg, role, cmd_rx, up_tx).await;
+    let _ = relay.await;
+}
+
+/// Accepts TCPCLv4 sessions until the listener fails.
+pub async fn listen(
+    listener: TcpListener,
+    cfg: SessionConfig,
+    ids: LinkIds,
+    core: mpsc::Sender<CoreMsg>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let link = ids.next();
+                tracing::info!(link, %addr, "TCPCL session accepted");
+                tokio::spawn(session(
+                    stream,
+                    cfg.clone(),
+                    Role::Passive,
+                    link,
+                    core.clone(),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Keeps a session with a static peer, reconnecting with backoff.
+pub async fn keep_peer(
+    addr: SocketAddr,
+    cfg: SessionConfig,
+    ids: LinkIds,
+    core: mpsc::Sender<CoreMsg>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                backoff = Duration::from_millis(200);
+                let link = ids.next();
+                tracing::info!(link, %addr, "TCPCL session to static peer");
+                session(stream, cfg.clone(), Role::Active, link, core.clone()).await;
+            }
+            Err(e) => tracing::debug!(%addr, "connect failed: {e}"),
+        }
+        if core.is_closed() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

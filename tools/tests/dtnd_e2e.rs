@@ -1,0 +1,206 @@
+//! End-to-end tests with real `dtnd` processes on loopback: A -> B -> C forwarding over
+//! TCPCLv4 with static routes, store-and-forward while the next hop is away, and a relay
+//! killed with SIGKILL while it holds a bundle, which it still delivers after restarting.
+//! Tests wait on API state with deadlines, never on fixed sleeps.
+
+// Test code: a panic is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `dtnd` process, killed when dropped.
+struct Node {
+    child: Option<Child>,
+    api: u16,
+    args: Vec<String>,
+}
+
+impl Node {
+    fn start(dir: &Path, node_id: &str, tcpcl: u16, peers: &[u16], routes: &[&str]) -> Node {
+        let api = free_port();
+        let mut args = vec![
+            "--node-id".into(),
+            node_id.into(),
+            "--data-dir".into(),
+            dir.join(node_id.replace([':', '.', '/'], "_"))
+                .display()
+                .to_string(),
+            "--tcpcl-listen".into(),
+            format!("127.0.0.1:{tcpcl}"),
+            "--api-listen".into(),
+            format!("127.0.0.1:{api}"),
+        ];
+        for p in peers {
+            args.push("--peer".into());
+            args.push(format!("127.0.0.1:{p}"));
+        }
+        for r in routes {
+            args.push("--route".into());
+            args.push((*r).into());
+        }
+        let mut n = Node {
+            child: None,
+            api,
+            args,
+        };
+        n.spawn();
+        n
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_dtnd"))
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while self.get("/status").is_none() {
+            assert!(Instant::now() < deadline, "dtnd did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            send_sigkill(c.id());
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api)
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, Vec<u8>)> {
+        let agent = ureq::Agent::new_with_config(
+            ureq::config::Config::builder()
+                .http_status_as_error(false)
+                .build(),
+        );
+        let mut r = agent.get(&self.url(path)).call().ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.body_mut().read_to_vec().ok()?))
+    }
+
+    fn post(&self, path: &str, body: &[u8]) -> (u16, String) {
+        let agent = ureq::Agent::new_with_config(
+            ureq::config::Config::builder()
+                .http_status_as_error(false)
+                .build(),
+        );
+        let mut r = agent.post(&self.url(path)).send(body).unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.get("/status").unwrap().1).unwrap()
+    }
+
+    /// Waits for the next payload at `endpoint`.
+    fn recv(&self, endpoint: &str) -> Vec<u8> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some((200, body)) = self.get(&format!("/recv?endpoint={endpoint}")) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "nothing arrived at {endpoint}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_until(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !f(&self.status()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn send_sigkill(pid: u32) {
+    // SIGKILL through the kill(1) command keeps this test free of unsafe code.
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn a_to_b_to_c_over_tcpcl_with_static_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let c = Node::start(dir.path(), "ipn:3.0", pc, &[], &[]);
+    let b = Node::start(dir.path(), "ipn:2.0", pb, &[pc], &[]);
+    let a = Node::start(dir.path(), "ipn:1.0", pa, &[pb], &["ipn:3.*=ipn:2.0"]);
+    assert_eq!(c.post("/register?endpoint=ipn:3.1", b"").0, 204);
+    b.wait_until("B's sessions to A and C", |s| s["sessions"] == 2);
+    let (code, _) = a.post("/send?destination=ipn:3.1", b"hello C");
+    assert_eq!(code, 201);
+    assert_eq!(c.recv("ipn:3.1"), b"hello C");
+    // Nothing left behind on the way.
+    a.wait_until("A's store to empty", |s| s["stored_bundles"] == 0);
+    b.wait_until("B's store to empty", |s| s["stored_bundles"] == 0);
+    assert_eq!(a.post("/send?destination=not-an-eid", b"x").0, 400);
+}
+
+#[test]
+fn bundles_wait_for_the_next_hop_and_survive_a_sigkill_of_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let mut b = Node::start(dir.path(), "ipn:2.0", pb, &[pc], &[]);
+    let a = Node::start(dir.path(), "ipn:1.0", pa, &[pb], &["ipn:3.*=ipn:2.0"]);
+    b.wait_until("A's session to B", |s| s["sessions"] == 1);
+    for i in 0..5 {
+        assert_eq!(
+            a.post("/send?destination=ipn:3.1", format!("held {i}").as_bytes())
+                .0,
+            201
+        );
+    }
+    // C is not running: B holds them, durably.
+    b.wait_until("B to hold 5 bundles", |s| s["stored_bundles"] == 5);
+    b.kill9();
+    b.spawn();
+    assert_eq!(
+        b.status()["stored_bundles"],
+        5,
+        "nothing acknowledged was lost"
+    );
+    let c = Node::start(dir.path(), "ipn:3.0", pc, &[], &[]);
+    assert_eq!(c.post("/register?endpoint=ipn:3.1", b"").0, 204);
+    let mut got: Vec<String> = (0..5)
+        .map(|_| String::from_utf8(c.recv("ipn:3.1")).unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(got, (0..5).map(|i| format!("held {i}")).collect::<Vec<_>>());
+    b.wait_until("B's store to empty", |s| s["stored_bundles"] == 0);
+    drop(a);
+}

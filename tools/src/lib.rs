@@ -5,3 +5,4 @@ pub mod bundle_cli;
 pub mod bundle_json;
 pub mod cli_io;
 pub mod dtnd;
+pub mod node_cli;

@@ -204,3 +204,41 @@ fn bundles_wait_for_the_next_hop_and_survive_a_sigkill_of_the_relay() {
     b.wait_until("B's store to empty", |s| s["stored_bundles"] == 0);
     drop(a);
 }
+
+#[test]
+fn dtnctl_send_recv_and_status_against_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = Node::start(dir.path(), "ipn:5.0", free_port(), &[], &[]);
+    let api = format!("http://127.0.0.1:{}", n.api);
+    let dtnctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dtnctl"))
+            .arg("--api")
+            .arg(&api)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Registered by recv's own first call; nothing there yet, so a short recv fails.
+    let out = dtnctl(&["recv", "ipn:5.7", "--timeout", "200ms"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("received 0 of 1"));
+    let out = dtnctl(&["send", "ipn:5.7", "--payload", "to myself"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dtnctl(&["recv", "ipn:5.7", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["payload_utf8"], "to myself");
+    let out = dtnctl(&["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("node      ipn:5.0"));
+    let out = dtnctl(&["send", "nonsense", "--payload", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("400"));
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tools::bundle_cli::{self, BundleCommand};
+use tools::node_cli::{self, ApiArgs, RecvArgs, SendArgs, StatusArgs};
 
 /// Operate DTN nodes and inspect, build and secure BPv7 bundles.
 #[derive(Debug, Parser)]
@@ -11,19 +12,30 @@ use tools::bundle_cli::{self, BundleCommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Work with bundle files offline: decode, encode, sign, encrypt, verify, decrypt.
     #[command(subcommand)]
-    Bundle(BundleCommand),
+    Bundle(Box<BundleCommand>),
+    /// Send a bundle through a running dtnd; succeeds once the node has stored it durably.
+    Send(SendArgs),
+    /// Register an endpoint on a running dtnd and print the payloads that arrive there.
+    Recv(RecvArgs),
+    /// Show a running dtnd's status.
+    Status(StatusArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Bundle(cmd) => bundle_cli::run(cmd),
+        Command::Send(a) => node_cli::send(&cli.api, a),
+        Command::Recv(a) => node_cli::recv(&cli.api, a),
+        Command::Status(a) => node_cli::status(&cli.api, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -470,3 +470,46 @@ fn three_nodes_forward_a_to_b_to_c() {
     assert_eq!(delivered, vec![(2, Eid::ipn(3, 1), b"end to end".to_vec())]);
     assert!(nodes.iter().all(|n| n.store().usage().bundles == 0));
 }
+
+#[test]
+fn rfc9171_5_7_passive_registration_keeps_bundles_until_taken() {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    let app = Eid::ipn(2, 9);
+    a.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: app.clone(),
+            mode: DeliveryMode::Passive,
+        }),
+    )
+    .unwrap();
+    for seq in 1..=2 {
+        a.handle(
+            NOW,
+            Event::Received {
+                link: 1,
+                bytes: bundle(1, app.clone(), seq, 60_000, &[seq as u8]),
+                token: seq,
+            },
+        )
+        .unwrap();
+    }
+    a.commit().unwrap();
+    assert!(
+        !drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::Deliver { .. })),
+        "passive: nothing pushed"
+    );
+    assert_eq!(a.store().usage().bundles, 2);
+    assert_eq!(
+        a.take_delivery(NOW, &app).unwrap().map(|(_, p)| p),
+        Some(vec![1])
+    );
+    assert_eq!(
+        a.take_delivery(NOW, &app).unwrap().map(|(_, p)| p),
+        Some(vec![2])
+    );
+    assert_eq!(a.take_delivery(NOW, &app).unwrap(), None);
+    assert_eq!(a.store().usage().bundles, 0);
+}

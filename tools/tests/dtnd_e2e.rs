@@ -242,3 +242,23 @@ fn dtnctl_send_recv_and_status_against_a_node() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("400"));
 }
+
+#[test]
+fn delivered_bundles_wait_in_the_store_until_fetched_even_across_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = Node::start(dir.path(), "ipn:6.0", free_port(), &[], &[]);
+    assert_eq!(n.post("/register?endpoint=ipn:6.1", b"").0, 204);
+    assert_eq!(n.post("/send?destination=ipn:6.1", b"keep me").0, 201);
+    n.wait_until("the bundle to wait for its application", |s| {
+        s["stored_bundles"] == 1
+    });
+    n.kill9();
+    n.spawn();
+    assert_eq!(
+        n.recv("ipn:6.1"),
+        b"keep me",
+        "registration and bundle survived the crash"
+    );
+    assert_eq!(n.status()["stored_bundles"], 0);
+    assert_eq!(n.get("/recv?endpoint=ipn:6.1").unwrap().0, 204);
+}

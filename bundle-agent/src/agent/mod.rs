@@ -383,6 +383,40 @@ impl<S: BundleStore> Agent<S> {
         Ok(())
     }
 
+    /// RFC 9171 §5.7 for passive registrations: hands the oldest bundle waiting for
+    /// `endpoint` to the application and forgets it. Bundles wait in the store, so they
+    /// survive restarts until taken.
+    pub fn take_delivery(
+        &mut self,
+        now: DtnTime,
+        endpoint: &Eid,
+    ) -> Result<Option<(BundleId, Vec<u8>)>, AgentError> {
+        for id in self.store.by_destination(endpoint)? {
+            let waiting = self
+                .store
+                .record(&id)?
+                .is_some_and(|r| r.retention.has(Retention::DISPATCH_PENDING));
+            if !waiting {
+                continue;
+            }
+            if let Some(bundle) = self.load(&id)? {
+                let payload = bundle.payload().unwrap_or(&[]).to_vec();
+                self.store.log(
+                    &id,
+                    &LogEntry {
+                        at: now,
+                        event: LogEvent::Delivered {
+                            endpoint: endpoint.clone(),
+                        },
+                    },
+                )?;
+                self.store.remove(&id)?;
+                return Ok(Some((id, payload)));
+            }
+        }
+        Ok(None)
+    }
+
     /// A stored bundle, decoded. A bundle the store holds was valid when it arrived.
     fn load(&self, id: &BundleId) -> Result<Option<Bundle>, AgentError> {
         Ok(self.store.get(id)?.and_then(|bytes| {

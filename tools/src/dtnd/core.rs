@@ -1,7 +1,7 @@
 //! The core task: owns the agent and its store, and turns agent actions into session
 //! commands and API replies.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use bundle_agent::agent::{Action, Agent, AgentConfig, Event, LinkId, RefuseCause, RouteTable};
@@ -12,9 +12,6 @@ use transports::tcpcl::connection::{Command, Upcall};
 use transports::tcpcl::RefuseReason;
 
 use crate::cli_io::dtn_now;
-
-/// Most payloads kept per endpoint for applications that have not fetched them.
-const MAX_QUEUED_PER_ENDPOINT: usize = 10_000;
 
 /// Messages to the core.
 #[derive(Debug)]
@@ -75,7 +72,6 @@ struct Core {
     /// Our transmissions: tag -> (link, bundle); then transfer ID -> bundle.
     queued: BTreeMap<u64, (LinkId, BundleId)>,
     transfers: BTreeMap<(LinkId, u64), BundleId>,
-    inbox: BTreeMap<Eid, VecDeque<Vec<u8>>>,
 }
 
 /// Runs the core until every sender is gone.
@@ -107,7 +103,6 @@ pub async fn run(
         origins: BTreeMap::new(),
         queued: BTreeMap::new(),
         transfers: BTreeMap::new(),
-        inbox: BTreeMap::new(),
     };
     while let Some(first) = rx.recv().await {
         core.handle(first).await?;
@@ -232,17 +227,18 @@ impl Core {
                 self.agent.handle(now, Event::AppSubmit { bytes, token })?;
             }
             CoreMsg::Register { endpoint } => {
-                self.inbox.entry(endpoint.clone()).or_default();
+                // Passive: bundles wait in the store, durable, until the application fetches.
                 self.agent.handle(
                     now,
                     Event::Register(Registration {
                         endpoint,
-                        mode: DeliveryMode::Active,
+                        mode: DeliveryMode::Passive,
                     }),
                 )?;
             }
             CoreMsg::Fetch { endpoint, reply } => {
-                let _ = reply.send(self.inbox.get_mut(&endpoint).and_then(VecDeque::pop_front));
+                let taken = self.agent.take_delivery(now, &endpoint)?;
+                let _ = reply.send(taken.map(|(_, payload)| payload));
             }
             CoreMsg::Status { reply } => {
                 let u = self.agent.store().usage();
@@ -308,11 +304,8 @@ impl Core {
                     id,
                     payload,
                 } => {
-                    tracing::info!(bundle = %id, %endpoint, "delivered");
-                    let q = self.inbox.entry(endpoint).or_default();
-                    if q.len() < MAX_QUEUED_PER_ENDPOINT {
-                        q.push_back(payload);
-                    }
+                    // Only active registrations produce this; the API registers passively.
+                    tracing::info!(bundle = %id, %endpoint, bytes = payload.len(), "delivered");
                 }
             }
         }

@@ -169,34 +169,20 @@ impl Core {
                             }
                             Err(e) => {
                                 tracing::warn!(link, bundle = %id, "not sent: {e}");
-                                self.agent.handle(
-                                    now,
-                                    Event::Sent {
-                                        link,
-                                        id,
-                                        ok: false,
-                                    },
-                                )?;
+                                self.sent(now, link, id, false)?;
                             }
                         }
                     }
                 }
                 Upcall::Acked(transfer) => {
                     if let Some(id) = self.transfers.remove(&(link, transfer)) {
-                        self.agent.handle(now, Event::Sent { link, id, ok: true })?;
+                        self.sent(now, link, id, true)?;
                     }
                 }
                 Upcall::Failed(transfer, reason) => {
                     if let Some(id) = self.transfers.remove(&(link, transfer)) {
                         tracing::info!(link, bundle = %id, "transfer failed: {reason}");
-                        self.agent.handle(
-                            now,
-                            Event::Sent {
-                                link,
-                                id,
-                                ok: false,
-                            },
-                        )?;
+                        self.sent(now, link, id, false)?;
                     }
                 }
                 Upcall::Closed(why) => {
@@ -210,14 +196,19 @@ impl Core {
                         .collect();
                     for (t, id) in lost {
                         self.transfers.remove(&(link, t));
-                        self.agent.handle(
-                            now,
-                            Event::Sent {
-                                link,
-                                id,
-                                ok: false,
-                            },
-                        )?;
+                        self.sent(now, link, id, false)?;
+                    }
+                    // Handed to the session but never queued there: not sent either.
+                    let unqueued: Vec<u64> = self
+                        .queued
+                        .iter()
+                        .filter(|(_, (l, _))| *l == link)
+                        .map(|(t, _)| *t)
+                        .collect();
+                    for tag in unqueued {
+                        if let Some((_, id)) = self.queued.remove(&tag) {
+                            self.sent(now, link, id, false)?;
+                        }
                     }
                     self.agent.handle(now, Event::LinkDown { link })?;
                 }
@@ -252,6 +243,18 @@ impl Core {
             }
             CoreMsg::Tick => self.agent.handle(now, Event::Timer)?,
         }
+        Ok(())
+    }
+
+    /// Tells the agent how a transmission ended.
+    fn sent(
+        &mut self,
+        now: bundle_agent::wire::DtnTime,
+        link: LinkId,
+        id: BundleId,
+        ok: bool,
+    ) -> Result<()> {
+        self.agent.handle(now, Event::Sent { link, id, ok })?;
         Ok(())
     }
 
@@ -294,9 +297,14 @@ impl Core {
                 Action::Transmit { link, id, bytes } => {
                     let tag = self.next_token;
                     self.next_token += 1;
-                    self.queued.insert(tag, (link, id));
-                    if let Some(s) = self.sessions.get(&link) {
-                        let _ = s.send(Command::Send { tag, bundle: bytes }).await;
+                    let delivered_to_session = match self.sessions.get(&link) {
+                        Some(s) => s.send(Command::Send { tag, bundle: bytes }).await.is_ok(),
+                        None => false,
+                    };
+                    if delivered_to_session {
+                        self.queued.insert(tag, (link, id));
+                    } else if let Err(e) = self.sent(dtn_now(), link, id, false) {
+                        tracing::error!("store: {e:#}");
                     }
                 }
                 Action::Deliver {

@@ -210,12 +210,14 @@ impl<S: BundleStore> Agent<S> {
 
     /// The earliest time a stored bundle expires.
     pub fn next_timeout(&self) -> Option<DtnTime> {
-        self.store
-            .records()
+        // The expiry index is ordered by time: its first entry is the earliest.
+        let id = self
+            .store
+            .expiring(DtnTime(u64::MAX), 1)
             .ok()?
-            .iter()
-            .map(|r| r.expires_at)
-            .min()
+            .into_iter()
+            .next()?;
+        self.store.record(&id).ok()?.map(|r| r.expires_at)
     }
 
     /// Handles one event.

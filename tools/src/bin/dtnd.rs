@@ -4,24 +4,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bundle_agent::agent::RouteTable;
 use bundle_agent::store::RocksStore;
 use clap::Parser;
-use tools::dtnd::{api, core, links, Config};
+use tools::dtnd::{api, core, links, Config, Flags};
 use transports::tcpcl::SessionConfig;
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
-    let node_id = cfg.node_id()?;
-    let mut routes = RouteTable::default();
-    for r in &cfg.routes {
-        let (pattern, via) = r
-            .split_once('=')
-            .with_context(|| format!("--route {r:?}: expected PATTERN=NODE-ID"))?;
-        let via = via
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--route {r:?}: next hop: {e}"))?;
-        routes.add(pattern, via);
-    }
+    let node_id = cfg.node_id.clone();
+    let routes = cfg.routes.clone();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let store = RocksStore::open(&cfg.data_dir.join("store"), cfg.store_quota)
@@ -90,7 +80,13 @@ async fn shutdown() {
 }
 
 fn main() -> ExitCode {
-    let cfg = Config::parse();
+    let cfg = match Config::load(&Flags::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -5,8 +5,8 @@
 //! to it over channels. The core handles a batch of messages, commits the store once (group
 //! commit), and only then lets the acknowledgements out.
 //!
-//! This first version: static peers and routes from flags, TCPCLv4 without TLS, an HTTP API
-//! to send, register and receive. Not yet: configuration file, UDP, WebSocket push, metrics,
+//! This first version: static peers and routes from flags or a TOML file, TCPCLv4 without TLS, an HTTP API
+//! to send, register and receive. Not yet: UDP, WebSocket push, metrics,
 //! listing bundles and peers, ping.
 
 pub mod api;
@@ -16,31 +16,39 @@ pub mod links;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::{bail, Context};
+use bundle_agent::agent::RouteTable;
+use bundle_agent::wire::Eid;
 use clap::Parser;
+use serde::Deserialize;
 
-/// Command-line configuration of `dtnd`.
-#[derive(Debug, Clone, Parser)]
+/// Command-line flags of `dtnd`. Each overrides the same key of the `--config` file, which
+/// overrides the built-in default.
+#[derive(Debug, Clone, Default, Parser)]
 #[command(name = "dtnd", version, about = "The DTN federation node daemon")]
-pub struct Config {
-    /// This node's ID, e.g. ipn:1.0 or dtn://pod7/ (default: dtn://<host name>/).
+pub struct Flags {
+    /// TOML configuration file (see dtnd.example.toml); flags override its keys.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// This node's ID, e.g. ipn:1.0 or dtn://pod7/ [default: dtn://<host name>/].
     #[arg(long)]
     pub node_id: Option<String>,
-    /// Where the bundle store lives.
-    #[arg(long, default_value = "./dtn-data")]
-    pub data_dir: PathBuf,
-    /// Most bytes of bundles the store keeps; further bundles are refused.
-    #[arg(long, default_value_t = 10 * 1024 * 1024 * 1024)]
-    pub store_quota: u64,
-    /// TCPCLv4 listen address.
-    #[arg(long, default_value = "0.0.0.0:4556")]
-    pub tcpcl_listen: SocketAddr,
-    /// HTTP API listen address.
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    pub api_listen: SocketAddr,
-    /// A peer to keep a TCPCLv4 session with (repeatable): HOST:PORT.
+    /// Where the bundle store lives [default: ./dtn-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Most bytes of bundles the store keeps; further bundles are refused [default: 10 GiB].
+    #[arg(long)]
+    pub store_quota: Option<u64>,
+    /// TCPCLv4 listen address [default: 0.0.0.0:4556].
+    #[arg(long)]
+    pub tcpcl_listen: Option<SocketAddr>,
+    /// HTTP API listen address [default: 127.0.0.1:3000].
+    #[arg(long)]
+    pub api_listen: Option<SocketAddr>,
+    /// A peer to keep a TCPCLv4 session with (repeatable; added to the file's): HOST:PORT.
     #[arg(long = "peer", value_name = "ADDR")]
     pub peers: Vec<SocketAddr>,
-    /// A static route (repeatable): PATTERN=NODE-ID, e.g. 'ipn:3.*=ipn:2.0'.
+    /// A static route (repeatable; tried before the file's): PATTERN=NODE-ID, e.g. 'ipn:3.*=ipn:2.0'.
     #[arg(long = "route", value_name = "PATTERN=NODE")]
     pub routes: Vec<String>,
     /// Accept bundles whose primary block has no CRC and no BIB (dtn7-rs sends those).
@@ -48,23 +56,189 @@ pub struct Config {
     pub lenient: bool,
 }
 
+/// The configuration file: every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`Flags::node_id`].
+    pub node_id: Option<String>,
+    /// See [`Flags::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// See [`Flags::store_quota`].
+    pub store_quota: Option<u64>,
+    /// See [`Flags::tcpcl_listen`].
+    pub tcpcl_listen: Option<SocketAddr>,
+    /// See [`Flags::api_listen`].
+    pub api_listen: Option<SocketAddr>,
+    /// Static peers.
+    pub peers: Vec<SocketAddr>,
+    /// Static routes: `[[routes]] pattern = "ipn:3.*"  via = "ipn:2.0"`.
+    pub routes: Vec<RouteEntry>,
+    /// See [`Flags::lenient`].
+    pub lenient: bool,
+}
+
+/// One static route of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    /// EID pattern: exact, or a prefix ending in `*`.
+    pub pattern: String,
+    /// Node ID of the next hop.
+    pub via: String,
+}
+
+/// The settings `dtnd` runs with, after flags, file and defaults are merged and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's ID.
+    pub node_id: Eid,
+    /// Store directory.
+    pub data_dir: PathBuf,
+    /// Store quota in bytes.
+    pub store_quota: u64,
+    /// TCPCLv4 listen address.
+    pub tcpcl_listen: SocketAddr,
+    /// HTTP API listen address.
+    pub api_listen: SocketAddr,
+    /// Static peers.
+    pub peers: Vec<SocketAddr>,
+    /// Static routes.
+    pub routes: RouteTable,
+    /// Lenient decoding.
+    pub lenient: bool,
+}
+
 impl Config {
-    /// The node ID, with the host name default applied and checked.
-    pub fn node_id(&self) -> anyhow::Result<bundle_agent::wire::Eid> {
-        let text = match &self.node_id {
-            Some(t) => t.clone(),
+    /// Merges flags over the file (if any) over defaults, and validates; an error names the
+    /// key and the source it came from.
+    pub fn load(flags: &Flags) -> anyhow::Result<Self> {
+        let file = match &flags.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("{}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::merge(flags, file)
+    }
+
+    /// Merges already-parsed flags and file settings.
+    pub fn merge(flags: &Flags, file: FileConfig) -> anyhow::Result<Self> {
+        let node_text = match flags.node_id.clone().or(file.node_id) {
+            Some(t) => t,
             None => {
                 let host =
                     std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());
                 format!("dtn://{}/", host.trim())
             }
         };
-        let eid: bundle_agent::wire::Eid = text
+        let node_id: Eid = node_text
             .parse()
-            .map_err(|e| anyhow::anyhow!("--node-id {text:?}: {e}"))?;
-        if !eid.is_node_id() {
-            anyhow::bail!("--node-id {text:?}: not a node ID (use ipn:N.0 or dtn://name/)");
+            .map_err(|e| anyhow::anyhow!("node_id {node_text:?}: {e}"))?;
+        if !node_id.is_node_id() {
+            bail!("node_id {node_text:?}: not a node ID (use ipn:N.0 or dtn://name/)");
         }
-        Ok(eid)
+        let store_quota = flags
+            .store_quota
+            .or(file.store_quota)
+            .unwrap_or(10 * 1024 * 1024 * 1024);
+        if store_quota == 0 {
+            bail!("store_quota: must be more than 0 bytes");
+        }
+        let mut routes = RouteTable::default();
+        for r in &flags.routes {
+            let (pattern, via) = r
+                .split_once('=')
+                .with_context(|| format!("--route {r:?}: expected PATTERN=NODE-ID"))?;
+            routes.add(
+                pattern,
+                via.parse()
+                    .map_err(|e| anyhow::anyhow!("--route {r:?}: next hop: {e}"))?,
+            );
+        }
+        for (i, r) in file.routes.iter().enumerate() {
+            routes.add(
+                &r.pattern,
+                r.via
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("routes[{i}].via {:?}: {e}", r.via))?,
+            );
+        }
+        let mut peers = file.peers;
+        peers.extend(flags.peers.iter().copied());
+        Ok(Self {
+            node_id,
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./dtn-data")),
+            store_quota,
+            tcpcl_listen: flags
+                .tcpcl_listen
+                .or(file.tcpcl_listen)
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 4556))),
+            api_listen: flags
+                .api_listen
+                .or(file.api_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            peers,
+            routes,
+            lenient: flags.lenient || file.lenient,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../../../dtnd.example.toml");
+        let file: FileConfig = toml::from_str(text).unwrap();
+        let c = Config::merge(&Flags::default(), file).unwrap();
+        assert_eq!(c.node_id.to_string(), "ipn:1.0");
+        assert_eq!(c.peers.len(), 1);
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_named() {
+        let e = toml::from_str::<FileConfig>("node_idd = \"ipn:1.0\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `node_idd`"), "{e}");
+        let e = toml::from_str::<FileConfig>("tcpcl_listen = \"nowhere\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tcpcl_listen"), "{e}");
+        let file = FileConfig {
+            node_id: Some("ipn:1.5".into()),
+            ..FileConfig::default()
+        };
+        let e = Config::merge(&Flags::default(), file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node_id \"ipn:1.5\": not a node ID"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = FileConfig {
+            node_id: Some("ipn:1.0".into()),
+            api_listen: Some("127.0.0.1:4000".parse().unwrap()),
+            ..FileConfig::default()
+        };
+        let flags = Flags {
+            api_listen: Some("127.0.0.1:5000".parse().unwrap()),
+            ..Flags::default()
+        };
+        let c = Config::merge(&flags, file).unwrap();
+        assert_eq!(c.api_listen.port(), 5000);
+        assert_eq!(c.node_id.to_string(), "ipn:1.0");
+        assert_eq!(c.tcpcl_listen.port(), 4556);
     }
 }

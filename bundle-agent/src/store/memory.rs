@@ -43,14 +43,7 @@ impl BundleStore for MemoryStore {
             return Ok(Inserted::Duplicate);
         }
         let needed = bytes.len() as u64;
-        let available = self.quota.saturating_sub(self.bytes);
-        if needed > available {
-            return Err(StoreError::QuotaExceeded {
-                needed,
-                available,
-                quota: self.quota,
-            });
-        }
+        super::check_quota(self.bytes, self.quota, needed)?;
         let mut record = record.clone();
         record.size = needed;
         self.by_destination

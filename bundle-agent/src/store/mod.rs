@@ -162,6 +162,19 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Refuses a bundle of `needed` bytes when `used` plus it would pass `quota`.
+pub(crate) fn check_quota(used: u64, quota: u64, needed: u64) -> Result<(), StoreError> {
+    let available = quota.saturating_sub(used);
+    if needed > available {
+        return Err(StoreError::QuotaExceeded {
+            needed,
+            available,
+            quota,
+        });
+    }
+    Ok(())
+}
+
 /// Durable storage of bundles, registrations and the forwarding log.
 pub trait BundleStore {
     /// Stores a bundle and its record, atomically. Refuses, changing nothing, when the

@@ -107,6 +107,26 @@ impl RocksStore {
             .ok_or_else(|| StoreError::Database(format!("column family {name} missing")))
     }
 
+    /// Adds the destination and expiry index entries of `record` to `batch`.
+    fn put_indexes(
+        &self,
+        batch: &mut WriteBatch,
+        record: &BundleRecord,
+        key: &[u8],
+    ) -> Result<(), StoreError> {
+        batch.put_cf(
+            self.cf(CF_BY_DESTINATION)?,
+            destination_key(&record.destination, key),
+            [],
+        );
+        batch.put_cf(
+            self.cf(CF_BY_EXPIRY)?,
+            expiry_key(record.expires_at, key),
+            [],
+        );
+        Ok(())
+    }
+
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut wo = WriteOptions::default();
         wo.set_sync(false);
@@ -161,14 +181,7 @@ impl BundleStore for RocksStore {
             return Ok(Inserted::Duplicate);
         }
         let needed = bytes.len() as u64;
-        let available = self.quota.saturating_sub(self.bytes);
-        if needed > available {
-            return Err(StoreError::QuotaExceeded {
-                needed,
-                available,
-                quota: self.quota,
-            });
-        }
+        super::check_quota(self.bytes, self.quota, needed)?;
         let record = BundleRecord {
             size: needed,
             ..record.clone()
@@ -176,16 +189,7 @@ impl BundleStore for RocksStore {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BUNDLES)?, &key, bytes);
         batch.put_cf(self.cf(CF_RECORDS)?, &key, encode_record(&record));
-        batch.put_cf(
-            self.cf(CF_BY_DESTINATION)?,
-            destination_key(&record.destination, &key),
-            [],
-        );
-        batch.put_cf(
-            self.cf(CF_BY_EXPIRY)?,
-            expiry_key(record.expires_at, &key),
-            [],
-        );
+        self.put_indexes(&mut batch, &record, &key)?;
         self.write(batch)?;
         self.bundles += 1;
         self.bytes += needed;
@@ -230,16 +234,7 @@ impl BundleStore for RocksStore {
         );
         batch.delete_cf(self.cf(CF_BY_EXPIRY)?, expiry_key(old.expires_at, &key));
         batch.put_cf(self.cf(CF_RECORDS)?, &key, encode_record(&record));
-        batch.put_cf(
-            self.cf(CF_BY_DESTINATION)?,
-            destination_key(&record.destination, &key),
-            [],
-        );
-        batch.put_cf(
-            self.cf(CF_BY_EXPIRY)?,
-            expiry_key(record.expires_at, &key),
-            [],
-        );
+        self.put_indexes(&mut batch, &record, &key)?;
         self.write(batch)?;
         Ok(true)
     }

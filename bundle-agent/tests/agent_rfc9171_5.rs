@@ -513,3 +513,102 @@ fn rfc9171_5_7_passive_registration_keeps_bundles_until_taken() {
     assert_eq!(a.take_delivery(NOW, &app).unwrap(), None);
     assert_eq!(a.store().usage().bundles, 0);
 }
+
+fn reports_to(actions: &[Action], endpoint: &Eid) -> Vec<bundle_agent::wire::StatusReport> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Deliver {
+                endpoint: e,
+                payload,
+                ..
+            } if e == endpoint => match bundle_agent::wire::AdminRecord::decode(payload) {
+                Ok(bundle_agent::wire::AdminRecord::StatusReport(r)) => Some(r),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rfc9171_6_1_status_reports_for_reception_delivery_and_deletion() {
+    use bundle_agent::wire::{BundleFlags, ReasonCode};
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    let (app, reports) = (Eid::ipn(2, 7), Eid::ipn(2, 9));
+    for e in [&app, &reports] {
+        a.handle(
+            NOW,
+            Event::Register(Registration {
+                endpoint: e.clone(),
+                mode: DeliveryMode::Active,
+            }),
+        )
+        .unwrap();
+    }
+    let flags = BundleFlags(
+        BundleFlags::REPORT_RECEPTION
+            | BundleFlags::REPORT_DELIVERY
+            | BundleFlags::REPORT_DELETION
+            | BundleFlags::STATUS_TIME_REQUESTED,
+    );
+    let asked = BundleBuilder::new(app.clone(), Eid::ipn(1, 0), CreationTimestamp::new(NOW, 1))
+        .flags(flags)
+        .report_to(reports.clone())
+        .payload(b"tell me")
+        .build()
+        .unwrap();
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: asked,
+            token: 1,
+        },
+    )
+    .unwrap();
+    a.commit().unwrap();
+    let got = reports_to(&drain(&mut a), &reports);
+    assert_eq!(got.len(), 2, "one report for reception, one for delivery");
+    assert!(got[0].received.asserted && got[0].received.time == Some(NOW));
+    assert!(got[1].delivered.asserted);
+    assert_eq!(got[1].subject.source, Eid::ipn(1, 0));
+    // Expiry: a bundle for an absent endpoint that asks about deletion.
+    let doomed = BundleBuilder::new(
+        Eid::ipn(2, 8),
+        Eid::ipn(1, 0),
+        CreationTimestamp::new(NOW, 2),
+    )
+    .flags(BundleFlags(BundleFlags::REPORT_DELETION))
+    .report_to(reports.clone())
+    .lifetime_ms(1_000)
+    .payload(b"late")
+    .build()
+    .unwrap();
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: doomed,
+            token: 2,
+        },
+    )
+    .unwrap();
+    a.handle(DtnTime(NOW.0 + 1_000), Event::Timer).unwrap();
+    let got = reports_to(&drain(&mut a), &reports);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].deleted.asserted);
+    assert_eq!(got[0].reason, ReasonCode::LIFETIME_EXPIRED);
+    // A bundle that asked for nothing gets no report.
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes: bundle(1, app.clone(), 3, 60_000, b"quiet"),
+            token: 3,
+        },
+    )
+    .unwrap();
+    a.commit().unwrap();
+    assert!(reports_to(&drain(&mut a), &reports).is_empty());
+}

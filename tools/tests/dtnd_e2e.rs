@@ -262,3 +262,38 @@ fn delivered_bundles_wait_in_the_store_until_fetched_even_across_sigkill() {
     assert_eq!(n.status()["stored_bundles"], 0);
     assert_eq!(n.get("/recv?endpoint=ipn:6.1").unwrap().0, 204);
 }
+
+#[test]
+fn rfc9171_6_1_status_reports_reach_the_report_to_endpoint() {
+    use bundle_agent::wire::AdminRecord;
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let c = Node::start(dir.path(), "ipn:3.0", pc, &[], &["ipn:1.*=ipn:2.0"]);
+    let b = Node::start(dir.path(), "ipn:2.0", pb, &[pc], &[]);
+    let a = Node::start(dir.path(), "ipn:1.0", pa, &[pb], &["ipn:3.*=ipn:2.0"]);
+    assert_eq!(a.post("/register?endpoint=ipn:1.9", b"").0, 204);
+    assert_eq!(c.post("/register?endpoint=ipn:3.1", b"").0, 204);
+    b.wait_until("B's sessions to A and C", |s| s["sessions"] == 2);
+    let (code, _) = a.post(
+        "/send?destination=ipn:3.1&report_to=ipn:1.9&reports=forwarding,delivery",
+        b"report back",
+    );
+    assert_eq!(code, 201);
+    assert_eq!(c.recv("ipn:3.1"), b"report back");
+    // Forwarded by A, forwarded by B, delivered by C: three reports travel back to ipn:1.9.
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let payload = a.recv("ipn:1.9");
+        let Ok(AdminRecord::StatusReport(r)) = AdminRecord::decode(&payload) else {
+            panic!("not a status report")
+        };
+        assert_eq!(r.subject.source.to_string(), "ipn:1.0");
+        seen.push((r.forwarded.asserted, r.delivered.asserted));
+    }
+    seen.sort();
+    assert_eq!(seen, vec![(false, true), (true, false), (true, false)]);
+    assert_eq!(
+        a.post("/send?destination=ipn:3.1&reports=gossip", b"x").0,
+        400
+    );
+}

@@ -9,12 +9,15 @@
 //! Done here: reception (§5.6) with duplicate suppression, hop limit and lifetime checks,
 //! the unknown-block rules, durable storage before acknowledgement, local delivery (§5.7) to
 //! registered endpoints, forwarding (§5.4) over static routes with previous-node and
-//! hop-count blocks updated, retention until a link comes up, expiry (§5.11), and rebuilding
-//! all of that from the store on start. Not yet: fragmentation and reassembly (§5.8, §5.9),
-//! status reports (§6), BPSec processing on reception, routers other than static routes.
+//! hop-count blocks updated, retention until a link comes up, expiry (§5.11), status reports
+//! (§6.1) when a bundle asks for them, and rebuilding all of that from the store on start.
+//! Not yet: fragmentation and reassembly (§5.8, §5.9), BPSec processing on reception, routers
+//! other than static routes.
 
+mod reports;
 mod routes;
 
+pub use reports::Status;
 pub use routes::{EidPattern, Route, RouteTable};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -137,6 +140,16 @@ pub enum Action {
     },
 }
 
+/// What reception made of a bundle.
+enum Ingested {
+    /// Stored; acknowledged at the next commit.
+    Stored,
+    /// Not kept (duplicate, expired, over its hop limit): acknowledge at once.
+    Dropped,
+    /// Refused.
+    Refused(RefuseCause),
+}
+
 /// Why the agent could not handle an event.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -153,6 +166,7 @@ pub struct Agent<S: BundleStore> {
     links: BTreeMap<LinkId, Eid>,
     registrations: BTreeMap<Eid, DeliveryMode>,
     in_flight: BTreeSet<BundleId>,
+    report_sequence: u64,
     unsynced_acks: Vec<AckToken>,
     actions: VecDeque<Action>,
 }
@@ -181,6 +195,7 @@ impl<S: BundleStore> Agent<S> {
             links: BTreeMap::new(),
             registrations,
             in_flight: BTreeSet::new(),
+            report_sequence: 0,
             unsynced_acks: Vec::new(),
             actions: VecDeque::new(),
         })
@@ -223,10 +238,10 @@ impl<S: BundleStore> Agent<S> {
     /// Handles one event.
     pub fn handle(&mut self, now: DtnTime, event: Event) -> Result<(), AgentError> {
         match event {
-            Event::AppSubmit { bytes, token } => self.receive(now, None, bytes, token),
+            Event::AppSubmit { bytes, token } => self.receive(now, None, false, bytes, token),
             Event::Received { link, bytes, token } => {
                 let from = self.links.get(&link).cloned();
-                self.receive(now, from, bytes, token)
+                self.receive(now, from, true, bytes, token)
             }
             Event::LinkUp { link, peer } => {
                 self.links.insert(link, peer);
@@ -256,18 +271,30 @@ impl<S: BundleStore> Agent<S> {
         &mut self,
         now: DtnTime,
         from: Option<Eid>,
+        from_peer: bool,
         bytes: Vec<u8>,
         token: AckToken,
     ) -> Result<(), AgentError> {
+        match self.ingest(now, from, bytes, from_peer)? {
+            Ingested::Stored => self.unsynced_acks.push(token),
+            Ingested::Dropped => self.actions.push_back(Action::Accept { token }),
+            Ingested::Refused(cause) => self.actions.push_back(Action::Refuse { token, cause }),
+        }
+        Ok(())
+    }
+
+    /// RFC 9171 §5.6 reception, shared by bundles from peers, from applications and from this
+    /// node itself (status reports): check, store, then dispatch.
+    fn ingest(
+        &mut self,
+        now: DtnTime,
+        from: Option<Eid>,
+        bytes: Vec<u8>,
+        from_peer: bool,
+    ) -> Result<Ingested, AgentError> {
         let view = match BundleView::decode_with(&bytes, &self.cfg.decode) {
             Ok(v) => v,
-            Err(e) => {
-                self.actions.push_back(Action::Refuse {
-                    token,
-                    cause: RefuseCause::Malformed(e),
-                });
-                return Ok(());
-            }
+            Err(e) => return Ok(Ingested::Refused(RefuseCause::Malformed(e))),
         };
         let id = view.id();
         let expires_at = expiry(&view, now);
@@ -275,34 +302,35 @@ impl<S: BundleStore> Agent<S> {
         // part, so the transfer is acknowledged and the bundle is not kept.
         let expired = expires_at <= now;
         let over_hops = view.hop_count().is_some_and(|h| h.exceeded());
-        if expired || over_hops || self.store.record(&id)?.is_some() {
-            self.actions.push_back(Action::Accept { token });
-            return Ok(());
+        if self.store.record(&id)?.is_some() {
+            return Ok(Ingested::Dropped);
+        }
+        if expired || over_hops {
+            let reason = if expired {
+                ReasonCode::LIFETIME_EXPIRED
+            } else {
+                ReasonCode::HOP_LIMIT_EXCEEDED
+            };
+            self.report(now, &view.to_bundle(), Status::Deleted, reason)?;
+            return Ok(Ingested::Dropped);
         }
         let mut bundle = view.to_bundle();
         let unknown = bundle.apply_unknown_block_rules();
         if unknown.delete_bundle {
-            self.actions.push_back(Action::Accept { token });
-            return Ok(());
+            self.report(now, &bundle, Status::Deleted, ReasonCode::BLOCK_UNSUPPORTED)?;
+            return Ok(Ingested::Dropped);
         }
         let bytes = if unknown.removed.is_empty() {
             bytes
         } else {
             match bundle.encode_with(&self.cfg.decode) {
                 Ok(b) => b,
-                Err(e) => {
-                    self.actions.push_back(Action::Refuse {
-                        token,
-                        cause: RefuseCause::Malformed(e),
-                    });
-                    return Ok(());
-                }
+                Err(e) => return Ok(Ingested::Refused(RefuseCause::Malformed(e))),
             }
         };
-        let destination = bundle.primary.destination.clone();
         let record = BundleRecord {
             id: id.clone(),
-            destination: destination.clone(),
+            destination: bundle.primary.destination.clone(),
             expires_at,
             received_at: now,
             size: bytes.len() as u64,
@@ -310,16 +338,9 @@ impl<S: BundleStore> Agent<S> {
         };
         match self.store.insert(&record, &bytes) {
             Ok(Inserted::New) => {}
-            Ok(Inserted::Duplicate) => {
-                self.actions.push_back(Action::Accept { token });
-                return Ok(());
-            }
+            Ok(Inserted::Duplicate) => return Ok(Ingested::Dropped),
             Err(StoreError::QuotaExceeded { .. }) => {
-                self.actions.push_back(Action::Refuse {
-                    token,
-                    cause: RefuseCause::StoreFull,
-                });
-                return Ok(());
+                return Ok(Ingested::Refused(RefuseCause::StoreFull))
             }
             Err(e) => return Err(e.into()),
         }
@@ -330,8 +351,37 @@ impl<S: BundleStore> Agent<S> {
                 event: LogEvent::Received { from },
             },
         )?;
-        self.unsynced_acks.push(token);
-        self.dispatch(now, record, bundle)
+        if from_peer {
+            self.report(now, &bundle, Status::Received, ReasonCode::NO_INFORMATION)?;
+        }
+        self.dispatch(now, record, bundle)?;
+        Ok(Ingested::Stored)
+    }
+
+    /// Sends the status report `subject` asked for, if it asked (RFC 9171 §6.1).
+    fn report(
+        &mut self,
+        now: DtnTime,
+        subject: &Bundle,
+        status: Status,
+        reason: ReasonCode,
+    ) -> Result<(), AgentError> {
+        let len = subject.payload().map_or(0, |p| p.len() as u64);
+        let node = self.cfg.node_id.clone();
+        let Some(bytes) = reports::status_report(
+            &node,
+            &subject.primary,
+            len,
+            status,
+            reason,
+            now,
+            self.report_sequence,
+        ) else {
+            return Ok(());
+        };
+        self.report_sequence += 1;
+        self.ingest(now, None, bytes, false)?;
+        Ok(())
     }
 
     fn is_local(&self, destination: &Eid) -> bool {
@@ -382,6 +432,7 @@ impl<S: BundleStore> Agent<S> {
             },
         )?;
         self.store.remove(id)?;
+        self.report(now, bundle, Status::Delivered, ReasonCode::NO_INFORMATION)?;
         Ok(())
     }
 
@@ -413,6 +464,7 @@ impl<S: BundleStore> Agent<S> {
                     },
                 )?;
                 self.store.remove(&id)?;
+                self.report(now, &bundle, Status::Delivered, ReasonCode::NO_INFORMATION)?;
                 return Ok(Some((id, payload)));
             }
         }
@@ -512,7 +564,11 @@ impl<S: BundleStore> Agent<S> {
                 )?;
             }
             // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).
+            let subject = self.load(&id)?;
             self.store.remove(&id)?;
+            if let Some(subject) = subject {
+                self.report(now, &subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
+            }
         }
         Ok(())
     }
@@ -532,7 +588,11 @@ impl<S: BundleStore> Agent<S> {
                     },
                 },
             )?;
+            let subject = self.load(&id)?;
             self.store.remove(&id)?;
+            if let Some(subject) = subject {
+                self.report(now, &subject, Status::Deleted, ReasonCode::LIFETIME_EXPIRED)?;
+            }
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! The HTTP API for applications and `dtnctl`.
 //!
-//! - `POST /send?destination=EID[&lifetime=1h]` with the payload as body: builds a bundle from
-//!   this node and answers `201` once it is durable, `4xx`/`507` when refused.
+//! - `POST /send?destination=EID[&lifetime=1h][&report_to=EID][&reports=delivery,...]` with the
+//!   payload as body: builds a bundle from this node and answers `201` once it is durable,
+//!   `4xx`/`507` when refused. Status reports (RFC 9171 §6.1) arrive at `report_to` as payloads
+//!   that `dtnctl bundle decode` can read as administrative records.
 //! - `POST /register?endpoint=EID`: deliver bundles for this endpoint to this node's inbox.
 //! - `GET /recv?endpoint=EID`: the next payload (`200`), or `204` when none is waiting.
 //! - `GET /status`: node status as JSON.
@@ -52,6 +54,27 @@ fn unavailable() -> Response {
 struct SendQuery {
     destination: String,
     lifetime: Option<String>,
+    /// Where status reports go (default: this node).
+    report_to: Option<String>,
+    /// Comma-separated statuses to report: reception, forwarding, delivery, deletion.
+    reports: Option<String>,
+}
+
+/// Bundle flags for a `reports=` list.
+fn report_flags(list: &str) -> Result<u64, String> {
+    let mut flags = 0;
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        flags |= match name {
+            "reception" => BundleFlags::REPORT_RECEPTION,
+            "forwarding" => BundleFlags::REPORT_FORWARDING,
+            "delivery" => BundleFlags::REPORT_DELIVERY,
+            "deletion" => BundleFlags::REPORT_DELETION,
+            other => return Err(format!(
+                "reports: unknown status {other:?}; use reception, forwarding, delivery, deletion"
+            )),
+        };
+    }
+    Ok(flags)
 }
 
 async fn send(State(s): State<ApiState>, Query(q): Query<SendQuery>, body: Bytes) -> Response {
@@ -63,6 +86,14 @@ async fn send(State(s): State<ApiState>, Query(q): Query<SendQuery>, body: Bytes
         Ok(l) => l.unwrap_or(86_400_000),
         Err(e) => return bad(format!("lifetime: {e:#}")),
     };
+    let flags = match q.reports.as_deref().map(report_flags).transpose() {
+        Ok(f) => BundleFlags(f.unwrap_or(0)),
+        Err(e) => return bad(e),
+    };
+    let report_to = match q.report_to.as_deref().map(str::parse::<Eid>).transpose() {
+        Ok(r) => r.unwrap_or_else(|| s.node_id.clone()),
+        Err(e) => return bad(format!("report_to: {e}")),
+    };
     let seq = s
         .sequence
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -72,7 +103,8 @@ async fn send(State(s): State<ApiState>, Query(q): Query<SendQuery>, body: Bytes
         CreationTimestamp::new(dtn_now(), seq),
     )
     .lifetime_ms(lifetime)
-    .flags(BundleFlags::default())
+    .flags(flags)
+    .report_to(report_to)
     .hop_count(32, 0)
     .payload(&body)
     .build()

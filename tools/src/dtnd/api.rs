@@ -69,9 +69,11 @@ fn report_flags(list: &str) -> Result<u64, String> {
             "forwarding" => BundleFlags::REPORT_FORWARDING,
             "delivery" => BundleFlags::REPORT_DELIVERY,
             "deletion" => BundleFlags::REPORT_DELETION,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "reports: unknown status {other:?}; use reception, forwarding, delivery, deletion"
-            )),
+            ))
+            }
         };
     }
     Ok(flags)

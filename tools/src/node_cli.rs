@@ -184,3 +184,46 @@ pub fn status(api: &ApiArgs, a: &StatusArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// `dtnctl bundles ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum BundlesCommand {
+    /// List the bundles a node stores, with what each waits for.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `dtnctl bundles`.
+pub fn bundles(api: &ApiArgs, cmd: &BundlesCommand) -> Result<()> {
+    let BundlesCommand::List { json } = cmd;
+    let mut r = agent()
+        .get(url(api, "/bundles"))
+        .call()
+        .with_context(|| format!("contacting dtnd at {}", api.api))?;
+    let v: serde_json::Value = serde_json::from_slice(&r.body_mut().read_to_vec()?)
+        .context("dtnd's answer is not JSON")?;
+    if *json {
+        println!("{v}");
+        return Ok(());
+    }
+    let list = v.as_array().cloned().unwrap_or_default();
+    println!("{} bundle(s)", list.len());
+    for b in &list {
+        let field = |k: &str| {
+            b.get(k).map_or_else(String::new, |x| {
+                x.as_str().map_or_else(|| x.to_string(), str::to_string)
+            })
+        };
+        println!(
+            "{}  to {}  {} bytes  waiting for {}",
+            field("id"),
+            field("destination"),
+            field("size"),
+            field("waiting_for")
+        );
+    }
+    Ok(())
+}

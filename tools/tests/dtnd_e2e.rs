@@ -185,8 +185,25 @@ fn bundles_wait_for_the_next_hop_and_survive_a_sigkill_of_the_relay() {
             201
         );
     }
-    // C is not running: B holds them, durably.
+    // C is not running: B holds them, durably, and says what they wait for.
     b.wait_until("B to hold 5 bundles", |s| s["stored_bundles"] == 5);
+    let list = Command::new(env!("CARGO_BIN_EXE_dtnctl"))
+        .args([
+            "--api",
+            &format!("http://127.0.0.1:{}", b.api),
+            "bundles",
+            "list",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 5);
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["destination"] == "ipn:3.1" && b["waiting_for"] == "forwarding"));
     b.kill9();
     b.spawn();
     assert_eq!(

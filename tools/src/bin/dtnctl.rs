@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tools::bundle_cli::{self, BundleCommand};
-use tools::node_cli::{self, ApiArgs, RecvArgs, SendArgs, StatusArgs};
+use tools::node_cli::{self, ApiArgs, BundlesCommand, RecvArgs, SendArgs, StatusArgs};
 
 /// Operate DTN nodes and inspect, build and secure BPv7 bundles.
 #[derive(Debug, Parser)]
@@ -27,6 +27,9 @@ enum Command {
     Recv(RecvArgs),
     /// Show a running dtnd's status.
     Status(StatusArgs),
+    /// Inspect the bundles a running dtnd stores.
+    #[command(subcommand)]
+    Bundles(BundlesCommand),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Command::Send(a) => node_cli::send(&cli.api, a),
         Command::Recv(a) => node_cli::recv(&cli.api, a),
         Command::Status(a) => node_cli::status(&cli.api, a),
+        Command::Bundles(c) => node_cli::bundles(&cli.api, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

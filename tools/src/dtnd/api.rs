@@ -7,6 +7,7 @@
 //! - `POST /register?endpoint=EID`: deliver bundles for this endpoint to this node's inbox.
 //! - `GET /recv?endpoint=EID`: the next payload (`200`), or `204` when none is waiting.
 //! - `GET /status`: node status as JSON.
+//! - `GET /bundles`: the bundles stored here, with what each waits for and its log, as JSON.
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -39,6 +40,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/register", post(register))
         .route("/recv", get(recv))
         .route("/status", get(status))
+        .route("/bundles", get(bundles))
         .with_state(state)
 }
 
@@ -167,6 +169,17 @@ async fn recv(State(s): State<ApiState>, Query(q): Query<EndpointQuery>) -> Resp
 async fn status(State(s): State<ApiState>) -> Response {
     let (reply, rx) = oneshot::channel();
     if s.core.send(CoreMsg::Status { reply }).await.is_err() {
+        return unavailable();
+    }
+    match rx.await {
+        Ok(v) => Json(v).into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+async fn bundles(State(s): State<ApiState>) -> Response {
+    let (reply, rx) = oneshot::channel();
+    if s.core.send(CoreMsg::Bundles { reply }).await.is_err() {
         return unavailable();
     }
     match rx.await {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use bundle_agent::agent::{Action, Agent, AgentConfig, Event, LinkId, RefuseCause, RouteTable};
-use bundle_agent::store::{BundleStore, DeliveryMode, Registration, RocksStore};
+use bundle_agent::store::{BundleStore, DeliveryMode, Registration, Retention, RocksStore};
 use bundle_agent::wire::{BundleId, DecodeOptions, Eid};
 use tokio::sync::{mpsc, oneshot};
 use transports::tcpcl::connection::{Command, Upcall};
@@ -51,6 +51,11 @@ pub enum CoreMsg {
     },
     /// Node status, as JSON.
     Status {
+        /// The reply.
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// The stored bundles, as JSON.
+    Bundles {
         /// The reply.
         reply: oneshot::Sender<serde_json::Value>,
     },
@@ -230,6 +235,24 @@ impl Core {
             CoreMsg::Fetch { endpoint, reply } => {
                 let taken = self.agent.take_delivery(now, &endpoint)?;
                 let _ = reply.send(taken.map(|(_, payload)| payload));
+            }
+            CoreMsg::Bundles { reply } => {
+                let records = self.agent.store().records()?;
+                let list: Vec<serde_json::Value> = records
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.id.to_string(),
+                            "destination": r.destination.to_string(),
+                            "size": r.size,
+                            "received_at_ms": r.received_at.0,
+                            "expires_at_ms": r.expires_at.0,
+                            "waiting_for": if r.retention.has(Retention::DISPATCH_PENDING) { "delivery" } else { "forwarding" },
+                            "log": self.agent.store().log_for(&r.id).unwrap_or_default().iter().map(|e| format!("{:?}", e.event)).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(serde_json::Value::Array(list));
             }
             CoreMsg::Status { reply } => {
                 let u = self.agent.store().usage();

@@ -36,6 +36,19 @@ fn bundle(src: u32, dst: Eid, seq: u64, lifetime_ms: u64, payload: &[u8]) -> Vec
         .unwrap()
 }
 
+/// A bundle arrives on link 1 at `NOW`.
+fn receive(a: &mut Agent<MemoryStore>, bytes: Vec<u8>, token: u64) {
+    a.handle(
+        NOW,
+        Event::Received {
+            link: 1,
+            bytes,
+            token,
+        },
+    )
+    .unwrap();
+}
+
 fn drain<S: BundleStore>(a: &mut Agent<S>) -> Vec<Action> {
     std::iter::from_fn(|| a.poll_action()).collect()
 }
@@ -44,15 +57,7 @@ fn drain<S: BundleStore>(a: &mut Agent<S>) -> Vec<Action> {
 fn rfc9171_5_6_acknowledged_only_after_commit_and_duplicates_suppressed() {
     let mut a = agent(2, RouteTable::default(), 1 << 20);
     let b = bundle(1, Eid::ipn(9, 1), 1, 60_000, b"x");
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: b.clone(),
-            token: 7,
-        },
-    )
-    .unwrap();
+    receive(&mut a, b.clone(), 7);
     assert!(
         drain(&mut a).is_empty(),
         "no acknowledgement before the store is synced"
@@ -60,15 +65,7 @@ fn rfc9171_5_6_acknowledged_only_after_commit_and_duplicates_suppressed() {
     a.commit().unwrap();
     assert_eq!(drain(&mut a), vec![Action::Accept { token: 7 }]);
     // The same bundle again: acknowledged at once, stored once.
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: b,
-            token: 8,
-        },
-    )
-    .unwrap();
+    receive(&mut a, b, 8);
     assert_eq!(drain(&mut a), vec![Action::Accept { token: 8 }]);
     assert_eq!(a.store().usage().bundles, 1);
 }
@@ -79,15 +76,7 @@ fn rfc9171_5_6_malformed_bundles_are_refused_with_the_rule() {
     let mut b = bundle(1, Eid::ipn(9, 1), 1, 60_000, b"payload");
     let last = b.len() - 3;
     b[last] ^= 0xff; // inside the payload block's CRC
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: b,
-            token: 1,
-        },
-    )
-    .unwrap();
+    receive(&mut a, b, 1);
     match drain(&mut a).as_slice() {
         [Action::Refuse {
             token: 1,
@@ -102,15 +91,7 @@ fn rfc9171_5_7_local_delivery_to_a_registered_endpoint() {
     let mut a = agent(2, RouteTable::default(), 1 << 20);
     let app = Eid::ipn(2, 7);
     // Arrives before the application registers: kept.
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: bundle(1, app.clone(), 1, 60_000, b"early"),
-            token: 1,
-        },
-    )
-    .unwrap();
+    receive(&mut a, bundle(1, app.clone(), 1, 60_000, b"early"), 1);
     a.commit().unwrap();
     assert_eq!(drain(&mut a), vec![Action::Accept { token: 1 }]);
     a.handle(
@@ -231,24 +212,8 @@ fn rfc9171_5_4_forwarding_waits_for_the_link_then_updates_blocks() {
 #[test]
 fn rfc9171_5_11_expired_bundles_are_deleted() {
     let mut a = agent(2, RouteTable::default(), 1 << 20);
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: bundle(1, Eid::ipn(8, 1), 1, 1_000, b"a"),
-            token: 1,
-        },
-    )
-    .unwrap();
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: bundle(1, Eid::ipn(8, 1), 2, 5_000, b"b"),
-            token: 2,
-        },
-    )
-    .unwrap();
+    receive(&mut a, bundle(1, Eid::ipn(8, 1), 1, 1_000, b"a"), 1);
+    receive(&mut a, bundle(1, Eid::ipn(8, 1), 2, 5_000, b"b"), 2);
     assert_eq!(a.next_timeout(), Some(DtnTime(NOW.0 + 1_000)));
     a.handle(DtnTime(NOW.0 + 1_000), Event::Timer).unwrap();
     assert_eq!(a.store().usage().bundles, 1);
@@ -270,24 +235,8 @@ fn rfc9171_5_11_expired_bundles_are_deleted() {
 #[test]
 fn full_store_refuses_and_keeps_what_it_has() {
     let mut a = agent(2, RouteTable::default(), 200);
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: bundle(1, Eid::ipn(8, 1), 1, 60_000, &[1; 100]),
-            token: 1,
-        },
-    )
-    .unwrap();
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: bundle(1, Eid::ipn(8, 1), 2, 60_000, &[2; 100]),
-            token: 2,
-        },
-    )
-    .unwrap();
+    receive(&mut a, bundle(1, Eid::ipn(8, 1), 1, 60_000, &[1; 100]), 1);
+    receive(&mut a, bundle(1, Eid::ipn(8, 1), 2, 60_000, &[2; 100]), 2);
     a.commit().unwrap();
     let actions = drain(&mut a);
     assert!(actions.contains(&Action::Refuse {
@@ -311,15 +260,7 @@ fn restart_rebuilds_registrations_and_queues_from_the_store() {
         }),
     )
     .unwrap();
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: bundle(1, Eid::ipn(7, 1), 1, 60_000, b"queued"),
-            token: 1,
-        },
-    )
-    .unwrap();
+    receive(&mut a, bundle(1, Eid::ipn(7, 1), 1, 60_000, b"queued"), 1);
     a.commit().unwrap();
     let store = a.store().clone();
     drop(a);
@@ -484,15 +425,11 @@ fn rfc9171_5_7_passive_registration_keeps_bundles_until_taken() {
     )
     .unwrap();
     for seq in 1..=2 {
-        a.handle(
-            NOW,
-            Event::Received {
-                link: 1,
-                bytes: bundle(1, app.clone(), seq, 60_000, &[seq as u8]),
-                token: seq,
-            },
-        )
-        .unwrap();
+        receive(
+            &mut a,
+            bundle(1, app.clone(), seq, 60_000, &[seq as u8]),
+            seq,
+        );
     }
     a.commit().unwrap();
     assert!(
@@ -558,15 +495,7 @@ fn rfc9171_6_1_status_reports_for_reception_delivery_and_deletion() {
         .payload(b"tell me")
         .build()
         .unwrap();
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: asked,
-            token: 1,
-        },
-    )
-    .unwrap();
+    receive(&mut a, asked, 1);
     a.commit().unwrap();
     let got = reports_to(&drain(&mut a), &reports);
     assert_eq!(got.len(), 2, "one report for reception, one for delivery");
@@ -585,30 +514,14 @@ fn rfc9171_6_1_status_reports_for_reception_delivery_and_deletion() {
     .payload(b"late")
     .build()
     .unwrap();
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: doomed,
-            token: 2,
-        },
-    )
-    .unwrap();
+    receive(&mut a, doomed, 2);
     a.handle(DtnTime(NOW.0 + 1_000), Event::Timer).unwrap();
     let got = reports_to(&drain(&mut a), &reports);
     assert_eq!(got.len(), 1);
     assert!(got[0].deleted.asserted);
     assert_eq!(got[0].reason, ReasonCode::LIFETIME_EXPIRED);
     // A bundle that asked for nothing gets no report.
-    a.handle(
-        NOW,
-        Event::Received {
-            link: 1,
-            bytes: bundle(1, app.clone(), 3, 60_000, b"quiet"),
-            token: 3,
-        },
-    )
-    .unwrap();
+    receive(&mut a, bundle(1, app.clone(), 3, 60_000, b"quiet"), 3);
     a.commit().unwrap();
     assert!(reports_to(&drain(&mut a), &reports).is_empty());
 }

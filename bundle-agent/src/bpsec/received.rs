@@ -52,16 +52,7 @@ pub fn check_security_blocks(blocks: &[BlockRef<'_>]) -> Result<SecuritySummary,
                 }
                 _ => {}
             }
-            if let Some((other, _)) = bcbs.iter().find(|(_, a)| a.targets.contains(&t)) {
-                return Err(rule(
-                    b.number,
-                    SecurityRule::DuplicateService {
-                        target: t,
-                        kind: "BCB",
-                        other: *other,
-                    },
-                ));
-            }
+            served_once(b.number, "BCB", t, &bcbs)?;
         }
         if asb.context_id == CONTEXT_BCB_AES_GCM {
             check_results(b.number, &asb, |_| Ok((GCM_TAG_LEN, "AES-GCM")))?;
@@ -90,16 +81,7 @@ pub fn check_security_blocks(blocks: &[BlockRef<'_>]) -> Result<SecuritySummary,
                 }
                 _ => {}
             }
-            if let Some((other, _)) = bibs.iter().find(|(_, a)| a.targets.contains(&t)) {
-                return Err(rule(
-                    b.number,
-                    SecurityRule::DuplicateService {
-                        target: t,
-                        kind: "BIB",
-                        other: *other,
-                    },
-                ));
-            }
+            served_once(b.number, "BIB", t, &bibs)?;
         }
         if asb.context_id == CONTEXT_BIB_HMAC_SHA2 {
             let variant = sha_variant(b.number, &asb)?;
@@ -112,6 +94,26 @@ pub fn check_security_blocks(blocks: &[BlockRef<'_>]) -> Result<SecuritySummary,
     // RFC 9172 §3.8 also lets a BCB target a BIB only when it shares a target with it; a
     // receiver cannot check that, because such a BIB is ciphertext. `add_bcb` enforces it.
     Ok(summary)
+}
+
+/// RFC 9172 §3.2: one security block of a kind per target.
+fn served_once(
+    block: u64,
+    kind: &'static str,
+    target: u64,
+    earlier: &[(u64, AbstractSecurityBlock)],
+) -> Result<(), DecodeError> {
+    match earlier.iter().find(|(_, a)| a.targets.contains(&target)) {
+        Some((other, _)) => Err(rule(
+            block,
+            SecurityRule::DuplicateService {
+                target,
+                kind,
+                other: *other,
+            },
+        )),
+        None => Ok(()),
+    }
 }
 
 fn decode(b: &BlockRef<'_>, kind: &'static str) -> Result<AbstractSecurityBlock, DecodeError> {

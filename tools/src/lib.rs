@@ -3,6 +3,7 @@
 
 pub mod bundle_cli;
 pub mod bundle_json;
+pub mod cert_cli;
 pub mod cli_io;
 pub mod dtnd;
 pub mod node_cli;

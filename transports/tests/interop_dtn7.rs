@@ -147,6 +147,7 @@ async fn rfc9174_interop_our_bundles_reach_dtn7() {
     tokio::spawn(connect(
         addr,
         small_segments("dtn://ours/"),
+        None,
         WAIT,
         cmd_rx,
         up_tx,
@@ -210,6 +211,7 @@ async fn rfc9174_interop_dtn7_bundles_reach_us() {
             stream,
             small_segments("dtn://ours/"),
             Role::Passive,
+            None,
             cmd_rx,
             up_tx,
         )

@@ -404,11 +404,69 @@ fn rfc9174_4_4_tls_is_used_when_both_can() {
         .iter()
         .any(|e| matches!(e, SessionEvent::StartTls { .. })));
     assert!(established(&p.a_events).is_none());
-    p.a.on_tls_established(T0);
-    p.b.on_tls_established(T0);
+    p.a.on_tls_established(T0, vec!["ipn:2.0".into()]);
+    p.b.on_tls_established(T0, vec!["ipn:1.0".into()]);
     p.run(T0);
-    assert!(established(&p.a_events).unwrap().tls);
-    assert!(established(&p.b_events).unwrap().tls);
+    let a = established(&p.a_events).unwrap();
+    assert!(a.tls);
+    assert_eq!(a.node_id_auth, NodeIdAuth::Success);
+    assert_eq!(
+        established(&p.b_events).unwrap().node_id_auth,
+        NodeIdAuth::Success
+    );
+}
+
+/// Both sides offer TLS; the handshake is reported done with these certificate NODE-IDs.
+fn tls_pair(a_sees: Vec<String>, b_sees: Vec<String>, b_requires_node_id: bool) -> Pair {
+    let mut ca = SessionConfig::new("ipn:1.0");
+    ca.can_tls = true;
+    let mut cb = SessionConfig::new("ipn:2.0");
+    cb.can_tls = true;
+    cb.require_node_id_auth = b_requires_node_id;
+    let mut p = Pair::new(ca, cb);
+    p.a.on_tls_established(T0, a_sees);
+    p.b.on_tls_established(T0, b_sees);
+    p.run(T0);
+    p
+}
+
+#[test]
+fn rfc9174_4_4_3_node_id_mismatch_terminates_with_contact_failure() {
+    // A says "ipn:1.0" in SESS_INIT, but the certificate B saw from A names ipn:9.0.
+    let p = tls_pair(vec!["ipn:2.0".into()], vec!["ipn:9.0".into()], true);
+    assert!(established(&p.b_events).is_none());
+    assert!(p.b_events.iter().any(|e| matches!(
+        e,
+        SessionEvent::Closed(CloseReason::Terminated {
+            reason: TermReason::ContactFailure,
+            by_peer: false
+        })
+    )));
+    assert!(established(&p.a_events).is_none());
+}
+
+#[test]
+fn rfc9174_4_4_3_absent_node_id_is_refused_only_when_required() {
+    let p = tls_pair(vec!["ipn:2.0".into()], vec![], true);
+    assert!(established(&p.b_events).is_none());
+    let p = tls_pair(vec!["ipn:2.0".into()], vec![], false);
+    assert_eq!(
+        established(&p.b_events).unwrap().node_id_auth,
+        NodeIdAuth::Absent
+    );
+    assert_eq!(
+        established(&p.a_events).unwrap().node_id_auth,
+        NodeIdAuth::Success
+    );
+}
+
+#[test]
+fn rfc9174_4_4_3_plain_sessions_report_no_tls() {
+    let p = Pair::up();
+    assert_eq!(
+        established(&p.a_events).unwrap().node_id_auth,
+        NodeIdAuth::NoTls
+    );
 }
 
 #[test]

@@ -42,13 +42,14 @@ async fn bundles_cross_a_real_socket_and_are_acked_after_accept() {
     srv_cfg.segment_mru = 64 * 1024;
     tokio::spawn(async move {
         let (stream, _) = l.accept().await.unwrap();
-        run_session(stream, srv_cfg, Role::Passive, srv_cmd_rx, srv_up_tx).await
+        run_session(stream, srv_cfg, Role::Passive, None, srv_cmd_rx, srv_up_tx).await
     });
     let (cli_cmd_tx, cli_cmd_rx) = mpsc::channel(16);
     let (cli_up_tx, mut cli_up) = mpsc::channel(16);
     tokio::spawn(connect(
         addr,
         SessionConfig::new("ipn:1.0"),
+        None,
         WAIT,
         cli_cmd_rx,
         cli_up_tx,
@@ -131,7 +132,7 @@ async fn serve_one(cfg: SessionConfig) -> (std::net::SocketAddr, mpsc::Receiver<
     tokio::spawn(async move {
         let _keep = _cmd_tx;
         let (stream, _) = l.accept().await.unwrap();
-        run_session(stream, cfg, Role::Passive, cmd_rx, up_tx).await
+        run_session(stream, cfg, Role::Passive, None, cmd_rx, up_tx).await
     });
     (addr, up_rx)
 }

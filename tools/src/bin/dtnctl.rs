@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tools::bundle_cli::{self, BundleCommand};
+use tools::cert_cli;
 use tools::node_cli::{self, ApiArgs, BundlesCommand, RecvArgs, SendArgs, StatusArgs};
 
 /// Operate DTN nodes and inspect, build and secure BPv7 bundles.
@@ -30,6 +31,9 @@ enum Command {
     /// Inspect the bundles a running dtnd stores.
     #[command(subcommand)]
     Bundles(BundlesCommand),
+    /// Make a CA and node certificates for TCPCL TLS (node ID as URI subjectAltName).
+    #[command(subcommand)]
+    Cert(cert_cli::CertCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Command::Recv(a) => node_cli::recv(&cli.api, a),
         Command::Status(a) => node_cli::status(&cli.api, a),
         Command::Bundles(c) => node_cli::bundles(&cli.api, c),
+        Command::Cert(c) => cert_cli::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ use anyhow::Context;
 use bundle_agent::store::RocksStore;
 use clap::Parser;
 use tools::dtnd::{api, core, links, Config, Flags};
+use transports::tcpcl::tls::TlsContext;
 use transports::tcpcl::SessionConfig;
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -25,18 +26,30 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(node = %node_id, tcpcl = %tcpcl.local_addr()?, api = %http.local_addr()?, "dtnd up");
 
     let (core_tx, core_rx) = tokio::sync::mpsc::channel(1024);
-    let session_cfg = SessionConfig::new(&node_id.to_string());
+    let mut session_cfg = SessionConfig::new(&node_id.to_string());
+    let mut tls = None;
+    if let Some(t) = &cfg.tls {
+        let context = TlsContext::from_options(&t.options).context("loading TLS material")?;
+        session_cfg.require_tls = t.require;
+        session_cfg.require_node_id_auth = t.require_node_id;
+        tls = Some(Arc::new(context));
+        tracing::info!(require = t.require, "TCPCL TLS enabled");
+    }
+    let setup = links::TcpclSetup {
+        cfg: session_cfg,
+        tls,
+    };
     let ids = links::LinkIds::default();
     tokio::spawn(links::listen(
         tcpcl,
-        session_cfg.clone(),
+        setup.clone(),
         ids.clone(),
         core_tx.clone(),
     ));
     for peer in &cfg.peers {
         tokio::spawn(links::keep_peer(
             *peer,
-            session_cfg.clone(),
+            setup.clone(),
             ids.clone(),
             core_tx.clone(),
         ));

@@ -9,7 +9,8 @@ use std::time::Duration;
 use bundle_agent::agent::LinkId;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use transports::tcpcl::connection::{run_session, Upcall};
+use transports::tcpcl::connection::{run_session, SessionTls, Upcall};
+use transports::tcpcl::tls::TlsContext;
 use transports::tcpcl::{Role, SessionConfig};
 
 use super::core::CoreMsg;
@@ -24,10 +25,29 @@ impl LinkIds {
     }
 }
 
+/// What every TCPCL session of this node is set up with.
+#[derive(Debug, Clone)]
+pub struct TcpclSetup {
+    /// Session parameters.
+    pub cfg: SessionConfig,
+    /// TLS material, when the node has it.
+    pub tls: Option<Arc<TlsContext>>,
+}
+
+impl TcpclSetup {
+    fn tls_for(&self, addr: SocketAddr) -> Option<SessionTls> {
+        self.tls.as_ref().map(|context| SessionTls {
+            context: context.clone(),
+            server_name: addr.ip().into(),
+        })
+    }
+}
+
 /// Runs one session on `stream` and relays its upcalls to the core.
 async fn session(
     stream: TcpStream,
     cfg: SessionConfig,
+    tls: Option<SessionTls>,
     role: Role,
     link: LinkId,
     core: mpsc::Sender<CoreMsg>,
@@ -55,14 +75,15 @@ async fn session(
             }
         })
     };
-    run_session(stream, cfg, role, cmd_rx, up_tx).await;
+    let reason = run_session(stream, cfg, role, tls, cmd_rx, up_tx).await;
+    tracing::info!(link, ?reason, "TCPCL session closed");
     let _ = relay.await;
 }
 
 /// Accepts TCPCLv4 sessions until the listener fails.
 pub async fn listen(
     listener: TcpListener,
-    cfg: SessionConfig,
+    setup: TcpclSetup,
     ids: LinkIds,
     core: mpsc::Sender<CoreMsg>,
 ) {
@@ -73,7 +94,8 @@ pub async fn listen(
                 tracing::info!(link, %addr, "TCPCL session accepted");
                 tokio::spawn(session(
                     stream,
-                    cfg.clone(),
+                    setup.cfg.clone(),
+                    setup.tls_for(addr),
                     Role::Passive,
                     link,
                     core.clone(),
@@ -90,7 +112,7 @@ pub async fn listen(
 /// Keeps a session with a static peer, reconnecting with backoff.
 pub async fn keep_peer(
     addr: SocketAddr,
-    cfg: SessionConfig,
+    setup: TcpclSetup,
     ids: LinkIds,
     core: mpsc::Sender<CoreMsg>,
 ) {
@@ -101,7 +123,15 @@ pub async fn keep_peer(
                 backoff = Duration::from_millis(200);
                 let link = ids.next();
                 tracing::info!(link, %addr, "TCPCL session to static peer");
-                session(stream, cfg.clone(), Role::Active, link, core.clone()).await;
+                session(
+                    stream,
+                    setup.cfg.clone(),
+                    setup.tls_for(addr),
+                    Role::Active,
+                    link,
+                    core.clone(),
+                )
+                .await;
             }
             Err(e) => tracing::debug!(%addr, "connect failed: {e}"),
         }

@@ -5,9 +5,9 @@
 //! to it over channels. The core handles a batch of messages, commits the store once (group
 //! commit), and only then lets the acknowledgements out.
 //!
-//! This first version: static peers and routes from flags or a TOML file, TCPCLv4 without TLS, an HTTP API
-//! to send, register and receive. Not yet: UDP, WebSocket push, metrics,
-//! listing bundles and peers, ping.
+//! This version: static peers and routes from flags or a TOML file, TCPCLv4 with optional
+//! TLS, an HTTP API to send, register, receive and list bundles. Not yet: UDP, WebSocket
+//! push, metrics, peers, ping.
 
 pub mod api;
 pub mod core;
@@ -54,6 +54,57 @@ pub struct Flags {
     /// Accept bundles whose primary block has no CRC and no BIB (dtn7-rs sends those).
     #[arg(long)]
     pub lenient: bool,
+    /// PEM certificate chain for TCPCL TLS; its URI subjectAltName should be this node's ID.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_ca"])]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates that peers' certificates must chain to.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<PathBuf>,
+    /// Refuse TCPCL peers that do not do TLS.
+    #[arg(long)]
+    pub tls_require: bool,
+}
+
+/// The `[tls]` table of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA certificates to trust.
+    pub ca: PathBuf,
+    /// Refuse peers that do not do TLS [default: false].
+    #[serde(default)]
+    pub require: bool,
+    /// Refuse a peer whose certificate has no NODE-ID (URI subjectAltName) [default: true].
+    #[serde(default = "yes")]
+    pub require_node_id: bool,
+    /// Refuse a connecting peer that presents no certificate [default: true].
+    #[serde(default = "yes")]
+    pub require_client_cert: bool,
+    /// Also check the dialled IP address against the server certificate [default: false].
+    #[serde(default)]
+    pub verify_host: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// TCPCL TLS settings after merging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Files and verification policy.
+    pub options: transports::tcpcl::tls::TlsOptions,
+    /// Refuse peers without TLS.
+    pub require: bool,
+    /// Refuse peers whose certificate carries no NODE-ID.
+    pub require_node_id: bool,
 }
 
 /// The configuration file: every key optional.
@@ -76,6 +127,8 @@ pub struct FileConfig {
     pub routes: Vec<RouteEntry>,
     /// See [`Flags::lenient`].
     pub lenient: bool,
+    /// TCPCL TLS.
+    pub tls: Option<TlsFile>,
 }
 
 /// One static route of the configuration file.
@@ -107,6 +160,8 @@ pub struct Config {
     pub routes: RouteTable,
     /// Lenient decoding.
     pub lenient: bool,
+    /// TCPCL TLS, when configured.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Config {
@@ -167,6 +222,37 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("routes[{i}].via {:?}: {e}", r.via))?,
             );
         }
+        let tls = match (&flags.tls_cert, &flags.tls_key, &flags.tls_ca, file.tls) {
+            (Some(cert), Some(key), Some(ca), file_tls) => {
+                let mut options = transports::tcpcl::tls::TlsOptions::new(cert, key, ca);
+                let mut require_node_id = true;
+                if let Some(f) = &file_tls {
+                    options.verify_host = f.verify_host;
+                    options.require_client_cert = f.require_client_cert;
+                    require_node_id = f.require_node_id;
+                }
+                Some(TlsConfig {
+                    options,
+                    require: flags.tls_require || file_tls.is_some_and(|f| f.require),
+                    require_node_id,
+                })
+            }
+            (None, None, None, Some(f)) => {
+                let mut options = transports::tcpcl::tls::TlsOptions::new(f.cert, f.key, f.ca);
+                options.verify_host = f.verify_host;
+                options.require_client_cert = f.require_client_cert;
+                Some(TlsConfig {
+                    options,
+                    require: flags.tls_require || f.require,
+                    require_node_id: f.require_node_id,
+                })
+            }
+            (None, None, None, None) if flags.tls_require => {
+                bail!("--tls-require: needs --tls-cert, --tls-key and --tls-ca (or a [tls] table)")
+            }
+            (None, None, None, None) => None,
+            _ => bail!("--tls-cert, --tls-key and --tls-ca go together"),
+        };
         let mut peers = file.peers;
         peers.extend(flags.peers.iter().copied());
         Ok(Self {
@@ -188,6 +274,7 @@ impl Config {
             peers,
             routes,
             lenient: flags.lenient || file.lenient,
+            tls,
         })
     }
 }
@@ -223,6 +310,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("node_id \"ipn:1.5\": not a node ID"), "{e}");
+    }
+
+    #[test]
+    fn the_tls_table_sets_files_and_policy() {
+        let file: FileConfig = toml::from_str(
+            "[tls]\ncert = \"a.crt\"\nkey = \"a.key\"\nca = \"ca.crt\"\nrequire = true\nrequire_node_id = false\n",
+        )
+        .unwrap();
+        let c = Config::merge(&Flags::default(), file).unwrap();
+        let tls = c.tls.unwrap();
+        assert!(tls.require);
+        assert!(!tls.require_node_id);
+        assert!(tls.options.require_client_cert);
+        assert_eq!(tls.options.cert, PathBuf::from("a.crt"));
+        let e = toml::from_str::<FileConfig>("[tls]\ncert = \"a.crt\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `key`"), "{e}");
+        let flags = Flags {
+            tls_require: true,
+            ..Flags::default()
+        };
+        let e = Config::merge(&flags, FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tls-require: needs"), "{e}");
     }
 
     #[test]

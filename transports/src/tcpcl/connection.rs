@@ -2,12 +2,16 @@
 //! [`Session`] with received bytes and the time, writes what it asks to send, and talks to
 //! the rest of the node over two channels: [`Command`]s in, [`Upcall`]s out.
 //!
-//! TLS is not wired in yet: sessions run with `can_tls = false`, and a configuration that
-//! requires TLS is refused before connecting.
+//! The session starts on the plain TCP stream; when both contact headers offer TLS it pauses,
+//! the edge runs the rustls handshake ([`super::tls`]) on the same connection, tells the session
+//! the peer certificate's NODE-IDs, and carries on over the encrypted stream.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -16,6 +20,7 @@ use super::codes::{RefuseReason, TermReason};
 use super::session::{
     CloseReason, Negotiated, Role, SendError, Session, SessionConfig, SessionEvent,
 };
+use super::tls::{peer_node_ids, PrefixStream, TlsContext};
 
 /// What the node asks of a session.
 #[derive(Debug)]
@@ -62,86 +67,196 @@ pub enum Upcall {
     Closed(CloseReason),
 }
 
-/// Runs one session on `stream` until it closes. Returns why it closed.
+/// TLS for a session: the context, and the name the active side dialled (used only when the
+/// context checks host names, RFC 9174 §4.4.3).
+#[derive(Debug, Clone)]
+pub struct SessionTls {
+    /// Certificates, keys and trust.
+    pub context: Arc<TlsContext>,
+    /// The peer's name or address as dialled.
+    pub server_name: ServerName<'static>,
+}
+
+/// How one phase of a session ended.
+enum Phase {
+    /// The session closed for this reason.
+    Closed(CloseReason),
+    /// The session asked for TLS; these bytes arrived after the contact header.
+    StartTls(Vec<u8>),
+}
+
+/// The session, its clock and its channels: what carries over from the plain phase to the
+/// TLS phase of one connection.
+struct Driver {
+    session: Session,
+    start: Instant,
+    commands: mpsc::Receiver<Command>,
+    commands_open: bool,
+    upcalls: mpsc::Sender<Upcall>,
+    buf: Vec<u8>,
+}
+
+impl Driver {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Feeds the session from `stream` until it closes or asks for TLS.
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Phase {
+        loop {
+            while let Some(event) = self.session.poll_event() {
+                let up = match event {
+                    SessionEvent::Transmit(bytes) => {
+                        if stream.write_all(&bytes).await.is_err() {
+                            self.session.on_connection_lost();
+                        }
+                        continue;
+                    }
+                    SessionEvent::StartTls { leftover } => {
+                        if stream.flush().await.is_err() {
+                            self.session.on_connection_lost();
+                            continue;
+                        }
+                        return Phase::StartTls(leftover);
+                    }
+                    SessionEvent::Established(n) => Upcall::Established(n),
+                    SessionEvent::Received {
+                        transfer_id,
+                        bundle,
+                    } => Upcall::Received {
+                        transfer_id,
+                        bundle,
+                    },
+                    SessionEvent::Acked { transfer_id } => Upcall::Acked(transfer_id),
+                    SessionEvent::Failed {
+                        transfer_id,
+                        reason,
+                    } => Upcall::Failed(transfer_id, reason),
+                    SessionEvent::Rejected { .. } => continue,
+                    SessionEvent::Closed(reason) => {
+                        let _ = stream.shutdown().await;
+                        let _ = self.upcalls.send(Upcall::Closed(reason.clone())).await;
+                        return Phase::Closed(reason);
+                    }
+                };
+                if self.upcalls.send(up).await.is_err() {
+                    let now = self.now();
+                    self.session.close(now, TermReason::Unknown);
+                }
+            }
+            let deadline = self.session.next_timeout().map(|d| self.start + d);
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                read = stream.read(&mut self.buf) => match read {
+                    Ok(0) | Err(_) => self.session.on_connection_lost(),
+                    Ok(n) => {
+                        let now = self.now();
+                        self.session.on_bytes(now, self.buf.get(..n).unwrap_or(&[]));
+                    }
+                },
+                cmd = self.commands.recv(), if self.commands_open => {
+                    let now = self.now();
+                    match cmd {
+                        Some(Command::Send { tag, bundle }) => {
+                            let result = self.session.send(now, bundle);
+                            if self.upcalls.send(Upcall::Queued { tag, result }).await.is_err() {
+                                self.session.close(now, TermReason::Unknown);
+                            }
+                        }
+                        Some(Command::Accept(id)) => self.session.accept(now, id),
+                        Some(Command::Refuse(id, reason)) => self.session.refuse(now, id, reason),
+                        Some(Command::Close(reason)) => self.session.close(now, reason),
+                        None => self.commands_open = false,
+                    }
+                },
+                () = sleep => {
+                    let now = self.now();
+                    self.session.on_timeout(now);
+                }
+            }
+        }
+    }
+
+    /// Ends a session whose TLS handshake failed: the peer is told nothing more (the
+    /// connection is unusable), the node gets the failures and the close.
+    async fn tls_failed(&mut self, why: String) -> CloseReason {
+        self.session.on_connection_lost();
+        while let Some(event) = self.session.poll_event() {
+            if let SessionEvent::Failed {
+                transfer_id,
+                reason,
+            } = event
+            {
+                let _ = self.upcalls.send(Upcall::Failed(transfer_id, reason)).await;
+            }
+        }
+        let reason = CloseReason::TlsFailed(why);
+        let _ = self.upcalls.send(Upcall::Closed(reason.clone())).await;
+        reason
+    }
+}
+
+/// Runs one session on `stream` until it closes. Returns why it closed. With `tls`, the
+/// session offers TLS in its contact header and runs the handshake when both sides can
+/// (RFC 9174 §4.2, §4.4); without it, it never offers TLS.
 pub async fn run_session(
     mut stream: TcpStream,
     mut cfg: SessionConfig,
     role: Role,
-    mut commands: mpsc::Receiver<Command>,
+    tls: Option<SessionTls>,
+    commands: mpsc::Receiver<Command>,
     upcalls: mpsc::Sender<Upcall>,
 ) -> CloseReason {
     let _ = stream.set_nodelay(true);
-    cfg.can_tls = false;
-    let start = Instant::now();
-    let now = || start.elapsed();
-    let mut session = Session::new(cfg, role);
-    session.start(now());
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut commands_open = true;
-    loop {
-        // Drain what the session has to say.
-        while let Some(event) = session.poll_event() {
-            let up = match event {
-                SessionEvent::Transmit(bytes) => {
-                    if stream.write_all(&bytes).await.is_err() {
-                        session.on_connection_lost();
-                    }
-                    continue;
-                }
-                SessionEvent::StartTls { .. } => {
-                    session.close(now(), TermReason::ContactFailure);
-                    continue;
-                }
-                SessionEvent::Established(n) => Upcall::Established(n),
-                SessionEvent::Received {
-                    transfer_id,
-                    bundle,
-                } => Upcall::Received {
-                    transfer_id,
-                    bundle,
-                },
-                SessionEvent::Acked { transfer_id } => Upcall::Acked(transfer_id),
-                SessionEvent::Failed {
-                    transfer_id,
-                    reason,
-                } => Upcall::Failed(transfer_id, reason),
-                SessionEvent::Rejected { .. } => continue,
-                SessionEvent::Closed(reason) => {
-                    let _ = stream.shutdown().await;
-                    let _ = upcalls.send(Upcall::Closed(reason.clone())).await;
-                    return reason;
-                }
-            };
-            if upcalls.send(up).await.is_err() {
-                session.close(now(), TermReason::Unknown);
-            }
+    cfg.can_tls = tls.is_some();
+    if tls.is_none() && cfg.require_tls {
+        let reason = CloseReason::TlsFailed("TLS is required but not configured".into());
+        let _ = upcalls.send(Upcall::Closed(reason.clone())).await;
+        return reason;
+    }
+    let setup_timeout = cfg.setup_timeout;
+    let mut d = Driver {
+        session: Session::new(cfg, role),
+        start: Instant::now(),
+        commands,
+        commands_open: true,
+        upcalls,
+        buf: vec![0u8; 64 * 1024],
+    };
+    let now = d.now();
+    d.session.start(now);
+    let leftover = match d.run(&mut stream).await {
+        Phase::Closed(reason) => return reason,
+        Phase::StartTls(leftover) => leftover,
+    };
+    let Some(tls) = tls else {
+        // Unreachable: the session asks for TLS only when we offered it.
+        return d
+            .tls_failed("TLS requested but not configured".into())
+            .await;
+    };
+    let stream = PrefixStream::new(leftover, stream);
+    let handshake = async {
+        match role {
+            Role::Active => tls.context.connect(tls.server_name.clone(), stream).await,
+            Role::Passive => tls.context.accept(stream).await,
         }
-        let deadline = session.next_timeout().map(|d| start + d);
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            read = stream.read(&mut buf) => match read {
-                Ok(0) | Err(_) => session.on_connection_lost(),
-                Ok(n) => session.on_bytes(now(), buf.get(..n).unwrap_or(&[])),
-            },
-            cmd = commands.recv(), if commands_open => match cmd {
-                Some(Command::Send { tag, bundle }) => {
-                    let result = session.send(now(), bundle);
-                    if upcalls.send(Upcall::Queued { tag, result }).await.is_err() {
-                        session.close(now(), TermReason::Unknown);
-                    }
-                }
-                Some(Command::Accept(id)) => session.accept(now(), id),
-                Some(Command::Refuse(id, reason)) => session.refuse(now(), id, reason),
-                Some(Command::Close(reason)) => session.close(now(), reason),
-                None => commands_open = false,
-            },
-            () = sleep => session.on_timeout(now()),
-        }
+    };
+    let mut stream = match tokio::time::timeout(setup_timeout, handshake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return d.tls_failed(format!("TLS handshake: {e}")).await,
+        Err(_) => return d.tls_failed("TLS handshake timed out".into()).await,
+    };
+    let now = d.now();
+    d.session.on_tls_established(now, peer_node_ids(&stream));
+    match d.run(&mut stream).await {
+        Phase::Closed(reason) => reason,
+        Phase::StartTls(_) => d.tls_failed("TLS requested twice".into()).await,
     }
 }
 
@@ -149,6 +264,7 @@ pub async fn run_session(
 pub async fn connect(
     addr: std::net::SocketAddr,
     cfg: SessionConfig,
+    tls: Option<SessionTls>,
     connect_timeout: Duration,
     commands: mpsc::Receiver<Command>,
     upcalls: mpsc::Sender<Upcall>,
@@ -156,5 +272,5 @@ pub async fn connect(
     let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    Ok(run_session(stream, cfg, Role::Active, commands, upcalls).await)
+    Ok(run_session(stream, cfg, Role::Active, tls, commands, upcalls).await)
 }

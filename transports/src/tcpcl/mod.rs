@@ -6,10 +6,13 @@ pub mod connection;
 pub mod contact;
 pub mod message;
 pub mod session;
+pub mod tls;
 
 pub use codes::{RefuseReason, RejectReason, TermReason};
 pub use contact::{ContactError, ContactHeader};
 pub use message::{
     decode, DecodeLimits, Decoded, ErrorResponse, ExtensionItem, Message, ProtocolError, SessInit,
 };
-pub use session::{CloseReason, Negotiated, Role, SendError, Session, SessionConfig, SessionEvent};
+pub use session::{
+    CloseReason, Negotiated, NodeIdAuth, Role, SendError, Session, SessionConfig, SessionEvent,
+};

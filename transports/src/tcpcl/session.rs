@@ -52,6 +52,9 @@ pub struct SessionConfig {
     pub can_tls: bool,
     /// We refuse sessions without TLS.
     pub require_tls: bool,
+    /// Under TLS, refuse a peer whose certificate carries no NODE-ID (RFC 9174 §4.4.3). A
+    /// NODE-ID that does not match the peer's SESS_INIT node ID is refused regardless.
+    pub require_node_id_auth: bool,
     /// Time allowed from start to an established session.
     pub setup_timeout: Duration,
     /// Largest extension items we accept.
@@ -71,6 +74,7 @@ impl SessionConfig {
             max_send_segment: 1 << 20,
             can_tls: false,
             require_tls: false,
+            require_node_id_auth: true,
             setup_timeout: Duration::from_secs(10),
             max_extensions: 64 * 1024,
             max_outstanding: 1024,
@@ -91,6 +95,19 @@ pub struct Negotiated {
     pub peer_transfer_mru: u64,
     /// Whether TLS is in use.
     pub tls: bool,
+    /// How the peer's node ID was authenticated.
+    pub node_id_auth: NodeIdAuth,
+}
+
+/// The NODE-ID authentication result of RFC 9174 §4.4.3 for an established session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeIdAuth {
+    /// No TLS: nothing was authenticated.
+    NoTls,
+    /// The peer's certificate names the node ID it sent in SESS_INIT.
+    Success,
+    /// The peer's certificate carries no NODE-ID (allowed only when not required).
+    Absent,
 }
 
 /// Why a session ended.
@@ -107,6 +124,8 @@ pub enum CloseReason {
     NotTcpcl,
     /// The peer closed the connection.
     ConnectionLost,
+    /// The TLS handshake failed (reported by the edge that runs it).
+    TlsFailed(String),
 }
 
 /// Why [`Session::send`] refused a bundle.
@@ -205,6 +224,7 @@ pub struct Session {
     events: VecDeque<SessionEvent>,
     negotiated: Option<Negotiated>,
     tls: bool,
+    peer_cert_node_ids: Vec<String>,
     init_sent: bool,
     next_id: u64,
     sending: VecDeque<Outgoing>,
@@ -227,6 +247,7 @@ impl Session {
             events: VecDeque::new(),
             negotiated: None,
             tls: false,
+            peer_cert_node_ids: Vec::new(),
             init_sent: false,
             next_id: 0,
             sending: VecDeque::new(),
@@ -291,12 +312,14 @@ impl Session {
         }
     }
 
-    /// The TLS handshake the session asked for has completed.
-    pub fn on_tls_established(&mut self, now: Duration) {
+    /// The TLS handshake the session asked for has completed. `peer_node_ids` are the
+    /// NODE-IDs (URI subjectAltNames) of the peer's certificate, empty when it has none.
+    pub fn on_tls_established(&mut self, now: Duration, peer_node_ids: Vec<String>) {
         if self.state == State::Tls {
             self.tls = true;
+            self.peer_cert_node_ids = peer_node_ids;
             self.state = State::Init;
-            self.send_init(now);
+            self.send_init_if_active(now);
             self.process(now);
         }
     }
@@ -395,6 +418,14 @@ impl Session {
             self.events.push_back(SessionEvent::StartTls { leftover });
         } else {
             self.state = State::Init;
+            self.send_init_if_active(now);
+        }
+    }
+
+    /// The active entity sends SESS_INIT first; the passive one answers it (RFC 9174 §4.6),
+    /// so a passive entity never reveals its parameters to a peer that fails authentication.
+    fn send_init_if_active(&mut self, now: Duration) {
+        if self.role == Role::Active {
             self.send_init(now);
         }
     }
@@ -488,6 +519,20 @@ impl Session {
             // RFC 9174 §4.7, §4.8: no usable node ID, or a critical extension we do not know.
             return self.terminate(now, TermReason::ContactFailure);
         }
+        let node_id_auth = if !self.tls {
+            NodeIdAuth::NoTls
+        } else if self.peer_cert_node_ids.is_empty() {
+            NodeIdAuth::Absent
+        } else if self.peer_cert_node_ids.contains(&init.node_id) {
+            NodeIdAuth::Success
+        } else {
+            // RFC 9174 §4.4.3: a NODE-ID that does not match fails authentication, and the
+            // session is terminated with "Contact Failure".
+            return self.terminate(now, TermReason::ContactFailure);
+        };
+        if node_id_auth == NodeIdAuth::Absent && self.cfg.require_node_id_auth {
+            return self.terminate(now, TermReason::ContactFailure);
+        }
         if self.role == Role::Passive {
             self.send_init(now);
         }
@@ -502,6 +547,7 @@ impl Session {
             send_segment: init.segment_mru.min(self.cfg.max_send_segment).max(1),
             peer_transfer_mru: init.transfer_mru,
             tls: self.tls,
+            node_id_auth,
         };
         self.negotiated = Some(n.clone());
         self.state = State::Established;

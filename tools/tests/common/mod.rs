@@ -1,0 +1,187 @@
+//! Shared helpers of the end-to-end tests: a real `dtnd` process on loopback and its API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    dead_code
+)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `dtnd` process, killed when dropped.
+pub struct Node {
+    child: Option<Child>,
+    pub api: u16,
+    pub args: Vec<String>,
+}
+
+impl Node {
+    pub fn start(dir: &Path, node_id: &str, tcpcl: u16, peers: &[u16], routes: &[&str]) -> Node {
+        Self::start_with(dir, node_id, tcpcl, peers, routes, &[])
+    }
+
+    /// Like [`Node::start`], with more flags.
+    pub fn start_with(
+        dir: &Path,
+        node_id: &str,
+        tcpcl: u16,
+        peers: &[u16],
+        routes: &[&str],
+        extra: &[String],
+    ) -> Node {
+        let api = free_port();
+        let mut args = vec![
+            "--node-id".into(),
+            node_id.into(),
+            "--data-dir".into(),
+            dir.join(node_id.replace([':', '.', '/'], "_"))
+                .display()
+                .to_string(),
+            "--tcpcl-listen".into(),
+            format!("127.0.0.1:{tcpcl}"),
+            "--api-listen".into(),
+            format!("127.0.0.1:{api}"),
+        ];
+        for p in peers {
+            args.push("--peer".into());
+            args.push(format!("127.0.0.1:{p}"));
+        }
+        for r in routes {
+            args.push("--route".into());
+            args.push((*r).into());
+        }
+        args.extend(extra.iter().cloned());
+        let mut n = Node {
+            child: None,
+            api,
+            args,
+        };
+        n.spawn();
+        n
+    }
+
+    pub fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_dtnd"))
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while self.get("/status").is_none() {
+            assert!(Instant::now() < deadline, "dtnd did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            send_sigkill(c.id());
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api)
+    }
+
+    pub fn get(&self, path: &str) -> Option<(u16, Vec<u8>)> {
+        let agent = ureq::Agent::new_with_config(
+            ureq::config::Config::builder()
+                .http_status_as_error(false)
+                .build(),
+        );
+        let mut r = agent.get(&self.url(path)).call().ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.body_mut().read_to_vec().ok()?))
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> (u16, String) {
+        let agent = ureq::Agent::new_with_config(
+            ureq::config::Config::builder()
+                .http_status_as_error(false)
+                .build(),
+        );
+        let mut r = agent.post(&self.url(path)).send(body).unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.get("/status").unwrap().1).unwrap()
+    }
+
+    /// Waits for the next payload at `endpoint`.
+    pub fn recv(&self, endpoint: &str) -> Vec<u8> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some((200, body)) = self.get(&format!("/recv?endpoint={endpoint}")) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "nothing arrived at {endpoint}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_until(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !f(&self.status()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Runs `dtnctl` with `args` against this node's API.
+pub fn dtnctl(node: &Node, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dtnctl"))
+        .arg("--api")
+        .arg(node.url(""))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `dtnctl` without a node (offline subcommands).
+pub fn dtnctl_offline(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_dtnctl"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dtnctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn send_sigkill(pid: u32) {
+    // SIGKILL through the kill(1) command keeps this test free of unsafe code.
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -154,6 +154,7 @@ fn rfc9171_5_4_forwarding_waits_for_the_link_then_updates_blocks() {
         Event::LinkUp {
             link: 4,
             peer: Eid::ipn(3, 0),
+            max_bundle_size: None,
         },
     )
     .unwrap();
@@ -180,6 +181,7 @@ fn rfc9171_5_4_forwarding_waits_for_the_link_then_updates_blocks() {
         Event::LinkUp {
             link: 5,
             peer: Eid::ipn(3, 0),
+            max_bundle_size: None,
         },
     )
     .unwrap();
@@ -275,6 +277,7 @@ fn restart_rebuilds_registrations_and_queues_from_the_store() {
         Event::LinkUp {
             link: 1,
             peer: Eid::ipn(3, 0),
+            max_bundle_size: None,
         },
     )
     .unwrap();
@@ -314,6 +317,7 @@ fn three_nodes_forward_a_to_b_to_c() {
             Event::LinkUp {
                 link: 12,
                 peer: Eid::ipn(2, 0),
+                max_bundle_size: None,
             },
         )
         .unwrap();
@@ -323,6 +327,7 @@ fn three_nodes_forward_a_to_b_to_c() {
             Event::LinkUp {
                 link: 12,
                 peer: Eid::ipn(1, 0),
+                max_bundle_size: None,
             },
         )
         .unwrap();
@@ -332,6 +337,7 @@ fn three_nodes_forward_a_to_b_to_c() {
             Event::LinkUp {
                 link: 23,
                 peer: Eid::ipn(3, 0),
+                max_bundle_size: None,
             },
         )
         .unwrap();
@@ -341,6 +347,7 @@ fn three_nodes_forward_a_to_b_to_c() {
             Event::LinkUp {
                 link: 23,
                 peer: Eid::ipn(2, 0),
+                max_bundle_size: None,
             },
         )
         .unwrap();
@@ -524,4 +531,97 @@ fn rfc9171_6_1_status_reports_for_reception_delivery_and_deletion() {
     receive(&mut a, bundle(1, app.clone(), 3, 60_000, b"quiet"), 3);
     a.commit().unwrap();
     assert!(reports_to(&drain(&mut a), &reports).is_empty());
+}
+
+#[test]
+fn rfc9171_5_8_and_5_9_fragmented_for_a_small_link_and_reassembled_at_the_destination() {
+    use bundle_agent::wire::BundleFlags;
+    let mut relay = agent(2, RouteTable::default(), 1 << 24);
+    let mut dest = agent(3, RouteTable::default(), 1 << 24);
+    dest.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: Eid::ipn(3, 1),
+            mode: DeliveryMode::Active,
+        }),
+    )
+    .unwrap();
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 241) as u8).collect();
+    receive(
+        &mut relay,
+        bundle(1, Eid::ipn(3, 1), 1, 60_000, &payload),
+        1,
+    );
+    // Must not be fragmented: stays pending rather than going out in pieces.
+    let stubborn = BundleBuilder::new(
+        Eid::ipn(3, 1),
+        Eid::ipn(1, 0),
+        CreationTimestamp::new(NOW, 2),
+    )
+    .flags(BundleFlags(BundleFlags::MUST_NOT_FRAGMENT))
+    .lifetime_ms(60_000)
+    .payload(&payload)
+    .build()
+    .unwrap();
+    receive(&mut relay, stubborn, 2);
+    relay.commit().unwrap();
+    drain(&mut relay);
+    relay
+        .handle(
+            NOW,
+            Event::LinkUp {
+                link: 7,
+                peer: Eid::ipn(3, 0),
+                max_bundle_size: Some(1500),
+            },
+        )
+        .unwrap();
+    let sent: Vec<(bundle_agent::wire::BundleId, Vec<u8>)> = drain(&mut relay)
+        .into_iter()
+        .map(|a| match a {
+            Action::Transmit { link: 7, id, bytes } => (id, bytes),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(sent.len() >= 7, "{} fragments", sent.len());
+    assert!(sent.iter().all(|(_, b)| b.len() <= 1500));
+    assert!(sent.iter().all(|(id, _)| id.creation.sequence == 1));
+    // Acknowledged piece by piece: forwarded once the last one is.
+    for (i, (id, _)) in sent.iter().enumerate() {
+        assert_eq!(relay.store().usage().bundles, 2, "after {i} acks");
+        relay
+            .handle(
+                NOW,
+                Event::Sent {
+                    link: 7,
+                    id: id.clone(),
+                    ok: true,
+                },
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        relay.store().usage().bundles,
+        1,
+        "only the unfragmentable one is left"
+    );
+
+    // At the destination, in reverse order and with one duplicate, the ADU comes back once.
+    let mut arrivals: Vec<Vec<u8>> = sent.iter().rev().map(|(_, b)| b.clone()).collect();
+    arrivals.insert(2, sent[0].1.clone());
+    let mut delivered = Vec::new();
+    for (t, bytes) in arrivals.into_iter().enumerate() {
+        receive(&mut dest, bytes, t as u64 + 10);
+        dest.commit().unwrap();
+        delivered.extend(drain(&mut dest).into_iter().filter_map(|a| match a {
+            Action::Deliver { payload, .. } => Some(payload),
+            _ => None,
+        }));
+    }
+    assert_eq!(delivered, vec![payload]);
+    assert_eq!(
+        dest.store().usage().bundles,
+        0,
+        "fragments and bundle are gone"
+    );
 }

@@ -178,3 +178,26 @@ fn rfc9171_6_1_status_reports_reach_the_report_to_endpoint() {
         400
     );
 }
+
+#[test]
+fn rfc9171_5_11_a_bundle_without_a_route_expires_and_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(dir.path(), "ipn:1.0", free_port(), &[], &[]);
+    assert_eq!(
+        a.post(
+            "/send?destination=ipn:9.1&lifetime=1500ms",
+            b"nowhere to go"
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        a.status()["stored_bundles"],
+        1,
+        "held while no route exists"
+    );
+    a.wait_until("the bundle to expire", |s| s["stored_bundles"] == 0);
+    let out = common::dtnctl(&a, &["bundles", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 0);
+}

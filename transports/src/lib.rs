@@ -3,3 +3,4 @@
 //! passed in); the tokio edges that own sockets come beside it.
 
 pub mod tcpcl;
+pub mod udp;

@@ -14,13 +14,14 @@
 //! Not yet: fragmentation and reassembly (§5.8, §5.9), BPSec processing on reception, routers
 //! other than static routes.
 
+mod fragments;
 mod reports;
 mod routes;
 
 pub use reports::Status;
 pub use routes::{EidPattern, Route, RouteTable};
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::store::{
     BundleRecord, BundleStore, DeliveryMode, Inserted, LogEntry, LogEvent, Registration, Retention,
@@ -73,6 +74,9 @@ pub enum Event {
         link: LinkId,
         /// The peer's node ID.
         peer: Eid,
+        /// The largest bundle the link carries whole (a TCPCL peer's transfer MRU, a UDP
+        /// datagram); bigger bundles are fragmented (RFC 9171 §5.8). `None`: no limit.
+        max_bundle_size: Option<u64>,
     },
     /// A link went down.
     LinkDown {
@@ -163,12 +167,27 @@ pub enum AgentError {
 pub struct Agent<S: BundleStore> {
     cfg: AgentConfig,
     store: S,
-    links: BTreeMap<LinkId, Eid>,
+    links: BTreeMap<LinkId, Link>,
     registrations: BTreeMap<Eid, DeliveryMode>,
-    in_flight: BTreeSet<BundleId>,
+    in_flight: BTreeMap<BundleId, InFlight>,
     report_sequence: u64,
     unsynced_acks: Vec<AckToken>,
     actions: VecDeque<Action>,
+}
+
+/// A link that is up.
+#[derive(Debug, Clone)]
+struct Link {
+    peer: Eid,
+    max_bundle_size: Option<u64>,
+}
+
+/// A bundle handed to a link: how many transmissions (fragments) are outstanding, and
+/// whether one of them failed.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    remaining: usize,
+    failed: bool,
 }
 
 fn expiry(view: &BundleView<'_>, now: DtnTime) -> DtnTime {
@@ -194,7 +213,7 @@ impl<S: BundleStore> Agent<S> {
             store,
             links: BTreeMap::new(),
             registrations,
-            in_flight: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
             report_sequence: 0,
             unsynced_acks: Vec::new(),
             actions: VecDeque::new(),
@@ -240,11 +259,21 @@ impl<S: BundleStore> Agent<S> {
         match event {
             Event::AppSubmit { bytes, token } => self.receive(now, None, false, bytes, token),
             Event::Received { link, bytes, token } => {
-                let from = self.links.get(&link).cloned();
+                let from = self.links.get(&link).map(|l| l.peer.clone());
                 self.receive(now, from, true, bytes, token)
             }
-            Event::LinkUp { link, peer } => {
-                self.links.insert(link, peer);
+            Event::LinkUp {
+                link,
+                peer,
+                max_bundle_size,
+            } => {
+                self.links.insert(
+                    link,
+                    Link {
+                        peer,
+                        max_bundle_size,
+                    },
+                );
                 self.forward_pending(now)
             }
             Event::LinkDown { link } => {
@@ -395,6 +424,12 @@ impl<S: BundleStore> Agent<S> {
         mut record: BundleRecord,
         bundle: Bundle,
     ) -> Result<(), AgentError> {
+        if self.is_local(&record.destination) && bundle.primary.fragment.is_some() {
+            // RFC 9171 §5.7 step 1, §5.9: a fragment waits for the rest of its ADU.
+            record.retention = Retention(Retention::REASSEMBLY_PENDING);
+            self.store.update_record(&record)?;
+            return self.try_reassemble(now, &bundle);
+        }
         if self.is_local(&record.destination) {
             if self.registrations.get(&record.destination) == Some(&DeliveryMode::Active) {
                 return self.deliver(now, &record.id, &record.destination, &bundle);
@@ -485,6 +520,13 @@ impl<S: BundleStore> Agent<S> {
             return Ok(());
         }
         for id in self.store.by_destination(endpoint)? {
+            let waiting = self
+                .store
+                .record(&id)?
+                .is_some_and(|r| r.retention.has(Retention::DISPATCH_PENDING));
+            if !waiting {
+                continue;
+            }
             if let Some(bundle) = self.load(&id)? {
                 self.deliver(now, &id, endpoint, &bundle)?;
             }
@@ -499,34 +541,44 @@ impl<S: BundleStore> Agent<S> {
         record: &BundleRecord,
         mut bundle: Bundle,
     ) -> Result<(), AgentError> {
-        if self.in_flight.contains(&record.id) {
+        if self.in_flight.contains_key(&record.id) {
             return Ok(());
         }
         let links = &self.links;
-        let Some(next) = self
-            .cfg
-            .routes
-            .next_hop(&record.destination, |n| links.values().any(|p| p == n))
-        else {
+        let Some(next) = self.cfg.routes.next_hop(&record.destination, |n| {
+            links.values().any(|l| l.peer == *n)
+        }) else {
             return Ok(());
         };
-        let Some((&link, _)) = self.links.iter().find(|(_, peer)| **peer == next) else {
+        let Some((&link, chosen)) = self.links.iter().find(|(_, l)| l.peer == next) else {
             return Ok(());
         };
+        let limit = chosen.max_bundle_size;
         prepare_for_forwarding(
             &mut bundle,
             &self.cfg.node_id,
             now.0.saturating_sub(record.received_at.0),
         );
-        let Ok(bytes) = bundle.encode_with(&self.cfg.decode) else {
+        // RFC 9171 §5.8: fragment when the link cannot carry the whole bundle. A bundle that
+        // must not be fragmented stays pending for a link that can carry it.
+        let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let Ok(pieces) = crate::wire::fragment::fragment(&bundle, limit, &self.cfg.decode) else {
             return Ok(());
         };
-        self.in_flight.insert(record.id.clone());
-        self.actions.push_back(Action::Transmit {
-            link,
-            id: record.id.clone(),
-            bytes,
-        });
+        self.in_flight.insert(
+            record.id.clone(),
+            InFlight {
+                remaining: pieces.len(),
+                failed: false,
+            },
+        );
+        for bytes in pieces {
+            self.actions.push_back(Action::Transmit {
+                link,
+                id: record.id.clone(),
+                bytes,
+            });
+        }
         Ok(())
     }
 
@@ -552,9 +604,18 @@ impl<S: BundleStore> Agent<S> {
         id: BundleId,
         ok: bool,
     ) -> Result<(), AgentError> {
+        let Some(flight) = self.in_flight.get_mut(&id) else {
+            return Ok(());
+        };
+        flight.remaining = flight.remaining.saturating_sub(1);
+        flight.failed |= !ok;
+        if flight.remaining > 0 {
+            return Ok(());
+        }
+        let ok = !flight.failed;
         self.in_flight.remove(&id);
         if ok {
-            if let Some(peer) = self.links.get(&link).cloned() {
+            if let Some(peer) = self.links.get(&link).map(|l| l.peer.clone()) {
                 self.store.log(
                     &id,
                     &LogEntry {
@@ -576,7 +637,7 @@ impl<S: BundleStore> Agent<S> {
     /// RFC 9171 §5.11: delete bundles whose lifetime has ended.
     fn expire(&mut self, now: DtnTime) -> Result<(), AgentError> {
         for id in self.store.expiring(now, 1024)? {
-            if self.in_flight.contains(&id) {
+            if self.in_flight.contains_key(&id) {
                 continue;
             }
             self.store.log(

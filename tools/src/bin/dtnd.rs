@@ -65,7 +65,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     });
     let state = api::ApiState {
-        core: core_tx,
+        core: core_tx.clone(),
         node_id: node_id.clone(),
         sequence: Arc::default(),
     };
@@ -74,7 +74,36 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             tracing::error!("API server stopped: {e}");
         }
     });
-    let core = core::run(node_id, store, routes, cfg.lenient, core_rx);
+    let udp = match &cfg.udp {
+        Some(u) => {
+            let socket = transports::udp::UdpLink::bind(u.listen, u.max_datagram)
+                .await
+                .with_context(|| format!("binding UDP {}", u.listen))?;
+            tracing::info!(udp = %socket.local_addr()?, max_datagram = u.max_datagram, "UDP convergence layer up");
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+            tokio::spawn(socket.clone().receive(tx));
+            let relay = core_tx.clone();
+            tokio::spawn(async move {
+                while let Some((from, bytes)) = rx.recv().await {
+                    if relay
+                        .send(core::CoreMsg::Datagram { from, bytes })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            let peers = u
+                .peers
+                .iter()
+                .map(|(node, addr)| (ids.next(), node.clone(), *addr))
+                .collect();
+            Some(core::UdpLinks { socket, peers })
+        }
+        None => None,
+    };
+    let core = core::run(node_id, store, routes, cfg.lenient, udp, core_rx);
     tokio::select! {
         r = core => r,
         _ = shutdown() => {

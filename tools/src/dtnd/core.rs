@@ -11,6 +11,10 @@ use tokio::sync::{mpsc, oneshot};
 use transports::tcpcl::connection::{Command, Upcall};
 use transports::tcpcl::RefuseReason;
 
+use std::net::SocketAddr;
+
+use transports::udp::UdpLink;
+
 use crate::cli_io::dtn_now;
 
 /// Messages to the core.
@@ -59,13 +63,35 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// A datagram arrived on the UDP convergence layer.
+    Datagram {
+        /// Its sender.
+        from: SocketAddr,
+        /// The bundle.
+        bytes: Vec<u8>,
+    },
     /// Expire bundles.
     Tick,
 }
 
+/// The UDP convergence layer as the core sees it: the socket and the peers, each a link that
+/// is always up (UDP has no sessions).
+#[derive(Debug)]
+pub struct UdpLinks {
+    /// The bound socket.
+    pub socket: UdpLink,
+    /// Link number, peer node ID and address of each UDP peer.
+    pub peers: Vec<(LinkId, Eid, SocketAddr)>,
+}
+
 enum Origin {
-    Session { link: LinkId, transfer_id: u64 },
+    Session {
+        link: LinkId,
+        transfer_id: u64,
+    },
     Api(oneshot::Sender<Result<String, String>>),
+    /// UDP has nothing to acknowledge.
+    Datagram,
 }
 
 struct Core {
@@ -77,6 +103,8 @@ struct Core {
     /// Our transmissions: tag -> (link, bundle); then transfer ID -> bundle.
     queued: BTreeMap<u64, (LinkId, BundleId)>,
     transfers: BTreeMap<(LinkId, u64), BundleId>,
+    udp: Option<UdpLink>,
+    udp_peers: BTreeMap<LinkId, SocketAddr>,
 }
 
 /// Runs the core until every sender is gone.
@@ -85,6 +113,7 @@ pub async fn run(
     store: RocksStore,
     routes: RouteTable,
     lenient: bool,
+    udp: Option<UdpLinks>,
     mut rx: mpsc::Receiver<CoreMsg>,
 ) -> Result<()> {
     let decode = if lenient {
@@ -108,7 +137,25 @@ pub async fn run(
         origins: BTreeMap::new(),
         queued: BTreeMap::new(),
         transfers: BTreeMap::new(),
+        udp: None,
+        udp_peers: BTreeMap::new(),
     };
+    if let Some(u) = udp {
+        let limit = u.socket.max_datagram() as u64;
+        core.udp = Some(u.socket);
+        for (link, peer, addr) in u.peers {
+            core.udp_peers.insert(link, addr);
+            core.agent.handle(
+                dtn_now(),
+                Event::LinkUp {
+                    link,
+                    peer,
+                    max_bundle_size: Some(limit),
+                },
+            )?;
+        }
+        core.act().await;
+    }
     while let Some(first) = rx.recv().await {
         core.handle(first).await?;
         // Group commit: everything already waiting joins this batch.
@@ -140,7 +187,14 @@ impl Core {
             }
             CoreMsg::Session { link, up } => match up {
                 Upcall::Established(n) => match n.peer_node_id.parse::<Eid>() {
-                    Ok(peer) => self.agent.handle(now, Event::LinkUp { link, peer })?,
+                    Ok(peer) => self.agent.handle(
+                        now,
+                        Event::LinkUp {
+                            link,
+                            peer,
+                            max_bundle_size: Some(n.peer_transfer_mru),
+                        },
+                    )?,
                     Err(e) => {
                         tracing::warn!(link, peer = %n.peer_node_id, "peer node ID is not an EID: {e}");
                         if let Some(s) = self.sessions.get(&link) {
@@ -259,10 +313,21 @@ impl Core {
                 let _ = reply.send(serde_json::json!({
                     "node_id": self.node_id.to_string(),
                     "sessions": self.sessions.len(),
+                    "udp_peers": self.udp_peers.len(),
                     "stored_bundles": u.bundles,
                     "stored_bytes": u.bytes,
                     "quota_bytes": u.quota,
                 }));
+            }
+            CoreMsg::Datagram { from, bytes } => {
+                let link = self
+                    .udp_peers
+                    .iter()
+                    .find(|(_, a)| **a == from)
+                    .map_or(0, |(l, _)| *l);
+                let token = self.token(Origin::Datagram);
+                self.agent
+                    .handle(now, Event::Received { link, bytes, token })?;
             }
             CoreMsg::Tick => self.agent.handle(now, Event::Timer)?,
         }
@@ -293,7 +358,7 @@ impl Core {
                     Some(Origin::Api(reply)) => {
                         let _ = reply.send(Ok(format!("token {token}")));
                     }
-                    None => {}
+                    Some(Origin::Datagram) | None => {}
                 },
                 Action::Refuse { token, cause } => {
                     let why = match &cause {
@@ -314,7 +379,23 @@ impl Core {
                         Some(Origin::Api(reply)) => {
                             let _ = reply.send(Err(why));
                         }
-                        None => {}
+                        Some(Origin::Datagram) | None => {}
+                    }
+                }
+                Action::Transmit { link, id, bytes } if self.udp_peers.contains_key(&link) => {
+                    let ok = match (&self.udp, self.udp_peers.get(&link)) {
+                        (Some(socket), Some(addr)) => match socket.send(*addr, &bytes).await {
+                            Ok(()) => true,
+                            Err(e) => {
+                                tracing::warn!(link, bundle = %id, "UDP send: {e}");
+                                false
+                            }
+                        },
+                        _ => false,
+                    };
+                    // UDP acknowledges nothing: handed to the socket is sent.
+                    if let Err(e) = self.sent(dtn_now(), link, id, ok) {
+                        tracing::error!("store: {e:#}");
                     }
                 }
                 Action::Transmit { link, id, bytes } => {

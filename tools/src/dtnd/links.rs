@@ -20,7 +20,8 @@ use super::core::CoreMsg;
 pub struct LinkIds(Arc<AtomicU64>);
 
 impl LinkIds {
-    fn next(&self) -> LinkId {
+    /// The next unused link number.
+    pub fn next(&self) -> LinkId {
         self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
 }

@@ -66,6 +66,36 @@ pub struct Flags {
     /// Refuse TCPCL peers that do not do TLS.
     #[arg(long)]
     pub tls_require: bool,
+    /// UDP convergence layer address, one bundle per datagram [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub udp_listen: Option<SocketAddr>,
+    /// A peer reached over UDP (repeatable): NODE-ID=HOST:PORT, e.g. 'ipn:2.0=127.0.0.1:4556'.
+    #[arg(long = "udp-peer", value_name = "NODE=ADDR")]
+    pub udp_peers: Vec<String>,
+    /// Largest bundle sent as one datagram; bigger ones are fragmented [default: 65507].
+    #[arg(long, value_name = "BYTES")]
+    pub udp_max_datagram: Option<usize>,
+}
+
+/// One UDP peer of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpPeerEntry {
+    /// The peer's node ID.
+    pub node_id: String,
+    /// Where its UDP convergence layer listens.
+    pub addr: SocketAddr,
+}
+
+/// UDP settings after merging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpConfig {
+    /// Bound address.
+    pub listen: SocketAddr,
+    /// Peers: node ID and address.
+    pub peers: Vec<(Eid, SocketAddr)>,
+    /// Largest datagram sent.
+    pub max_datagram: usize,
 }
 
 /// The `[tls]` table of the configuration file.
@@ -129,6 +159,12 @@ pub struct FileConfig {
     pub lenient: bool,
     /// TCPCL TLS.
     pub tls: Option<TlsFile>,
+    /// See [`Flags::udp_listen`].
+    pub udp_listen: Option<SocketAddr>,
+    /// UDP peers: `[[udp_peers]] node_id = "ipn:2.0"  addr = "10.0.0.2:4556"`.
+    pub udp_peers: Vec<UdpPeerEntry>,
+    /// See [`Flags::udp_max_datagram`].
+    pub udp_max_datagram: Option<usize>,
 }
 
 /// One static route of the configuration file.
@@ -162,6 +198,8 @@ pub struct Config {
     pub lenient: bool,
     /// TCPCL TLS, when configured.
     pub tls: Option<TlsConfig>,
+    /// The UDP convergence layer, when configured.
+    pub udp: Option<UdpConfig>,
 }
 
 impl Config {
@@ -253,6 +291,47 @@ impl Config {
             (None, None, None, None) => None,
             _ => bail!("--tls-cert, --tls-key and --tls-ca go together"),
         };
+        let mut udp_peers = Vec::new();
+        for (i, p) in file.udp_peers.iter().enumerate() {
+            let node: Eid = p
+                .node_id
+                .parse()
+                .map_err(|e| anyhow::anyhow!("udp_peers[{i}].node_id {:?}: {e}", p.node_id))?;
+            udp_peers.push((node, p.addr));
+        }
+        for p in &flags.udp_peers {
+            let (node, addr) = p
+                .split_once('=')
+                .with_context(|| format!("--udp-peer {p:?}: expected NODE-ID=HOST:PORT"))?;
+            let node: Eid = node
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--udp-peer {p:?}: node ID: {e}"))?;
+            let addr: SocketAddr = addr
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--udp-peer {p:?}: address: {e}"))?;
+            udp_peers.push((node, addr));
+        }
+        if let Some((node, _)) = udp_peers.iter().find(|(n, _)| !n.is_node_id()) {
+            bail!("UDP peer {node}: not a node ID (use ipn:N.0 or dtn://name/)");
+        }
+        let max_datagram = flags
+            .udp_max_datagram
+            .or(file.udp_max_datagram)
+            .unwrap_or(transports::udp::MAX_IPV4_DATAGRAM);
+        if !(64..=transports::udp::MAX_IPV4_DATAGRAM).contains(&max_datagram) {
+            bail!("udp_max_datagram {max_datagram}: must be between 64 and 65507 bytes");
+        }
+        let udp = match flags.udp_listen.or(file.udp_listen) {
+            Some(listen) => Some(UdpConfig {
+                listen,
+                peers: udp_peers,
+                max_datagram,
+            }),
+            None if !udp_peers.is_empty() => {
+                bail!("UDP peers are configured but no udp_listen address")
+            }
+            None => None,
+        };
         let mut peers = file.peers;
         peers.extend(flags.peers.iter().copied());
         Ok(Self {
@@ -275,6 +354,7 @@ impl Config {
             routes,
             lenient: flags.lenient || file.lenient,
             tls,
+            udp,
         })
     }
 }

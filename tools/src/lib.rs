@@ -3,7 +3,9 @@
 
 pub mod bundle_cli;
 pub mod bundle_json;
+pub mod bundles_cli;
 pub mod cert_cli;
 pub mod cli_io;
 pub mod dtnd;
 pub mod node_cli;
+pub mod ping_cli;

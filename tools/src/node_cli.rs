@@ -1,4 +1,4 @@
-//! `dtnctl send | recv | status`: talk to a running `dtnd` over its HTTP API.
+//! `dtnctl send | recv | status | peers`: talk to a running `dtnd` over its HTTP API.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -16,7 +16,8 @@ pub struct ApiArgs {
     pub api: String,
 }
 
-fn agent() -> ureq::Agent {
+/// An HTTP client that returns error statuses as responses.
+pub fn agent() -> ureq::Agent {
     ureq::Agent::new_with_config(
         ureq::config::Config::builder()
             .http_status_as_error(false)
@@ -65,7 +66,8 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn url(api: &ApiArgs, path: &str) -> String {
+/// The URL of `path` on the node's API.
+pub fn url(api: &ApiArgs, path: &str) -> String {
     format!("{}{path}", api.api.trim_end_matches('/'))
 }
 
@@ -185,44 +187,61 @@ pub fn status(api: &ApiArgs, a: &StatusArgs) -> Result<()> {
     Ok(())
 }
 
-/// `dtnctl bundles ...`.
-#[derive(Debug, clap::Subcommand)]
-pub enum BundlesCommand {
-    /// List the bundles a node stores, with what each waits for.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+/// Arguments of `dtnctl peers`.
+#[derive(Debug, Args)]
+pub struct PeersArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// `dtnctl bundles`.
-pub fn bundles(api: &ApiArgs, cmd: &BundlesCommand) -> Result<()> {
-    let BundlesCommand::List { json } = cmd;
+/// Fetches JSON from the node.
+pub fn get_json(api: &ApiArgs, path: &str) -> Result<serde_json::Value> {
     let mut r = agent()
-        .get(url(api, "/bundles"))
+        .get(url(api, path))
         .call()
         .with_context(|| format!("contacting dtnd at {}", api.api))?;
-    let v: serde_json::Value = serde_json::from_slice(&r.body_mut().read_to_vec()?)
-        .context("dtnd's answer is not JSON")?;
-    if *json {
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_vec()?;
+    if status != 200 {
+        bail!("dtnd answered {status}: {}", String::from_utf8_lossy(&body));
+    }
+    serde_json::from_slice(&body).context("dtnd's answer is not JSON")
+}
+
+/// A JSON field as text ("-" when absent or null).
+pub fn field(v: &serde_json::Value, k: &str) -> String {
+    match v.get(k) {
+        None | Some(serde_json::Value::Null) => "-".to_string(),
+        Some(x) => x.as_str().map_or_else(|| x.to_string(), str::to_string),
+    }
+}
+
+/// `dtnctl peers`.
+pub fn peers(api: &ApiArgs, a: &PeersArgs) -> Result<()> {
+    let v = get_json(api, "/peers")?;
+    if a.json {
         println!("{v}");
         return Ok(());
     }
     let list = v.as_array().cloned().unwrap_or_default();
-    println!("{} bundle(s)", list.len());
-    for b in &list {
-        let field = |k: &str| {
-            b.get(k).map_or_else(String::new, |x| {
-                x.as_str().map_or_else(|| x.to_string(), str::to_string)
-            })
+    if list.is_empty() {
+        println!("no peers");
+    }
+    for p in &list {
+        let tls = if p.get("tls").and_then(serde_json::Value::as_bool) == Some(true) {
+            format!("  tls (node ID {})", field(p, "node_id_authenticated"))
+        } else {
+            String::new()
         };
         println!(
-            "{}  to {}  {} bytes  waiting for {}",
-            field("id"),
-            field("destination"),
-            field("size"),
-            field("waiting_for")
+            "{:<16} {:<6} {:<22} {:<12} {}{}",
+            field(p, "node_id"),
+            field(p, "convergence_layer"),
+            field(p, "address"),
+            field(p, "state"),
+            field(p, "found_by"),
+            tls
         );
     }
     Ok(())

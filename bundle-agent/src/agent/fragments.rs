@@ -50,7 +50,7 @@ impl<S: BundleStore> Agent<S> {
             Ok(Reassembly::Incomplete { .. }) => return Ok(()),
             Err(_) => {
                 // Fragments that cannot be put together (disagreeing overlaps or totals) are
-                // deleted, as a bundle that cannot be processed (RFC 9171 §5.9, §5.11).
+                // deleted, as a bundle that cannot be processed (RFC 9171 §5.9, §5.10).
                 for id in &ids {
                     self.store.log(
                         id,
@@ -72,6 +72,7 @@ impl<S: BundleStore> Agent<S> {
         for id in &ids {
             self.store.remove(id)?;
         }
+        self.stats.reassembled += 1;
         // Received anew as the whole bundle: stored, then delivered like any other.
         self.ingest(now, None, bytes, false)?;
         Ok(())

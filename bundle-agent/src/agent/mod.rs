@@ -9,17 +9,21 @@
 //! Done here: reception (§5.6) with duplicate suppression, hop limit and lifetime checks,
 //! the unknown-block rules, durable storage before acknowledgement, local delivery (§5.7) to
 //! registered endpoints, forwarding (§5.4) over static routes with previous-node and
-//! hop-count blocks updated, retention until a link comes up, expiry (§5.11), status reports
-//! (§6.1) when a bundle asks for them, and rebuilding all of that from the store on start.
-//! Not yet: fragmentation and reassembly (§5.8, §5.9), BPSec processing on reception, routers
-//! other than static routes.
+//! hop-count blocks updated, retention until a link comes up, expiry (§5.5), status reports
+//! (§6.1) when a bundle asks for them, fragmentation for links that cannot carry a bundle
+//! whole (§5.8) and reassembly at the destination (§5.9, in `fragments`), deletion by an
+//! operator (§5.10, in `operator`), and rebuilding all of that from the store on start.
+//! Not yet: BPSec processing on reception, routers other than static routes.
 
 mod fragments;
+mod operator;
 mod reports;
 mod routes;
+mod stats;
 
 pub use reports::Status;
 pub use routes::{EidPattern, Route, RouteTable};
+pub use stats::AgentStats;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -173,6 +177,7 @@ pub struct Agent<S: BundleStore> {
     report_sequence: u64,
     unsynced_acks: Vec<AckToken>,
     actions: VecDeque<Action>,
+    stats: AgentStats,
 }
 
 /// A link that is up.
@@ -217,12 +222,23 @@ impl<S: BundleStore> Agent<S> {
             report_sequence: 0,
             unsynced_acks: Vec::new(),
             actions: VecDeque::new(),
+            stats: AgentStats::default(),
         })
     }
 
     /// The store, for queries (bundles list, usage).
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// What the agent has done since it started.
+    pub fn stats(&self) -> &AgentStats {
+        &self.stats
+    }
+
+    /// The node ID of a peer on a link that is up.
+    pub fn link_peer(&self, link: LinkId) -> Option<&Eid> {
+        self.links.get(&link).map(|l| &l.peer)
     }
 
     /// The next output.
@@ -307,7 +323,10 @@ impl<S: BundleStore> Agent<S> {
         match self.ingest(now, from, bytes, from_peer)? {
             Ingested::Stored => self.unsynced_acks.push(token),
             Ingested::Dropped => self.actions.push_back(Action::Accept { token }),
-            Ingested::Refused(cause) => self.actions.push_back(Action::Refuse { token, cause }),
+            Ingested::Refused(cause) => {
+                self.stats.refused += 1;
+                self.actions.push_back(Action::Refuse { token, cause })
+            }
         }
         Ok(())
     }
@@ -327,11 +346,12 @@ impl<S: BundleStore> Agent<S> {
         };
         let id = view.id();
         let expires_at = expiry(&view, now);
-        // §5.6 step 2 duplicates, §5.4 step 3 hop limit, §5.11 lifetime: the sender did its
+        // §5.6 step 2 duplicates, §5.4 step 3 hop limit, §5.5 lifetime: the sender did its
         // part, so the transfer is acknowledged and the bundle is not kept.
         let expired = expires_at <= now;
         let over_hops = view.hop_count().is_some_and(|h| h.exceeded());
         if self.store.record(&id)?.is_some() {
+            self.stats.duplicates += 1;
             return Ok(Ingested::Dropped);
         }
         if expired || over_hops {
@@ -367,7 +387,10 @@ impl<S: BundleStore> Agent<S> {
         };
         match self.store.insert(&record, &bytes) {
             Ok(Inserted::New) => {}
-            Ok(Inserted::Duplicate) => return Ok(Ingested::Dropped),
+            Ok(Inserted::Duplicate) => {
+                self.stats.duplicates += 1;
+                return Ok(Ingested::Dropped);
+            }
             Err(StoreError::QuotaExceeded { .. }) => {
                 return Ok(Ingested::Refused(RefuseCause::StoreFull))
             }
@@ -380,6 +403,7 @@ impl<S: BundleStore> Agent<S> {
                 event: LogEvent::Received { from },
             },
         )?;
+        self.stats.received += 1;
         if from_peer {
             self.report(now, &bundle, Status::Received, ReasonCode::NO_INFORMATION)?;
         }
@@ -452,6 +476,7 @@ impl<S: BundleStore> Agent<S> {
         bundle: &Bundle,
     ) -> Result<(), AgentError> {
         let payload = bundle.payload().unwrap_or(&[]).to_vec();
+        self.stats.delivered += 1;
         self.actions.push_back(Action::Deliver {
             endpoint: endpoint.clone(),
             id: id.clone(),
@@ -489,6 +514,7 @@ impl<S: BundleStore> Agent<S> {
             }
             if let Some(bundle) = self.load(&id)? {
                 let payload = bundle.payload().unwrap_or(&[]).to_vec();
+                self.stats.delivered += 1;
                 self.store.log(
                     &id,
                     &LogEntry {
@@ -565,6 +591,9 @@ impl<S: BundleStore> Agent<S> {
         let Ok(pieces) = crate::wire::fragment::fragment(&bundle, limit, &self.cfg.decode) else {
             return Ok(());
         };
+        if pieces.len() > 1 {
+            self.stats.fragmented += 1;
+        }
         self.in_flight.insert(
             record.id.clone(),
             InFlight {
@@ -615,6 +644,7 @@ impl<S: BundleStore> Agent<S> {
         let ok = !flight.failed;
         self.in_flight.remove(&id);
         if ok {
+            self.stats.forwarded += 1;
             if let Some(peer) = self.links.get(&link).map(|l| l.peer.clone()) {
                 self.store.log(
                     &id,
@@ -634,12 +664,13 @@ impl<S: BundleStore> Agent<S> {
         Ok(())
     }
 
-    /// RFC 9171 §5.11: delete bundles whose lifetime has ended.
+    /// RFC 9171 §5.5 (bundle expiration) and §5.10 (deletion): delete bundles whose lifetime has ended.
     fn expire(&mut self, now: DtnTime) -> Result<(), AgentError> {
         for id in self.store.expiring(now, 1024)? {
             if self.in_flight.contains_key(&id) {
                 continue;
             }
+            self.stats.expired += 1;
             self.store.log(
                 &id,
                 &LogEntry {

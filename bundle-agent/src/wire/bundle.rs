@@ -162,6 +162,51 @@ impl fmt::Display for BundleId {
     }
 }
 
+/// Why text is not a bundle ID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a bundle ID (SOURCE/CREATION-MS/SEQUENCE[/OFFSET/LENGTH])")]
+pub struct BundleIdError(pub String);
+
+impl core::str::FromStr for BundleId {
+    type Err = BundleIdError;
+
+    /// Parses what `Display` prints. The source may itself contain `/` (`dtn://n/`), so the
+    /// numbers are taken from the right: four when the rest is an EID (a fragment), else two.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || BundleIdError(s.to_string());
+        let numbers = |parts: &[&str]| -> Option<Vec<u64>> {
+            parts.iter().map(|p| p.parse::<u64>().ok()).collect()
+        };
+        let parts: Vec<&str> = s.rsplitn(5, '/').collect();
+        if let [len, offset, seq, time, source] = parts.as_slice() {
+            if let (Some(n), Ok(source)) = (numbers(&[time, seq, offset, len]), source.parse()) {
+                if let [time, seq, offset, len] = n.as_slice() {
+                    return Ok(Self {
+                        source,
+                        creation: CreationTimestamp::new(super::time::DtnTime(*time), *seq),
+                        fragment: Some((*offset, *len)),
+                    });
+                }
+            }
+        }
+        let parts: Vec<&str> = s.rsplitn(3, '/').collect();
+        let [seq, time, source] = parts.as_slice() else {
+            return Err(err());
+        };
+        let (Some(n), Ok(source)) = (numbers(&[time, seq]), source.parse::<Eid>()) else {
+            return Err(err());
+        };
+        let [time, seq] = n.as_slice() else {
+            return Err(err());
+        };
+        Ok(Self {
+            source,
+            creation: CreationTimestamp::new(super::time::DtnTime(*time), *seq),
+            fragment: None,
+        })
+    }
+}
+
 /// Builds a bundle from a destination, a source and a payload, with defaults a node would
 /// pick: CRC-32C on every block, a one-day lifetime, report-to the source, and extension
 /// blocks only when asked for.
@@ -308,6 +353,50 @@ impl<'p> BundleBuilder<'p> {
         Bundle {
             primary: self.primary.clone(),
             blocks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::DtnTime;
+
+    #[test]
+    fn bundle_ids_print_and_parse_back() {
+        let ids = [
+            BundleId {
+                source: Eid::ipn(1, 0),
+                creation: CreationTimestamp::new(DtnTime(800_000), 3),
+                fragment: None,
+            },
+            BundleId {
+                source: Eid::ipn(1, 0),
+                creation: CreationTimestamp::new(DtnTime(800_000), 3),
+                fragment: Some((1000, 500)),
+            },
+            BundleId {
+                source: "dtn://pod7/".parse().unwrap(),
+                creation: CreationTimestamp::new(DtnTime(0), 0),
+                fragment: None,
+            },
+            BundleId {
+                source: "dtn://pod7/".parse().unwrap(),
+                creation: CreationTimestamp::new(DtnTime(5), 6),
+                fragment: Some((0, 9)),
+            },
+        ];
+        for id in ids {
+            assert_eq!(id.to_string().parse::<BundleId>().unwrap(), id, "{id}");
+        }
+        for bad in [
+            "",
+            "ipn:1.0",
+            "ipn:1.0/x/1",
+            "nonsense/1/2",
+            "ipn:1.0/1/2/3",
+        ] {
+            assert!(bad.parse::<BundleId>().is_err(), "{bad}");
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod view;
 
 pub use admin::{AdminRecord, ReasonCode, StatusItem, StatusReport};
 pub use block::{BlockMeta, BlockRef, BlockType, CanonicalBlock, HopCount};
-pub use bundle::{Bundle, BundleBuilder, BundleId, UnknownBlocksOutcome};
+pub use bundle::{Bundle, BundleBuilder, BundleId, BundleIdError, UnknownBlocksOutcome};
 pub use crc::CrcType;
 pub use eid::{DtnEid, Eid, IpnEid};
 pub use error::{DecodeError, EidError, FlagRule, Location, SecurityRule};

@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tools::bundle_cli::{self, BundleCommand};
+use tools::bundles_cli::{self, BundlesCommand};
 use tools::cert_cli;
-use tools::node_cli::{self, ApiArgs, BundlesCommand, RecvArgs, SendArgs, StatusArgs};
+use tools::node_cli::{self, ApiArgs, PeersArgs, RecvArgs, SendArgs, StatusArgs};
+use tools::ping_cli::{self, PingArgs};
 
 /// Operate DTN nodes and inspect, build and secure BPv7 bundles.
 #[derive(Debug, Parser)]
@@ -28,9 +30,13 @@ enum Command {
     Recv(RecvArgs),
     /// Show a running dtnd's status.
     Status(StatusArgs),
-    /// Inspect the bundles a running dtnd stores.
+    /// Inspect the bundles a running dtnd stores: list, show one, delete one.
     #[command(subcommand)]
     Bundles(BundlesCommand),
+    /// Round trips to a node's echo service, with RTT min/avg/max like ping.
+    Ping(PingArgs),
+    /// List a running dtnd's peers: TCPCL sessions and UDP peers.
+    Peers(PeersArgs),
     /// Make a CA and node certificates for TCPCL TLS (node ID as URI subjectAltName).
     #[command(subcommand)]
     Cert(cert_cli::CertCommand),
@@ -43,7 +49,9 @@ fn main() -> ExitCode {
         Command::Send(a) => node_cli::send(&cli.api, a),
         Command::Recv(a) => node_cli::recv(&cli.api, a),
         Command::Status(a) => node_cli::status(&cli.api, a),
-        Command::Bundles(c) => node_cli::bundles(&cli.api, c),
+        Command::Bundles(c) => bundles_cli::bundles(&cli.api, c),
+        Command::Ping(a) => ping_cli::ping(&cli.api, a),
+        Command::Peers(a) => node_cli::peers(&cli.api, a),
         Command::Cert(c) => cert_cli::run(c),
     };
     match result {

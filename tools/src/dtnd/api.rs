@@ -8,6 +8,12 @@
 //! - `GET /recv?endpoint=EID`: the next payload (`200`), or `204` when none is waiting.
 //! - `GET /status`: node status as JSON.
 //! - `GET /bundles`: the bundles stored here, with what each waits for and its log, as JSON.
+//! - `GET /bundle?id=ID`: one bundle in full (blocks decoded, log), or its log once it has
+//!   left; `404` when the node never saw it. `DELETE /bundle?id=ID` deletes it.
+//! - `GET /peers`: TCPCL sessions and UDP peers, with what was negotiated.
+//! - `GET /metrics`: Prometheus metrics.
+//! - `GET /ws?endpoint=EID` (WebSocket): registers the endpoint and pushes each payload that
+//!   arrives there as a binary message (see [`super::push`]).
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -15,7 +21,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bundle_agent::wire::{BundleBuilder, BundleFlags, CreationTimestamp, Eid};
+use bundle_agent::wire::{BundleBuilder, BundleFlags, BundleId, CreationTimestamp, Eid};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,6 +37,10 @@ pub struct ApiState {
     pub node_id: Eid,
     /// Sequence numbers for bundles created in the same millisecond.
     pub sequence: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Renders the metrics.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Bumped by the core when bundles were accepted.
+    pub arrivals: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The routes.
@@ -41,6 +51,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/recv", get(recv))
         .route("/status", get(status))
         .route("/bundles", get(bundles))
+        .route("/bundle", get(show).delete(delete))
+        .route("/peers", get(peers))
+        .route("/metrics", get(metrics))
+        .route("/ws", get(super::push::websocket))
         .with_state(state)
 }
 
@@ -60,6 +74,8 @@ struct SendQuery {
     report_to: Option<String>,
     /// Comma-separated statuses to report: reception, forwarding, delivery, deletion.
     reports: Option<String>,
+    /// Source endpoint, one of this node's (default: the node ID).
+    source: Option<String>,
 }
 
 /// Bundle flags for a `reports=` list.
@@ -98,24 +114,27 @@ async fn send(State(s): State<ApiState>, Query(q): Query<SendQuery>, body: Bytes
         Ok(r) => r.unwrap_or_else(|| s.node_id.clone()),
         Err(e) => return bad(format!("report_to: {e}")),
     };
+    let source = match q.source.as_deref().map(str::parse::<Eid>).transpose() {
+        Ok(Some(src)) if src.node_id() == s.node_id => src,
+        Ok(Some(src)) => return bad(format!("source {src}: not an endpoint of this node")),
+        Ok(None) => s.node_id.clone(),
+        Err(e) => return bad(format!("source: {e}")),
+    };
     let seq = s
         .sequence
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let bytes = match BundleBuilder::new(
-        destination,
-        s.node_id.clone(),
-        CreationTimestamp::new(dtn_now(), seq),
-    )
-    .lifetime_ms(lifetime)
-    .flags(flags)
-    .report_to(report_to)
-    .hop_count(32, 0)
-    .payload(&body)
-    .build()
-    {
-        Ok(b) => b,
-        Err(e) => return bad(e.to_string()),
-    };
+    let bytes =
+        match BundleBuilder::new(destination, source, CreationTimestamp::new(dtn_now(), seq))
+            .lifetime_ms(lifetime)
+            .flags(flags)
+            .report_to(report_to)
+            .hop_count(32, 0)
+            .payload(&body)
+            .build()
+        {
+            Ok(b) => b,
+            Err(e) => return bad(e.to_string()),
+        };
     let (reply, rx) = oneshot::channel();
     if s.core.send(CoreMsg::Submit { bytes, reply }).await.is_err() {
         return unavailable();
@@ -167,8 +186,20 @@ async fn recv(State(s): State<ApiState>, Query(q): Query<EndpointQuery>) -> Resp
 }
 
 async fn status(State(s): State<ApiState>) -> Response {
+    ask(&s, |reply| CoreMsg::Status { reply }).await
+}
+
+async fn bundles(State(s): State<ApiState>) -> Response {
+    ask(&s, |reply| CoreMsg::Bundles { reply }).await
+}
+
+/// Sends `msg` to the core and waits for its JSON answer.
+async fn ask(
+    s: &ApiState,
+    msg: impl FnOnce(oneshot::Sender<serde_json::Value>) -> CoreMsg,
+) -> Response {
     let (reply, rx) = oneshot::channel();
-    if s.core.send(CoreMsg::Status { reply }).await.is_err() {
+    if s.core.send(msg(reply)).await.is_err() {
         return unavailable();
     }
     match rx.await {
@@ -177,13 +208,67 @@ async fn status(State(s): State<ApiState>) -> Response {
     }
 }
 
-async fn bundles(State(s): State<ApiState>) -> Response {
+#[derive(Deserialize)]
+struct IdQuery {
+    id: String,
+}
+
+fn bundle_id(q: &IdQuery) -> Result<BundleId, String> {
+    q.id.parse()
+        .map_err(|e: bundle_agent::wire::BundleIdError| e.to_string())
+}
+
+async fn show(State(s): State<ApiState>, Query(q): Query<IdQuery>) -> Response {
+    let id = match bundle_id(&q) {
+        Ok(id) => id,
+        Err(e) => return bad(e),
+    };
     let (reply, rx) = oneshot::channel();
-    if s.core.send(CoreMsg::Bundles { reply }).await.is_err() {
+    if s.core.send(CoreMsg::Show { id, reply }).await.is_err() {
         return unavailable();
     }
     match rx.await {
-        Ok(v) => Json(v).into_response(),
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, format!("no bundle {}", q.id)).into_response(),
         Err(_) => unavailable(),
     }
+}
+
+async fn delete(State(s): State<ApiState>, Query(q): Query<IdQuery>) -> Response {
+    let id = match bundle_id(&q) {
+        Ok(id) => id,
+        Err(e) => return bad(e),
+    };
+    let (reply, rx) = oneshot::channel();
+    if s.core.send(CoreMsg::Delete { id, reply }).await.is_err() {
+        return unavailable();
+    }
+    match rx.await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            format!("no stored bundle {} (or it is being sent right now)", q.id),
+        )
+            .into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+async fn peers(State(s): State<ApiState>) -> Response {
+    ask(&s, |reply| CoreMsg::Peers { reply }).await
+}
+
+async fn metrics(State(s): State<ApiState>) -> Response {
+    let (reply, rx) = oneshot::channel();
+    if s.core.send(CoreMsg::Metrics { reply }).await.is_err() || rx.await.is_err() {
+        return unavailable();
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
 }

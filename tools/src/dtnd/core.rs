@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use bundle_agent::agent::{Action, Agent, AgentConfig, Event, LinkId, RefuseCause, RouteTable};
-use bundle_agent::store::{BundleStore, DeliveryMode, Registration, Retention, RocksStore};
+use bundle_agent::store::{BundleStore, DeliveryMode, Registration, RocksStore};
 use bundle_agent::wire::{BundleId, DecodeOptions, Eid};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use transports::tcpcl::connection::{Command, Upcall};
 use transports::tcpcl::RefuseReason;
 
@@ -26,6 +26,10 @@ pub enum CoreMsg {
         link: LinkId,
         /// Its command channel.
         commands: mpsc::Sender<Command>,
+        /// The peer's address.
+        addr: SocketAddr,
+        /// True when we connected (active), false when the peer did.
+        outbound: bool,
     },
     /// Something happened on a session.
     Session {
@@ -63,6 +67,30 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// One bundle in detail, as JSON; `None` when unknown.
+    Show {
+        /// The bundle.
+        id: BundleId,
+        /// The reply.
+        reply: oneshot::Sender<Option<serde_json::Value>>,
+    },
+    /// Delete a stored bundle; true when it was deleted.
+    Delete {
+        /// The bundle.
+        id: BundleId,
+        /// The reply.
+        reply: oneshot::Sender<bool>,
+    },
+    /// The links to peers, as JSON.
+    Peers {
+        /// The reply.
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// Copy current counts into the metrics recorder, then reply.
+    Metrics {
+        /// The reply.
+        reply: oneshot::Sender<()>,
+    },
     /// A datagram arrived on the UDP convergence layer.
     Datagram {
         /// Its sender.
@@ -92,12 +120,42 @@ enum Origin {
     Api(oneshot::Sender<Result<String, String>>),
     /// UDP has nothing to acknowledge.
     Datagram,
+    /// Made by this node (echo replies).
+    Internal,
+}
+
+/// What the API shows of a TCPCL session.
+#[derive(Debug, Clone)]
+struct SessionInfo {
+    addr: SocketAddr,
+    outbound: bool,
+    since_ms: u64,
+    negotiated: Option<transports::tcpcl::Negotiated>,
+}
+
+/// How the core is set up.
+#[derive(Debug)]
+pub struct CoreSetup {
+    /// This node's ID.
+    pub node_id: Eid,
+    /// Static routes.
+    pub routes: RouteTable,
+    /// Lenient decoding.
+    pub lenient: bool,
+    /// The UDP convergence layer.
+    pub udp: Option<UdpLinks>,
+    /// Bumped whenever bundles were accepted, so push subscribers look for deliveries.
+    pub arrivals: watch::Sender<u64>,
 }
 
 struct Core {
     agent: Agent<RocksStore>,
     node_id: Eid,
+    echo: Eid,
+    echo_sequence: u64,
+    arrivals: watch::Sender<u64>,
     sessions: BTreeMap<LinkId, mpsc::Sender<Command>>,
+    session_info: BTreeMap<LinkId, SessionInfo>,
     next_token: u64,
     origins: BTreeMap<u64, Origin>,
     /// Our transmissions: tag -> (link, bundle); then transfer ID -> bundle.
@@ -109,13 +167,17 @@ struct Core {
 
 /// Runs the core until every sender is gone.
 pub async fn run(
-    node_id: Eid,
+    setup: CoreSetup,
     store: RocksStore,
-    routes: RouteTable,
-    lenient: bool,
-    udp: Option<UdpLinks>,
     mut rx: mpsc::Receiver<CoreMsg>,
 ) -> Result<()> {
+    let CoreSetup {
+        node_id,
+        routes,
+        lenient,
+        udp,
+        arrivals,
+    } = setup;
     let decode = if lenient {
         DecodeOptions::lenient()
     } else {
@@ -129,10 +191,15 @@ pub async fn run(
         },
         store,
     )?;
+    let echo = super::echo::endpoint(&node_id);
     let mut core = Core {
         agent,
         node_id,
+        echo: echo.clone(),
+        echo_sequence: 0,
+        arrivals,
         sessions: BTreeMap::new(),
+        session_info: BTreeMap::new(),
         next_token: 1,
         origins: BTreeMap::new(),
         queued: BTreeMap::new(),
@@ -140,6 +207,16 @@ pub async fn run(
         udp: None,
         udp_peers: BTreeMap::new(),
     };
+    // The echo service answers as soon as a request is delivered (an active registration).
+    core.agent.handle(
+        dtn_now(),
+        Event::Register(Registration {
+            endpoint: echo,
+            mode: DeliveryMode::Active,
+        }),
+    )?;
+    core.agent.commit()?;
+    core.act().await;
     if let Some(u) = udp {
         let limit = u.socket.max_datagram() as u64;
         core.udp = Some(u.socket);
@@ -182,11 +259,25 @@ impl Core {
     async fn handle(&mut self, msg: CoreMsg) -> Result<()> {
         let now = dtn_now();
         match msg {
-            CoreMsg::SessionUp { link, commands } => {
+            CoreMsg::SessionUp {
+                link,
+                commands,
+                addr,
+                outbound,
+            } => {
                 self.sessions.insert(link, commands);
+                self.session_info.insert(
+                    link,
+                    SessionInfo {
+                        addr,
+                        outbound,
+                        since_ms: now.0,
+                        negotiated: None,
+                    },
+                );
             }
             CoreMsg::Session { link, up } => match up {
-                Upcall::Established(n) => match n.peer_node_id.parse::<Eid>() {
+                Upcall::Established(n) => match self.established(link, now, &n) {
                     Ok(peer) => self.agent.handle(
                         now,
                         Event::LinkUp {
@@ -247,6 +338,7 @@ impl Core {
                 Upcall::Closed(why) => {
                     tracing::info!(link, "session closed: {why:?}");
                     self.sessions.remove(&link);
+                    self.session_info.remove(&link);
                     let lost: Vec<(u64, BundleId)> = self
                         .transfers
                         .iter()
@@ -291,22 +383,30 @@ impl Core {
                 let _ = reply.send(taken.map(|(_, payload)| payload));
             }
             CoreMsg::Bundles { reply } => {
-                let records = self.agent.store().records()?;
-                let list: Vec<serde_json::Value> = records
-                    .iter()
-                    .map(|r| {
-                        serde_json::json!({
-                            "id": r.id.to_string(),
-                            "destination": r.destination.to_string(),
-                            "size": r.size,
-                            "received_at_ms": r.received_at.0,
-                            "expires_at_ms": r.expires_at.0,
-                            "waiting_for": if r.retention.has(Retention::DISPATCH_PENDING) { "delivery" } else { "forwarding" },
-                            "log": self.agent.store().log_for(&r.id).unwrap_or_default().iter().map(|e| format!("{:?}", e.event)).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
-                let _ = reply.send(serde_json::Value::Array(list));
+                let _ = reply.send(super::views::bundle_list(self.agent.store())?);
+            }
+            CoreMsg::Show { id, reply } => {
+                let decode = DecodeOptions::lenient();
+                let _ = reply.send(super::views::bundle_show(self.agent.store(), &id, &decode)?);
+            }
+            CoreMsg::Delete { id, reply } => {
+                let deleted = self.agent.delete(now, &id)?;
+                if deleted {
+                    tracing::info!(bundle = %id, "deleted by the operator");
+                }
+                let _ = reply.send(deleted);
+            }
+            CoreMsg::Peers { reply } => {
+                let _ = reply.send(self.peers());
+            }
+            CoreMsg::Metrics { reply } => {
+                super::metrics::record(
+                    self.agent.stats(),
+                    &self.agent.store().usage(),
+                    self.sessions.len(),
+                    self.udp_peers.len(),
+                );
+                let _ = reply.send(());
             }
             CoreMsg::Status { reply } => {
                 let u = self.agent.store().usage();
@@ -314,6 +414,15 @@ impl Core {
                     "node_id": self.node_id.to_string(),
                     "sessions": self.sessions.len(),
                     "udp_peers": self.udp_peers.len(),
+                    "echo_endpoint": self.echo.to_string(),
+                    "stats": {
+                        "received": self.agent.stats().received,
+                        "delivered": self.agent.stats().delivered,
+                        "forwarded": self.agent.stats().forwarded,
+                        "expired": self.agent.stats().expired,
+                        "refused": self.agent.stats().refused,
+                        "duplicates": self.agent.stats().duplicates,
+                    },
                     "stored_bundles": u.bundles,
                     "stored_bytes": u.bytes,
                     "quota_bytes": u.quota,
@@ -334,6 +443,55 @@ impl Core {
         Ok(())
     }
 
+    /// Notes what a session negotiated; returns the peer's node ID.
+    fn established(
+        &mut self,
+        link: LinkId,
+        now: bundle_agent::wire::DtnTime,
+        n: &transports::tcpcl::Negotiated,
+    ) -> Result<Eid, bundle_agent::wire::EidError> {
+        if let Some(info) = self.session_info.get_mut(&link) {
+            info.negotiated = Some(n.clone());
+            info.since_ms = now.0;
+        }
+        n.peer_node_id.parse::<Eid>()
+    }
+
+    /// The links to peers: TCPCL sessions and UDP peers.
+    fn peers(&self) -> serde_json::Value {
+        let mut out = Vec::new();
+        for (link, info) in &self.session_info {
+            let n = info.negotiated.as_ref();
+            out.push(serde_json::json!({
+                "link": link,
+                "convergence_layer": "tcpcl",
+                "address": info.addr.to_string(),
+                "direction": if info.outbound { "outbound" } else { "inbound" },
+                "node_id": n.map(|n| n.peer_node_id.clone()),
+                "state": if n.is_some() { "established" } else { "negotiating" },
+                "tls": n.is_some_and(|n| n.tls),
+                "node_id_authenticated": n.map(|n| format!("{:?}", n.node_id_auth)),
+                "keepalive_secs": n.map(|n| n.keepalive_secs),
+                "segment_mru": n.map(|n| n.send_segment),
+                "transfer_mru": n.map(|n| n.peer_transfer_mru),
+                "since_ms": info.since_ms,
+                "found_by": if info.outbound { "static peer" } else { "accepted" },
+            }));
+        }
+        for (link, addr) in &self.udp_peers {
+            out.push(serde_json::json!({
+                "link": link,
+                "convergence_layer": "udp",
+                "address": addr.to_string(),
+                "node_id": self.agent.link_peer(*link).map(ToString::to_string),
+                "state": "configured",
+                "max_bundle_size": self.udp.as_ref().map(UdpLink::max_datagram),
+                "found_by": "static peer",
+            }));
+        }
+        serde_json::Value::Array(out)
+    }
+
     /// Tells the agent how a transmission ended.
     fn sent(
         &mut self,
@@ -347,19 +505,45 @@ impl Core {
     }
 
     async fn act(&mut self) {
+        loop {
+            let echoes = self.act_once().await;
+            if echoes.is_empty() {
+                return;
+            }
+            let now = dtn_now();
+            for bytes in echoes {
+                let token = self.token(Origin::Internal);
+                if let Err(e) = self.agent.handle(now, Event::AppSubmit { bytes, token }) {
+                    tracing::error!("store: {e:#}");
+                }
+            }
+            if let Err(e) = self.agent.commit() {
+                tracing::error!("store: {e:#}");
+                return;
+            }
+        }
+    }
+
+    /// Carries out the agent's actions; returns echo replies to submit.
+    async fn act_once(&mut self) -> Vec<Vec<u8>> {
+        let mut echoes = Vec::new();
+        let mut accepted = false;
         while let Some(action) = self.agent.poll_action() {
             match action {
-                Action::Accept { token } => match self.origins.remove(&token) {
-                    Some(Origin::Session { link, transfer_id }) => {
-                        if let Some(s) = self.sessions.get(&link) {
-                            let _ = s.send(Command::Accept(transfer_id)).await;
+                Action::Accept { token } => {
+                    accepted = true;
+                    match self.origins.remove(&token) {
+                        Some(Origin::Session { link, transfer_id }) => {
+                            if let Some(s) = self.sessions.get(&link) {
+                                let _ = s.send(Command::Accept(transfer_id)).await;
+                            }
                         }
+                        Some(Origin::Api(reply)) => {
+                            let _ = reply.send(Ok(format!("token {token}")));
+                        }
+                        Some(Origin::Datagram | Origin::Internal) | None => {}
                     }
-                    Some(Origin::Api(reply)) => {
-                        let _ = reply.send(Ok(format!("token {token}")));
-                    }
-                    Some(Origin::Datagram) | None => {}
-                },
+                }
                 Action::Refuse { token, cause } => {
                     let why = match &cause {
                         RefuseCause::Malformed(e) => e.to_string(),
@@ -379,7 +563,7 @@ impl Core {
                         Some(Origin::Api(reply)) => {
                             let _ = reply.send(Err(why));
                         }
-                        Some(Origin::Datagram) | None => {}
+                        Some(Origin::Datagram | Origin::Internal) | None => {}
                     }
                 }
                 Action::Transmit { link, id, bytes } if self.udp_peers.contains_key(&link) => {
@@ -415,11 +599,32 @@ impl Core {
                     endpoint,
                     id,
                     payload,
+                } if endpoint == self.echo => {
+                    self.echo_sequence += 1;
+                    if let Some(bytes) = super::echo::reply(
+                        &self.echo,
+                        &id.source,
+                        &payload,
+                        dtn_now(),
+                        self.echo_sequence,
+                    ) {
+                        echoes.push(bytes);
+                    }
+                }
+                Action::Deliver {
+                    endpoint,
+                    id,
+                    payload,
                 } => {
                     // Only active registrations produce this; the API registers passively.
                     tracing::info!(bundle = %id, %endpoint, bytes = payload.len(), "delivered");
                 }
             }
         }
+        // Something accepted may have landed in an inbox: push subscribers take a look.
+        if accepted {
+            self.arrivals.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        echoes
     }
 }

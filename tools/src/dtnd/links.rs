@@ -53,12 +53,17 @@ async fn session(
     link: LinkId,
     core: mpsc::Sender<CoreMsg>,
 ) {
+    let Ok(addr) = stream.peer_addr() else {
+        return;
+    };
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (up_tx, mut up_rx) = mpsc::channel(256);
     if core
         .send(CoreMsg::SessionUp {
             link,
             commands: cmd_tx,
+            addr,
+            outbound: role == Role::Active,
         })
         .await
         .is_err()

@@ -11,7 +11,11 @@
 
 pub mod api;
 pub mod core;
+pub mod echo;
 pub mod links;
+pub mod metrics;
+pub mod push;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

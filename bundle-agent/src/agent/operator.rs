@@ -1,0 +1,33 @@
+//! What an operator may do to the agent directly: delete a stored bundle. The deletion is
+//! logged and reported (RFC 9171 §5.10 "bundle deletion", with a deletion status report when
+//! the bundle asked for one, reason "no additional information").
+
+use super::{Agent, AgentError, Status};
+use crate::store::{BundleStore, LogEntry, LogEvent};
+use crate::wire::{BundleId, DtnTime, ReasonCode};
+
+impl<S: BundleStore> Agent<S> {
+    /// Deletes a stored bundle. Returns false when the store does not hold it or it is
+    /// being transmitted right now (try again once the transmission ends).
+    pub fn delete(&mut self, now: DtnTime, id: &BundleId) -> Result<bool, AgentError> {
+        if self.store.record(id)?.is_none() || self.in_flight.contains_key(id) {
+            return Ok(false);
+        }
+        self.store.log(
+            id,
+            &LogEntry {
+                at: now,
+                event: LogEvent::Deleted {
+                    reason: ReasonCode::NO_INFORMATION.0,
+                },
+            },
+        )?;
+        let subject = self.load(id)?;
+        self.store.remove(id)?;
+        self.stats.deleted += 1;
+        if let Some(subject) = subject {
+            self.report(now, &subject, Status::Deleted, ReasonCode::NO_INFORMATION)?;
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,25 @@
+//! Counts of what the agent did, for metrics and status. Plain numbers the runtime reads;
+//! the agent itself never exports anything.
+
+/// Monotonic counters since the agent started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Bundles accepted and stored (from peers, applications and this node's reports).
+    pub received: u64,
+    /// Bundles dropped as duplicates of stored ones (RFC 9171 §5.6 step 2).
+    pub duplicates: u64,
+    /// Bundles refused (malformed, or the store full).
+    pub refused: u64,
+    /// Bundles delivered to local endpoints (§5.7).
+    pub delivered: u64,
+    /// Bundles forwarded and acknowledged by the next hop (§5.4).
+    pub forwarded: u64,
+    /// Bundles whose lifetime ended here (§5.5).
+    pub expired: u64,
+    /// Bundles an operator deleted.
+    pub deleted: u64,
+    /// Bundles sent as fragments (§5.8).
+    pub fragmented: u64,
+    /// ADUs reassembled from fragments (§5.9).
+    pub reassembled: u64,
+}

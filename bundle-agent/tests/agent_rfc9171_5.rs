@@ -625,3 +625,36 @@ fn rfc9171_5_8_and_5_9_fragmented_for_a_small_link_and_reassembled_at_the_destin
         "fragments and bundle are gone"
     );
 }
+
+#[test]
+fn rfc9171_5_6_a_bundle_received_again_after_delivery_is_a_duplicate() {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    a.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: Eid::ipn(2, 1),
+            mode: DeliveryMode::Active,
+        }),
+    )
+    .unwrap();
+    let b = bundle(1, Eid::ipn(2, 1), 1, 60_000, b"once");
+    receive(&mut a, b.clone(), 1);
+    a.commit().unwrap();
+    let delivered = |acts: &[Action]| {
+        acts.iter()
+            .filter(|x| matches!(x, Action::Deliver { .. }))
+            .count()
+    };
+    assert_eq!(delivered(&drain(&mut a)), 1);
+    assert_eq!(a.store().usage().bundles, 0, "gone once delivered");
+    // The sender never saw our acknowledgement and sends it again.
+    receive(&mut a, b, 2);
+    a.commit().unwrap();
+    let acts = drain(&mut a);
+    assert_eq!(delivered(&acts), 0, "not delivered twice");
+    assert!(
+        acts.contains(&Action::Accept { token: 2 }),
+        "but acknowledged"
+    );
+    assert_eq!(a.stats().duplicates, 1);
+}

@@ -258,6 +258,12 @@ impl<S: BundleStore> Agent<S> {
         Ok(())
     }
 
+    /// Makes every change so far durable, whether or not acknowledgements wait on it.
+    pub fn sync(&mut self) -> Result<(), AgentError> {
+        self.store.sync()?;
+        Ok(())
+    }
+
     /// The earliest time a stored bundle expires.
     pub fn next_timeout(&self) -> Option<DtnTime> {
         // The expiry index is ordered by time: its first entry is the earliest.
@@ -350,7 +356,9 @@ impl<S: BundleStore> Agent<S> {
         // part, so the transfer is acknowledged and the bundle is not kept.
         let expired = expires_at <= now;
         let over_hops = view.hop_count().is_some_and(|h| h.exceeded());
-        if self.store.record(&id)?.is_some() {
+        // A bundle this node already handled (delivered, forwarded, deleted) has a log even
+        // after it left the store: it is a duplicate as much as one still stored.
+        if self.store.record(&id)?.is_some() || !self.store.log_for(&id)?.is_empty() {
             self.stats.duplicates += 1;
             return Ok(Ingested::Dropped);
         }

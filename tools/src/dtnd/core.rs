@@ -380,6 +380,11 @@ impl Core {
             }
             CoreMsg::Fetch { endpoint, reply } => {
                 let taken = self.agent.take_delivery(now, &endpoint)?;
+                if taken.is_some() {
+                    // The removal is durable before the payload leaves, so a crash cannot
+                    // hand the same bundle to the application twice.
+                    self.agent.sync()?;
+                }
                 let _ = reply.send(taken.map(|(_, payload)| payload));
             }
             CoreMsg::Bundles { reply } => {

@@ -7,9 +7,7 @@
     clippy::indexing_slicing
 )]
 
-use bundle_agent::wire::fragment::{
-    fragment, reassemble, FragmentError, Reassembly, ReassemblyError,
-};
+use bundle_agent::fragment::{fragment, reassemble, FragmentError, Reassembly, ReassemblyError};
 use bundle_agent::wire::{
     BlockFlags, BlockType, Bundle, BundleBuilder, BundleFlags, BundleView, CreationTimestamp,
     DecodeOptions, DtnTime, Eid,

@@ -4,8 +4,8 @@
 //! bundle (so it is stored, reported and delivered like any other) and the fragments go.
 
 use super::{Agent, AgentError};
+use crate::fragment::{reassemble, Reassembly};
 use crate::store::{BundleStore, LogEntry, LogEvent, Retention};
-use crate::wire::fragment::{reassemble, Reassembly};
 use crate::wire::{Bundle, BundleId, DtnTime, ReasonCode};
 
 impl<S: BundleStore> Agent<S> {
@@ -33,11 +33,7 @@ impl<S: BundleStore> Agent<S> {
             if id.fragment.is_none() || id.source != *source || id.creation != creation {
                 continue;
             }
-            let pending = self
-                .store
-                .record(&id)?
-                .is_some_and(|r| r.retention.has(Retention::REASSEMBLY_PENDING));
-            if !pending {
+            if !self.retained(&id, Retention::REASSEMBLY_PENDING)? {
                 continue;
             }
             if let Some(b) = self.load(&id)? {

@@ -484,12 +484,23 @@ impl<S: BundleStore> Agent<S> {
         bundle: &Bundle,
     ) -> Result<(), AgentError> {
         let payload = bundle.payload().unwrap_or(&[]).to_vec();
-        self.stats.delivered += 1;
         self.actions.push_back(Action::Deliver {
             endpoint: endpoint.clone(),
             id: id.clone(),
             payload,
         });
+        self.delivered(now, id, endpoint, bundle)
+    }
+
+    /// What delivery leaves behind: the log entry, the bundle gone, the report it asked for.
+    fn delivered(
+        &mut self,
+        now: DtnTime,
+        id: &BundleId,
+        endpoint: &Eid,
+        bundle: &Bundle,
+    ) -> Result<(), AgentError> {
+        self.stats.delivered += 1;
         self.store.log(
             id,
             &LogEntry {
@@ -504,6 +515,11 @@ impl<S: BundleStore> Agent<S> {
         Ok(())
     }
 
+    /// True when the store holds `id` with the retention constraint `bit`.
+    fn retained(&self, id: &BundleId, bit: u8) -> Result<bool, AgentError> {
+        Ok(self.store.record(id)?.is_some_and(|r| r.retention.has(bit)))
+    }
+
     /// RFC 9171 §5.7 for passive registrations: hands the oldest bundle waiting for
     /// `endpoint` to the application and forgets it. Bundles wait in the store, so they
     /// survive restarts until taken.
@@ -512,32 +528,31 @@ impl<S: BundleStore> Agent<S> {
         now: DtnTime,
         endpoint: &Eid,
     ) -> Result<Option<(BundleId, Vec<u8>)>, AgentError> {
+        Ok(self.take_deliveries(now, endpoint, 1)?.pop())
+    }
+
+    /// Like [`Agent::take_delivery`], up to `max` bundles with one look at the index.
+    pub fn take_deliveries(
+        &mut self,
+        now: DtnTime,
+        endpoint: &Eid,
+        max: usize,
+    ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
+        let mut taken = Vec::new();
         for id in self.store.by_destination(endpoint)? {
-            let waiting = self
-                .store
-                .record(&id)?
-                .is_some_and(|r| r.retention.has(Retention::DISPATCH_PENDING));
-            if !waiting {
+            if taken.len() >= max {
+                break;
+            }
+            if !self.retained(&id, Retention::DISPATCH_PENDING)? {
                 continue;
             }
             if let Some(bundle) = self.load(&id)? {
                 let payload = bundle.payload().unwrap_or(&[]).to_vec();
-                self.stats.delivered += 1;
-                self.store.log(
-                    &id,
-                    &LogEntry {
-                        at: now,
-                        event: LogEvent::Delivered {
-                            endpoint: endpoint.clone(),
-                        },
-                    },
-                )?;
-                self.store.remove(&id)?;
-                self.report(now, &bundle, Status::Delivered, ReasonCode::NO_INFORMATION)?;
-                return Ok(Some((id, payload)));
+                self.delivered(now, &id, endpoint, &bundle)?;
+                taken.push((id, payload));
             }
         }
-        Ok(None)
+        Ok(taken)
     }
 
     /// A stored bundle, decoded. A bundle the store holds was valid when it arrived.
@@ -554,11 +569,7 @@ impl<S: BundleStore> Agent<S> {
             return Ok(());
         }
         for id in self.store.by_destination(endpoint)? {
-            let waiting = self
-                .store
-                .record(&id)?
-                .is_some_and(|r| r.retention.has(Retention::DISPATCH_PENDING));
-            if !waiting {
+            if !self.retained(&id, Retention::DISPATCH_PENDING)? {
                 continue;
             }
             if let Some(bundle) = self.load(&id)? {
@@ -596,7 +607,7 @@ impl<S: BundleStore> Agent<S> {
         // RFC 9171 §5.8: fragment when the link cannot carry the whole bundle. A bundle that
         // must not be fragmented stays pending for a link that can carry it.
         let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        let Ok(pieces) = crate::wire::fragment::fragment(&bundle, limit, &self.cfg.decode) else {
+        let Ok(pieces) = crate::fragment::fragment(&bundle, limit, &self.cfg.decode) else {
             return Ok(());
         };
         if pieces.len() > 1 {

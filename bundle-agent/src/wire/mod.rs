@@ -11,7 +11,6 @@ mod crc32c_hw;
 pub mod eid;
 pub mod error;
 pub mod flags;
-pub mod fragment;
 pub mod primary;
 pub mod rules;
 pub mod time;

@@ -43,6 +43,9 @@ pub struct ApiState {
     pub arrivals: tokio::sync::watch::Receiver<u64>,
 }
 
+/// The largest payload `POST /send` takes, the decoder's default bundle size limit.
+pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
+
 /// The routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
@@ -55,6 +58,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/peers", get(peers))
         .route("/metrics", get(metrics))
         .route("/ws", get(super::push::websocket))
+        // A payload may be as large as a bundle the node accepts (256 MiB by default).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(state)
 }
 
@@ -172,13 +177,17 @@ async fn recv(State(s): State<ApiState>, Query(q): Query<EndpointQuery>) -> Resp
     };
     let (reply, rx) = oneshot::channel();
     if s.core
-        .send(CoreMsg::Fetch { endpoint, reply })
+        .send(CoreMsg::Fetch {
+            endpoint,
+            max: 1,
+            reply,
+        })
         .await
         .is_err()
     {
         return unavailable();
     }
-    match rx.await {
+    match rx.await.map(|v| v.into_iter().next()) {
         Ok(Some(payload)) => (StatusCode::OK, payload).into_response(),
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Err(_) => unavailable(),

@@ -54,8 +54,10 @@ pub enum CoreMsg {
     Fetch {
         /// The endpoint.
         endpoint: Eid,
-        /// The payload, if one is waiting.
-        reply: oneshot::Sender<Option<Vec<u8>>>,
+        /// Most payloads to take at once.
+        max: usize,
+        /// The payloads waiting, oldest first (empty when none).
+        reply: oneshot::Sender<Vec<Vec<u8>>>,
     },
     /// Node status, as JSON.
     Status {
@@ -242,8 +244,15 @@ pub async fn run(
                 Err(_) => break,
             }
         }
+        // Transmissions and deliveries go out before the sync: nothing is acknowledged until
+        // the commit below, so a crash in between makes the sender retransmit, and the copy
+        // that already went on is suppressed downstream as a duplicate. This keeps the sync
+        // off the forwarding path.
+        core.act().await;
         core.agent.commit()?;
         core.act().await;
+        // Bundles may wait in an inbox now: push subscribers take a look.
+        core.arrivals.send_modify(|n| *n = n.wrapping_add(1));
     }
     Ok(())
 }
@@ -378,14 +387,23 @@ impl Core {
                     }),
                 )?;
             }
-            CoreMsg::Fetch { endpoint, reply } => {
-                let taken = self.agent.take_delivery(now, &endpoint)?;
-                if taken.is_some() {
-                    // The removal is durable before the payload leaves, so a crash cannot
-                    // hand the same bundle to the application twice.
+            CoreMsg::Fetch {
+                endpoint,
+                max,
+                reply,
+            } => {
+                let taken: Vec<Vec<u8>> = self
+                    .agent
+                    .take_deliveries(now, &endpoint, max)?
+                    .into_iter()
+                    .map(|(_, payload)| payload)
+                    .collect();
+                if !taken.is_empty() {
+                    // The removals are durable (one sync for the lot) before the payloads
+                    // leave, so a crash cannot hand a bundle to the application twice.
                     self.agent.sync()?;
                 }
-                let _ = reply.send(taken.map(|(_, payload)| payload));
+                let _ = reply.send(taken);
             }
             CoreMsg::Bundles { reply } => {
                 let _ = reply.send(super::views::bundle_list(self.agent.store())?);
@@ -532,23 +550,19 @@ impl Core {
     /// Carries out the agent's actions; returns echo replies to submit.
     async fn act_once(&mut self) -> Vec<Vec<u8>> {
         let mut echoes = Vec::new();
-        let mut accepted = false;
         while let Some(action) = self.agent.poll_action() {
             match action {
-                Action::Accept { token } => {
-                    accepted = true;
-                    match self.origins.remove(&token) {
-                        Some(Origin::Session { link, transfer_id }) => {
-                            if let Some(s) = self.sessions.get(&link) {
-                                let _ = s.send(Command::Accept(transfer_id)).await;
-                            }
+                Action::Accept { token } => match self.origins.remove(&token) {
+                    Some(Origin::Session { link, transfer_id }) => {
+                        if let Some(s) = self.sessions.get(&link) {
+                            let _ = s.send(Command::Accept(transfer_id)).await;
                         }
-                        Some(Origin::Api(reply)) => {
-                            let _ = reply.send(Ok(format!("token {token}")));
-                        }
-                        Some(Origin::Datagram | Origin::Internal) | None => {}
                     }
-                }
+                    Some(Origin::Api(reply)) => {
+                        let _ = reply.send(Ok(format!("token {token}")));
+                    }
+                    Some(Origin::Datagram | Origin::Internal) | None => {}
+                },
                 Action::Refuse { token, cause } => {
                     let why = match &cause {
                         RefuseCause::Malformed(e) => e.to_string(),
@@ -625,10 +639,6 @@ impl Core {
                     tracing::info!(bundle = %id, %endpoint, bytes = payload.len(), "delivered");
                 }
             }
-        }
-        // Something accepted may have landed in an inbox: push subscribers take a look.
-        if accepted {
-            self.arrivals.send_modify(|n| *n = n.wrapping_add(1));
         }
         echoes
     }

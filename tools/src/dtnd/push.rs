@@ -37,14 +37,21 @@ pub(super) async fn websocket(
                 .into_response()
         }
     };
-    ws.on_upgrade(move |socket| push(s, endpoint, socket))
+    // A message carries a whole payload, as large as the API accepts.
+    ws.max_message_size(super::api::MAX_PAYLOAD)
+        .max_frame_size(super::api::MAX_PAYLOAD)
+        .on_upgrade(move |socket| push(s, endpoint, socket))
 }
 
-async fn fetch(s: &ApiState, endpoint: &Eid) -> Option<Option<Vec<u8>>> {
+/// Up to this many payloads are taken per round trip to the core (one store sync each).
+const BATCH: usize = 256;
+
+async fn fetch(s: &ApiState, endpoint: &Eid) -> Option<Vec<Vec<u8>>> {
     let (reply, rx) = oneshot::channel();
     s.core
         .send(CoreMsg::Fetch {
             endpoint: endpoint.clone(),
+            max: BATCH,
             reply,
         })
         .await
@@ -67,12 +74,14 @@ async fn push(s: ApiState, endpoint: Eid, mut socket: WebSocket) {
         // Drain what is waiting.
         loop {
             match fetch(&s, &endpoint).await {
-                Some(Some(payload)) => {
-                    if socket.send(Message::Binary(payload.into())).await.is_err() {
-                        return;
+                Some(batch) if batch.is_empty() => break,
+                Some(batch) => {
+                    for payload in batch {
+                        if socket.send(Message::Binary(payload.into())).await.is_err() {
+                            return;
+                        }
                     }
                 }
-                Some(None) => break,
                 None => return,
             }
         }

@@ -11,12 +11,10 @@
 //! cover the whole ADU. It allocates the ADU only once the fragments' own bytes cover it, so a
 //! declared total length never sizes a buffer by itself.
 
-use super::block::{BlockType, CanonicalBlock};
-use super::bundle::Bundle;
-use super::error::DecodeError;
-use super::flags::{BlockFlags, BundleFlags};
-use super::primary::FragmentInfo;
-use super::rules::DecodeOptions;
+use crate::wire::{
+    BlockFlags, BlockType, Bundle, BundleFlags, CanonicalBlock, DecodeError, DecodeOptions,
+    FragmentInfo,
+};
 
 /// Why a bundle could not be fragmented.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

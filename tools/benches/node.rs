@@ -1,0 +1,557 @@
+//! Node benchmark: our `dtnd` against dtn7-rs's `dtnd` (0.21.0) in the same run, two nodes on
+//! loopback, application to application through each daemon's HTTP API.
+//!
+//! `cargo bench -p tools --bench node` prints Markdown tables:
+//! - ping RTT (median, p99): a request from an application at A to an echo at B and back.
+//!   Ours uses the built-in echo service and receives the reply over the WebSocket push;
+//!   dtn7 has no echo service, so this harness runs one as an application polling B's
+//!   `/endpoint` without pause, and polls A's `/endpoint` for the reply the same way.
+//! - throughput for 1 KiB, 64 KiB, 1 MiB and 100 MiB bundles: sixteen sender threads post to
+//!   A, one receiver drains B; the clock runs from the first post to the last payload
+//!   received. dtn7 gets fewer bundles of the smaller sizes, to keep the run short; the cell
+//!   says how many.
+//! - RSS of our `dtnd` holding `NODE_BENCH_QUEUED_GIB` GiB (default 10) for an absent peer.
+//!
+//! Ours runs with its RocksDB store syncing before every acknowledgement (group commit);
+//! dtn7 runs with its in-memory store (`-D mem`), its fastest. `NODE_BENCH_QUICK=1` makes
+//! every count small (a smoke run for CI; its figures mean little). dtn7's binaries come
+//! from `$DTN7_BIN_DIR`, else `~/.cache/dtn-tools/bin` (installed by `scripts/setup`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bundle_agent::wire::{BundleView, DecodeOptions};
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::config::Config::builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build(),
+    )
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------- our dtnd ----------
+
+struct Ours {
+    _procs: Vec<Proc>,
+    a: String,
+    b: String,
+    b_pid: u32,
+}
+
+fn ours_node(
+    dir: &Path,
+    id: &str,
+    tcpcl: u16,
+    api: u16,
+    peer: Option<u16>,
+    extra: &[&str],
+) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtnd"));
+    cmd.args(["--node-id", id, "--data-dir"])
+        .arg(dir.join(id.replace([':', '.', '/'], "_")))
+        .args(["--tcpcl-listen", &format!("127.0.0.1:{tcpcl}")])
+        .args(["--api-listen", &format!("127.0.0.1:{api}")])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(p) = peer {
+        cmd.args(["--peer", &format!("127.0.0.1:{p}")]);
+    }
+    let p = Proc(cmd.spawn().unwrap());
+    wait_port(api);
+    p
+}
+
+fn ours_pair(dir: &Path) -> Ours {
+    let (tb, ab, ta, aa) = (free_port(), free_port(), free_port(), free_port());
+    let b = ours_node(dir, "ipn:2.0", tb, ab, None, &[]);
+    let b_pid = b.0.id();
+    let a = ours_node(dir, "ipn:1.0", ta, aa, Some(tb), &[]);
+    let o = Ours {
+        _procs: vec![b, a],
+        a: format!("http://127.0.0.1:{aa}"),
+        b: format!("http://127.0.0.1:{ab}"),
+        b_pid,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: serde_json::Value = serde_json::from_slice(
+            &http()
+                .get(format!("{}/status", o.a))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_vec()
+                .unwrap(),
+        )
+        .unwrap();
+        if s["sessions"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no session between our nodes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    o
+}
+
+type Ws = tungstenite::WebSocket<std::net::TcpStream>;
+
+/// Concurrent sender threads per node in the throughput runs.
+const SENDERS: usize = 16;
+
+fn ws(api: &str, endpoint: &str) -> Ws {
+    let url = format!("{}/ws?endpoint={endpoint}", api.replace("http://", "ws://"));
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(256 << 20))
+        .max_frame_size(Some(256 << 20));
+    let stream =
+        std::net::TcpStream::connect(url.trim_start_matches("ws://").split('/').next().unwrap())
+            .unwrap();
+    tungstenite::client::client_with_config(url.as_str(), stream, Some(config))
+        .unwrap()
+        .0
+}
+
+fn ws_next(ws: &mut Ws) -> Vec<u8> {
+    loop {
+        if let tungstenite::Message::Binary(p) = ws.read().unwrap() {
+            return p.to_vec();
+        }
+    }
+}
+
+fn ours_send(agent: &ureq::Agent, api: &str, dst: &str, source: Option<&str>, payload: &[u8]) {
+    let mut req = agent
+        .post(format!("{api}/send"))
+        .query("destination", dst)
+        .query("lifetime", "1h");
+    if let Some(s) = source {
+        req = req.query("source", s);
+    }
+    let mut r = req.send(payload).unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        201,
+        "{}",
+        r.body_mut().read_to_string().unwrap_or_default()
+    );
+}
+
+fn ours_ping(o: &Ours, n: usize) -> Vec<Duration> {
+    let mut sock = ws(&o.a, "ipn:1.4242");
+    let agent = http();
+    let mut rtts = Vec::with_capacity(n);
+    for i in 0..n + 5 {
+        let payload = format!("ping {i:08}");
+        let t = Instant::now();
+        ours_send(
+            &agent,
+            &o.a,
+            "ipn:2.7",
+            Some("ipn:1.4242"),
+            payload.as_bytes(),
+        );
+        while ws_next(&mut sock) != payload.as_bytes() {}
+        if i >= 5 {
+            rtts.push(t.elapsed());
+        }
+    }
+    rtts
+}
+
+fn ours_throughput(o: &Ours, size: usize, n: usize) -> Duration {
+    let mut sock = ws(&o.b, "ipn:2.1");
+    let payload = Arc::new(vec![0x5au8; size]);
+    let start = Instant::now();
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|t| {
+            let (api, payload) = (o.a.clone(), payload.clone());
+            std::thread::spawn(move || {
+                let agent = http();
+                for _ in (t..n).step_by(SENDERS) {
+                    ours_send(&agent, &api, "ipn:2.1", None, &payload);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..n {
+        assert_eq!(ws_next(&mut sock).len(), size);
+    }
+    let took = start.elapsed();
+    for s in senders {
+        s.join().unwrap();
+    }
+    took
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Queues `gib` GiB for a peer that never comes; returns (RSS, peak RSS) in MiB and seconds.
+fn ours_rss_queued(dir: &Path, gib: u64) -> (f64, f64, f64) {
+    let api = free_port();
+    let quota = format!("{}", (gib + 2) << 30);
+    let node = ours_node(
+        dir,
+        "ipn:5.0",
+        free_port(),
+        api,
+        None,
+        &["--store-quota", &quota, "--route", "ipn:9.*=ipn:8.0"],
+    );
+    let api = format!("http://127.0.0.1:{api}");
+    let chunk = 64usize << 20;
+    let n = ((gib << 30) as usize).div_ceil(chunk);
+    let payload = Arc::new(vec![0xa5u8; chunk]);
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let senders: Vec<_> = (0..2)
+        .map(|_| {
+            let (api, payload, next) = (api.clone(), payload.clone(), next.clone());
+            std::thread::spawn(move || {
+                let agent = http();
+                while next.fetch_add(1, Ordering::Relaxed) < n as u64 {
+                    ours_send(&agent, &api, "ipn:9.1", None, &payload);
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    let took = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(2));
+    let (rss, hwm) = rss_kib(node.0.id());
+    (rss as f64 / 1024.0, hwm as f64 / 1024.0, took)
+}
+
+// ---------- dtn7-rs ----------
+
+fn dtn7_bin(name: &str) -> PathBuf {
+    if let Some(d) = std::env::var_os("DTN7_BIN_DIR") {
+        return PathBuf::from(d).join(name);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    PathBuf::from(home).join(".cache/dtn-tools/bin").join(name)
+}
+
+struct Dtn7 {
+    _procs: Vec<Proc>,
+    a: String,
+    b: String,
+}
+
+fn dtn7_node(dir: &Path, name: &str, web: u16, tcp: u16, peer: Option<(u16, &str)>) -> Proc {
+    let work = dir.join(format!("dtn7-{name}"));
+    std::fs::create_dir_all(&work).unwrap();
+    let mut cmd = Command::new(dtn7_bin("dtnd"));
+    cmd.args(["-n", &format!("dtn://{name}/"), "-i", "0", "--disable_nd"])
+        .args(["-D", "mem", "-r", "epidemic", "-W"])
+        .arg(&work)
+        .args(["-w", &web.to_string(), "-C", &format!("tcp:port={tcp}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some((p, peer)) = peer {
+        cmd.args(["-s", &format!("tcp://127.0.0.1:{p}/{peer}")]);
+    }
+    let p = Proc(cmd.spawn().expect("dtn7's dtnd starts (run scripts/setup)"));
+    wait_port(web);
+    wait_port(tcp);
+    p
+}
+
+fn dtn7_pair(dir: &Path) -> Dtn7 {
+    let (wb, tb, wa, ta) = (free_port(), free_port(), free_port(), free_port());
+    let b = dtn7_node(dir, "b", wb, tb, None);
+    let a = dtn7_node(dir, "a", wa, ta, Some((tb, "b")));
+    let d = Dtn7 {
+        _procs: vec![b, a],
+        a: format!("http://127.0.0.1:{wa}"),
+        b: format!("http://127.0.0.1:{wb}"),
+    };
+    // Its static peer connects in the background: give it a moment, then check by a probe.
+    std::thread::sleep(Duration::from_secs(2));
+    d
+}
+
+fn dtn7_get(agent: &ureq::Agent, url: &str) -> Vec<u8> {
+    agent
+        .get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap()
+}
+
+fn dtn7_send(agent: &ureq::Agent, api: &str, dst: &str, payload: &[u8]) {
+    let mut r = agent
+        .post(format!("{api}/send"))
+        .query("dst", dst)
+        .query("lifetime", "1h")
+        .send(payload)
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_string().unwrap_or_default();
+    assert_eq!(status, 200, "dtn7 refused: {body}");
+}
+
+/// Polls `/endpoint?svc` until a bundle arrives; returns its payload.
+fn dtn7_recv(agent: &ureq::Agent, api: &str, svc: &str, deadline: Instant) -> Option<Vec<u8>> {
+    loop {
+        let bytes = dtn7_get(agent, &format!("{api}/endpoint?{svc}"));
+        if bytes != b"Nothing to receive" {
+            let v = BundleView::decode_with(&bytes, &DecodeOptions::lenient()).ok()?;
+            return Some(v.payload().to_vec());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+    }
+}
+
+/// Round trips through dtn7; a request without a reply within 5 s counts as lost.
+fn dtn7_ping(d: &Dtn7, n: usize) -> (Vec<Duration>, usize) {
+    let agent = http();
+    dtn7_get(&agent, &format!("{}/register?pong", d.a));
+    dtn7_get(&agent, &format!("{}/register?echo", d.b));
+    let stop = Arc::new(AtomicU64::new(0));
+    let echo = {
+        let (b, stop) = (d.b.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let agent = http();
+            while stop.load(Ordering::Relaxed) == 0 {
+                let until = Instant::now() + Duration::from_millis(200);
+                if let Some(p) = dtn7_recv(&agent, &b, "echo", until) {
+                    dtn7_send(&agent, &b, "dtn://a/pong", &p);
+                }
+            }
+        })
+    };
+    let mut rtts = Vec::with_capacity(n);
+    let mut lost = 0;
+    for i in 0..n + 5 {
+        let payload = format!("ping {i:08}");
+        let t = Instant::now();
+        dtn7_send(&agent, &d.a, "dtn://b/echo", payload.as_bytes());
+        let deadline = t + Duration::from_secs(5);
+        let answered = loop {
+            match dtn7_recv(&agent, &d.a, "pong", deadline) {
+                Some(got) if got == payload.as_bytes() => break true,
+                Some(_) => {}
+                None => break false,
+            }
+        };
+        if i >= 5 {
+            if answered {
+                rtts.push(t.elapsed());
+            } else {
+                lost += 1;
+            }
+        }
+    }
+    stop.store(1, Ordering::Relaxed);
+    echo.join().unwrap();
+    (rtts, lost)
+}
+
+fn dtn7_throughput(d: &Dtn7, size: usize, n: usize) -> Result<Duration, String> {
+    let agent = http();
+    dtn7_get(&agent, &format!("{}/register?sink", d.b));
+    let payload = Arc::new(vec![0x5au8; size]);
+    // A probe first: dtn7 refuses some sizes outright.
+    let mut r = agent
+        .post(format!("{}/send", d.a))
+        .query("dst", "dtn://b/sink")
+        .send(&payload[..])
+        .map_err(|e| e.to_string())?;
+    if r.status().as_u16() != 200 {
+        return Err(format!("refused: HTTP {}", r.status().as_u16()));
+    }
+    let _ = r.body_mut().read_to_vec();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    dtn7_recv(&agent, &d.b, "sink", deadline).ok_or("probe never arrived")?;
+    let start = Instant::now();
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|t| {
+            let (api, payload) = (d.a.clone(), payload.clone());
+            std::thread::spawn(move || {
+                let agent = http();
+                for _ in (t..n).step_by(SENDERS) {
+                    dtn7_send(&agent, &api, "dtn://b/sink", &payload);
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for i in 0..n {
+        let p = dtn7_recv(&agent, &d.b, "sink", deadline)
+            .ok_or_else(|| format!("{i} of {n} arrived within 300 s"))?;
+        assert_eq!(p.len(), size);
+    }
+    let took = start.elapsed();
+    for s in senders {
+        s.join().unwrap();
+    }
+    Ok(took)
+}
+
+// ---------- report ----------
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+fn rate(size: usize, n: usize, took: Duration) -> String {
+    let s = took.as_secs_f64();
+    let per = n as f64 / s;
+    let gbit = (size * n) as f64 * 8.0 / s / 1e9;
+    if per < 10.0 {
+        format!("{per:.2} bundles/s, {gbit:.2} Gbit/s")
+    } else {
+        format!("{per:.0} bundles/s, {gbit:.2} Gbit/s")
+    }
+}
+
+fn main() {
+    let quick = std::env::var_os("NODE_BENCH_QUICK").is_some();
+    let dir = tempfile::tempdir().unwrap();
+    let have_dtn7 = dtn7_bin("dtnd").exists();
+    if !have_dtn7 {
+        eprintln!(
+            "dtn7's dtnd not found at {}: its columns stay empty",
+            dtn7_bin("dtnd").display()
+        );
+    }
+    let pings = if quick { 20 } else { 200 };
+
+    let ours = ours_pair(dir.path());
+    let dtn7 = have_dtn7.then(|| dtn7_pair(dir.path()));
+
+    println!("| ping RTT, {pings} round trips | median | p99 | lost |");
+    println!("|---|---|---|---|");
+    let mut r = ours_ping(&ours, pings);
+    r.sort();
+    println!(
+        "| ours (dtnd, RocksDB syncing) | {:.3} ms | {:.3} ms | 0 |",
+        percentile(&r, 0.5),
+        percentile(&r, 0.99)
+    );
+    if let Some(d) = &dtn7 {
+        let (mut r, lost) = dtn7_ping(d, pings);
+        r.sort();
+        if r.is_empty() {
+            println!("| dtn7-rs 0.21.0 (dtnd, -D mem) | - | - | {lost} |");
+        } else {
+            println!(
+                "| dtn7-rs 0.21.0 (dtnd, -D mem) | {:.3} ms | {:.3} ms | {lost} |",
+                percentile(&r, 0.5),
+                percentile(&r, 0.99)
+            );
+        }
+    }
+    println!();
+
+    let sizes: [(usize, &str, usize); 4] = if quick {
+        [
+            (1024, "1 KiB", 200),
+            (64 << 10, "64 KiB", 50),
+            (1 << 20, "1 MiB", 10),
+            (100 << 20, "100 MiB", 1),
+        ]
+    } else {
+        [
+            (1024, "1 KiB", 20_000),
+            (64 << 10, "64 KiB", 5_000),
+            (1 << 20, "1 MiB", 1_000),
+            (100 << 20, "100 MiB", 8),
+        ]
+    };
+    println!("| throughput | bundles | ours | dtn7-rs 0.21.0 |");
+    println!("|---|---|---|---|");
+    for (size, label, n) in sizes {
+        let o = ours_throughput(&ours, size, n);
+        // dtn7 gets fewer small bundles, to keep the run short; the rate is what counts.
+        let dn = match size {
+            s if s >= 100 << 20 => n,
+            s if s >= 1 << 20 => (n / 10).max(1),
+            s if s >= 64 << 10 => (n / 20).max(1),
+            _ => (n / 4).max(1),
+        };
+        let d = match &dtn7 {
+            Some(d) => match dtn7_throughput(d, size, dn) {
+                Ok(t) => format!("{} ({dn} bundles)", rate(size, dn, t)),
+                Err(e) => format!("failed: {e}"),
+            },
+            None => "not run".into(),
+        };
+        println!("| {label} | {n} | {} | {d} |", rate(size, n, o));
+    }
+    let (rss, hwm) = rss_kib(ours.b_pid);
+    println!();
+    println!(
+        "Receiving node after the throughput runs: RSS {:.0} MiB, peak {:.0} MiB.",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    drop(ours);
+    drop(dtn7);
+
+    let gib: u64 = std::env::var("NODE_BENCH_QUEUED_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 1 } else { 10 });
+    let (rss, hwm, took) = ours_rss_queued(dir.path(), gib);
+    println!();
+    println!("| queued for an absent peer | RSS | peak RSS | time to queue |");
+    println!("|---|---|---|---|");
+    println!("| {gib} GiB in 64 MiB bundles | {rss:.0} MiB | {hwm:.0} MiB | {took:.1} s |");
+}

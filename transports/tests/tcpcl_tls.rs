@@ -272,3 +272,26 @@ fn missing_or_empty_files_are_named_in_the_error() {
     let e = TlsContext::from_options(&opts).unwrap_err().to_string();
     assert!(e.contains("empty.pem: no CA certificate"), "{e}");
 }
+
+#[tokio::test]
+async fn tls_prefers_the_post_quantum_hybrid_key_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca(dir.path(), "ca");
+    let a = TlsContext::from_options(&node(dir.path(), &ca, "ca.pem", "a", &["ipn:1.0"])).unwrap();
+    let b = TlsContext::from_options(&node(dir.path(), &ca, "ca.pem", "b", &["ipn:2.0"])).unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let tls = b.accept(s).await.unwrap();
+        transports::tcpcl::tls::key_exchange_group(&tls)
+    });
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = a
+        .connect(std::net::IpAddr::from([127, 0, 0, 1]).into(), s)
+        .await
+        .unwrap();
+    let group = transports::tcpcl::tls::key_exchange_group(&tls);
+    assert_eq!(group.as_deref(), Some("X25519MLKEM768"));
+    assert_eq!(server.await.unwrap().as_deref(), Some("X25519MLKEM768"));
+}

@@ -249,10 +249,11 @@ pub async fn run(
         // that already went on is suppressed downstream as a duplicate. This keeps the sync
         // off the forwarding path.
         core.act().await;
+        // Bundles may wait in an inbox now: push subscribers take a look. A fetch syncs the
+        // store before it hands anything out, so this need not wait for the commit.
+        core.arrivals.send_modify(|n| *n = n.wrapping_add(1));
         core.agent.commit()?;
         core.act().await;
-        // Bundles may wait in an inbox now: push subscribers take a look.
-        core.arrivals.send_modify(|n| *n = n.wrapping_add(1));
     }
     Ok(())
 }
@@ -533,16 +534,13 @@ impl Core {
             if echoes.is_empty() {
                 return;
             }
+            // Echo replies go out at once; they become durable with the next group commit.
             let now = dtn_now();
             for bytes in echoes {
                 let token = self.token(Origin::Internal);
                 if let Err(e) = self.agent.handle(now, Event::AppSubmit { bytes, token }) {
                     tracing::error!("store: {e:#}");
                 }
-            }
-            if let Err(e) = self.agent.commit() {
-                tracing::error!("store: {e:#}");
-                return;
             }
         }
     }

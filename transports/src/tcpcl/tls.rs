@@ -8,6 +8,10 @@
 //! compares it with the node ID its peer sends in SESS_INIT ([`super::session`]). Checking the
 //! DNS name or IP address the active side dialled (DNS-ID / IP-ID) is optional, as
 //! RFC 9174 §4.4.3 leaves it to security policy: [`TlsOptions::verify_host`].
+//!
+//! The crypto provider is aws-lc-rs, which offers the post-quantum hybrid key exchange
+//! X25519MLKEM768 first and falls back to X25519 and the NIST curves for peers without it
+//! (ARCHITECTURE §6).
 
 use std::fs;
 use std::io;
@@ -117,7 +121,7 @@ fn certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 impl TlsContext {
@@ -211,6 +215,15 @@ pub fn node_ids_of(cert_der: &[u8]) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// The key exchange group an established TLS stream agreed on, e.g. `X25519MLKEM768`.
+pub fn key_exchange_group<S>(stream: &TlsStream<S>) -> Option<String> {
+    let group = match stream {
+        TlsStream::Client(s) => s.get_ref().1.negotiated_key_exchange_group(),
+        TlsStream::Server(s) => s.get_ref().1.negotiated_key_exchange_group(),
+    };
+    group.map(|g| format!("{:?}", g.name()))
 }
 
 /// The NODE-IDs of the peer's end-entity certificate on an established TLS stream.

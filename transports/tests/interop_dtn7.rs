@@ -67,15 +67,17 @@ impl Drop for Dtn7 {
 }
 
 impl Dtn7 {
-    async fn start(static_peer: Option<String>) -> Self {
+    /// Starts dtn7's dtnd as node `node` (a name for `dtn://name/`, a number for `ipn:N.0`)
+    /// with the endpoint `endpoint` registered.
+    async fn start(node: &str, endpoint: &str, static_peer: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (web, tcpcl) = (free_port(), free_port());
         let mut cmd = Process::new(dtn7_bin("dtnd"));
         cmd.args([
             "-n",
-            "dtn://node7/",
+            node,
             "-e",
-            "incoming",
+            endpoint,
             "-i",
             "0",
             "--disable_nd",
@@ -140,13 +142,37 @@ fn small_segments(node: &str) -> SessionConfig {
 
 #[tokio::test]
 async fn rfc9174_interop_our_bundles_reach_dtn7() {
-    let d = Dtn7::start(None).await;
+    ours_to_dtn7(
+        "dtn://ours/",
+        "dtn://node7/",
+        "dtn://node7/",
+        "incoming",
+        "dtn://ours/app",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rfc9174_interop_our_bundles_reach_dtn7_with_ipn_node_ids() {
+    ours_to_dtn7("ipn:1.0", "7", "ipn:7.0", "1", "ipn:1.5").await;
+}
+
+/// We connect to dtn7 as `ours`, send a multi-segment bundle from `source` to
+/// `dtn7_id`'s service `svc`, and read it back with dtn7's own `dtnrecv`.
+async fn ours_to_dtn7(
+    ours: &'static str,
+    dtn7_node: &str,
+    dtn7_id: &str,
+    svc: &'static str,
+    source: &str,
+) {
+    let d = Dtn7::start(dtn7_node, svc, None).await;
     let (cmd_tx, cmd_rx) = mpsc::channel(8);
     let (up_tx, mut up) = mpsc::channel(8);
     let addr = format!("127.0.0.1:{}", d.tcpcl).parse().unwrap();
     tokio::spawn(connect(
         addr,
-        small_segments("dtn://ours/"),
+        small_segments(ours),
         None,
         WAIT,
         cmd_rx,
@@ -155,16 +181,23 @@ async fn rfc9174_interop_our_bundles_reach_dtn7() {
     let Upcall::Established(n) = next(&mut up).await else {
         panic!("no session with dtn7")
     };
-    assert_eq!(n.peer_node_id, "dtn://node7/");
+    assert_eq!(n.peer_node_id, dtn7_id);
 
     let payload: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
+    let destination: Eid = if dtn7_id.starts_with("ipn:") {
+        format!("{}.{svc}", dtn7_id.trim_end_matches(".0"))
+            .parse()
+            .unwrap()
+    } else {
+        format!("{dtn7_id}{svc}").parse().unwrap()
+    };
     let bundle = BundleBuilder::new(
-        "dtn://node7/incoming".parse().unwrap(),
-        "dtn://ours/app".parse::<Eid>().unwrap(),
+        destination,
+        source.parse::<Eid>().unwrap(),
         CreationTimestamp::new(DtnTime::from_unix_millis(now_ms), 1),
     )
     .lifetime_ms(3_600_000)
@@ -184,7 +217,7 @@ async fn rfc9174_interop_our_bundles_reach_dtn7() {
     // dtn7 delivered it to its `incoming` endpoint.
     let out = tokio::task::spawn_blocking(move || {
         Process::new(dtn7_bin("dtnrecv"))
-            .args(["-p", &d.web.to_string(), "-e", "incoming"])
+            .args(["-p", &d.web.to_string(), "-e", svc])
             .output()
             .unwrap()
     })
@@ -200,16 +233,45 @@ async fn rfc9174_interop_our_bundles_reach_dtn7() {
 
 #[tokio::test]
 async fn rfc9174_interop_dtn7_bundles_reach_us() {
+    dtn7_to_ours(
+        "dtn://ours/",
+        "ours",
+        ("dtn://node7/", "dtn://node7/", "incoming"),
+        "dtn://ours/in",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rfc9174_interop_dtn7_bundles_reach_us_with_ipn_node_ids() {
+    dtn7_to_ours("ipn:1.0", "1", ("7", "ipn:7.0", "2"), "ipn:1.9").await;
+}
+
+/// dtn7 (`-n` argument, node ID, an endpoint to register) has us as a static peer named
+/// `peer_name`; its `dtnsend` sends a multi-segment bundle to `dest`, which arrives over the
+/// session we accept as `ours`.
+async fn dtn7_to_ours(
+    ours: &'static str,
+    peer_name: &str,
+    dtn7: (&str, &str, &str),
+    dest: &'static str,
+) {
+    let (dtn7_node, dtn7_id, svc) = dtn7;
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
-    let d = Dtn7::start(Some(format!("tcp://127.0.0.1:{port}/ours"))).await;
+    let d = Dtn7::start(
+        dtn7_node,
+        svc,
+        Some(format!("tcp://127.0.0.1:{port}/{peer_name}")),
+    )
+    .await;
     let (cmd_tx, cmd_rx) = mpsc::channel(8);
     let (up_tx, mut up) = mpsc::channel(8);
     tokio::spawn(async move {
         let (stream, _) = l.accept().await.unwrap();
         run_session(
             stream,
-            small_segments("dtn://ours/"),
+            small_segments(ours),
             Role::Passive,
             None,
             cmd_rx,
@@ -223,7 +285,7 @@ async fn rfc9174_interop_dtn7_bundles_reach_us() {
     let send = tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let mut child = Process::new(dtn7_bin("dtnsend"))
-            .args(["-p", &web.to_string(), "-r", "dtn://ours/in"])
+            .args(["-p", &web.to_string(), "-r", dest])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -238,7 +300,7 @@ async fn rfc9174_interop_dtn7_bundles_reach_us() {
             .expect("dtn7 forwarded in time")
             .expect("open")
         {
-            Upcall::Established(n) => assert_eq!(n.peer_node_id, "dtn://node7/"),
+            Upcall::Established(n) => assert_eq!(n.peer_node_id, dtn7_id),
             Upcall::Received {
                 transfer_id,
                 bundle,
@@ -258,6 +320,6 @@ async fn rfc9174_interop_dtn7_bundles_reach_us() {
     );
     let view = BundleView::decode_with(&received, &DecodeOptions::lenient())
         .expect("dtn7's bundle decodes");
-    assert_eq!(view.primary().destination.to_string(), "dtn://ours/in");
+    assert_eq!(view.primary().destination.to_string(), dest);
     assert_eq!(view.payload(), &payload[..]);
 }

@@ -391,7 +391,9 @@ impl<S: BundleStore> Agent<S> {
             expires_at,
             received_at: now,
             size: bytes.len() as u64,
-            retention: Retention(0),
+            // The retention constraint goes in with the bundle, in one write: a crash can
+            // never leave a stored bundle that nothing will deliver or forward.
+            retention: Retention(self.retention_for(&bundle)),
         };
         match self.store.insert(&record, &bytes) {
             Ok(Inserted::New) => {}
@@ -453,26 +455,32 @@ impl<S: BundleStore> Agent<S> {
     fn dispatch(
         &mut self,
         now: DtnTime,
-        mut record: BundleRecord,
+        record: BundleRecord,
         bundle: Bundle,
     ) -> Result<(), AgentError> {
-        if self.is_local(&record.destination) && bundle.primary.fragment.is_some() {
+        match record.retention.0 {
             // RFC 9171 §5.7 step 1, §5.9: a fragment waits for the rest of its ADU.
-            record.retention = Retention(Retention::REASSEMBLY_PENDING);
-            self.store.update_record(&record)?;
-            return self.try_reassemble(now, &bundle);
-        }
-        if self.is_local(&record.destination) {
-            if self.registrations.get(&record.destination) == Some(&DeliveryMode::Active) {
-                return self.deliver(now, &record.id, &record.destination, &bundle);
+            Retention::REASSEMBLY_PENDING => self.try_reassemble(now, &bundle),
+            Retention::DISPATCH_PENDING => {
+                if self.registrations.get(&record.destination) == Some(&DeliveryMode::Active) {
+                    return self.deliver(now, &record.id, &record.destination, &bundle);
+                }
+                Ok(())
             }
-            record.retention = Retention(Retention::DISPATCH_PENDING);
-            self.store.update_record(&record)?;
-            return Ok(());
+            _ => self.forward(now, &record, bundle),
         }
-        record.retention = Retention(Retention::FORWARD_PENDING);
-        self.store.update_record(&record)?;
-        self.forward(now, &record, bundle)
+    }
+
+    /// Why a newly received bundle is kept (RFC 9171 §5.3): for reassembly, for local
+    /// delivery, or for forwarding.
+    fn retention_for(&self, bundle: &Bundle) -> u8 {
+        if !self.is_local(&bundle.primary.destination) {
+            Retention::FORWARD_PENDING
+        } else if bundle.primary.fragment.is_some() {
+            Retention::REASSEMBLY_PENDING
+        } else {
+            Retention::DISPATCH_PENDING
+        }
     }
 
     /// RFC 9171 §5.7: local delivery; the bundle is no longer retained.

@@ -103,15 +103,20 @@ impl Driver {
 
     /// Feeds the session from `stream` until it closes or asks for TLS.
     async fn run<S: AsyncRead + AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Phase {
+        // Messages the session wants sent, written together with one vectored write.
+        let mut out: Vec<Vec<u8>> = Vec::new();
         loop {
             while let Some(event) = self.session.poll_event() {
+                if let SessionEvent::Transmit(bytes) = event {
+                    out.push(bytes);
+                    continue;
+                }
+                // Everything queued goes out before the session's next step is acted on.
+                if write_all_vectored(stream, &mut out).await.is_err() {
+                    self.session.on_connection_lost();
+                }
                 let up = match event {
-                    SessionEvent::Transmit(bytes) => {
-                        if stream.write_all(&bytes).await.is_err() {
-                            self.session.on_connection_lost();
-                        }
-                        continue;
-                    }
+                    SessionEvent::Transmit(_) => continue,
                     SessionEvent::StartTls { leftover } => {
                         if stream.flush().await.is_err() {
                             self.session.on_connection_lost();
@@ -143,6 +148,12 @@ impl Driver {
                     let now = self.now();
                     self.session.close(now, TermReason::Unknown);
                 }
+            }
+            if !out.is_empty() {
+                if write_all_vectored(stream, &mut out).await.is_err() {
+                    self.session.on_connection_lost();
+                }
+                continue;
             }
             let deadline = self.session.next_timeout().map(|d| self.start + d);
             let sleep = async {
@@ -199,6 +210,34 @@ impl Driver {
         let _ = self.upcalls.send(Upcall::Closed(reason.clone())).await;
         reason
     }
+}
+
+/// Writes every buffer of `bufs`, in order, with as few vectored writes as the stream allows,
+/// and empties `bufs` (also on error: the connection is then unusable anyway).
+async fn write_all_vectored<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bufs: &mut Vec<Vec<u8>>,
+) -> std::io::Result<()> {
+    let result = write_slices(stream, bufs).await;
+    bufs.clear();
+    result
+}
+
+async fn write_slices<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bufs: &[Vec<u8>],
+) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> =
+        bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();
+    let mut rest: &mut [std::io::IoSlice<'_>] = slices.as_mut_slice();
+    while !rest.is_empty() {
+        let n = stream.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 /// Runs one session on `stream` until it closes. Returns why it closed. With `tls`, the

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use crate::node_cli::{agent, field, get_json, url, ApiArgs};
+use crate::node_cli::{agent, field, get_json, get_json_with, url, ApiArgs};
 
 /// `dtnctl bundles ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -39,18 +39,7 @@ pub fn bundles(api: &ApiArgs, cmd: &BundlesCommand) -> Result<()> {
 }
 
 fn show(api: &ApiArgs, id: &str, json: bool) -> Result<()> {
-    let mut r = agent()
-        .get(url(api, "/bundle"))
-        .query("id", id)
-        .call()
-        .with_context(|| format!("contacting dtnd at {}", api.api))?;
-    let status = r.status().as_u16();
-    let body = r.body_mut().read_to_vec()?;
-    if status != 200 {
-        bail!("{}", String::from_utf8_lossy(&body));
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&body).context("dtnd's answer is not JSON")?;
+    let v = get_json_with(api, "/bundle", &[("id", id)])?;
     if json {
         println!("{v}");
         return Ok(());

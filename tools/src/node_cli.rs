@@ -197,8 +197,18 @@ pub struct PeersArgs {
 
 /// Fetches JSON from the node.
 pub fn get_json(api: &ApiArgs, path: &str) -> Result<serde_json::Value> {
+    get_json_with(api, path, &[])
+}
+
+/// Fetches JSON from the node, with query parameters.
+pub fn get_json_with(
+    api: &ApiArgs,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<serde_json::Value> {
     let mut r = agent()
         .get(url(api, path))
+        .query_pairs(query.iter().copied())
         .call()
         .with_context(|| format!("contacting dtnd at {}", api.api))?;
     let status = r.status().as_u16();

@@ -7,14 +7,17 @@
 //! No sockets, threads or clocks: the runtime (`dtnd`) or the simulator does that.
 //!
 //! Done here: reception (§5.6) with duplicate suppression, hop limit and lifetime checks,
-//! the unknown-block rules, durable storage before acknowledgement, local delivery (§5.7) to
-//! registered endpoints, forwarding (§5.4) over static routes with previous-node and
-//! hop-count blocks updated, retention until a link comes up, expiry (§5.5), status reports
+//! the unknown-block rules, durable storage before acknowledgement, local delivery (§5.7, in
+//! `delivery`) to registered endpoints, forwarding (§5.4, in `forward`) over static routes
+//! with previous-node and hop-count blocks updated, retention until a link comes up, expiry
+//! (§5.5), status reports
 //! (§6.1) when a bundle asks for them, fragmentation for links that cannot carry a bundle
 //! whole (§5.8) and reassembly at the destination (§5.9, in `fragments`), deletion by an
 //! operator (§5.10, in `operator`), and rebuilding all of that from the store on start.
 //! Not yet: BPSec processing on reception, routers other than static routes.
 
+mod delivery;
+mod forward;
 mod fragments;
 mod operator;
 mod reports;
@@ -31,10 +34,8 @@ use crate::store::{
     BundleRecord, BundleStore, DeliveryMode, Inserted, LogEntry, LogEvent, Registration, Retention,
     StoreError,
 };
-use crate::wire::block::bundle_age_data;
 use crate::wire::{
-    BlockType, Bundle, BundleId, BundleView, CanonicalBlock, DecodeError, DecodeOptions, DtnTime,
-    Eid, HopCount, ReasonCode,
+    Bundle, BundleId, BundleView, DecodeError, DecodeOptions, DtnTime, Eid, ReasonCode,
 };
 
 /// A convergence-layer link, numbered by the runtime.
@@ -483,84 +484,9 @@ impl<S: BundleStore> Agent<S> {
         }
     }
 
-    /// RFC 9171 §5.7: local delivery; the bundle is no longer retained.
-    fn deliver(
-        &mut self,
-        now: DtnTime,
-        id: &BundleId,
-        endpoint: &Eid,
-        bundle: &Bundle,
-    ) -> Result<(), AgentError> {
-        let payload = bundle.payload().unwrap_or(&[]).to_vec();
-        self.actions.push_back(Action::Deliver {
-            endpoint: endpoint.clone(),
-            id: id.clone(),
-            payload,
-        });
-        self.delivered(now, id, endpoint, bundle)
-    }
-
-    /// What delivery leaves behind: the log entry, the bundle gone, the report it asked for.
-    fn delivered(
-        &mut self,
-        now: DtnTime,
-        id: &BundleId,
-        endpoint: &Eid,
-        bundle: &Bundle,
-    ) -> Result<(), AgentError> {
-        self.stats.delivered += 1;
-        self.store.log(
-            id,
-            &LogEntry {
-                at: now,
-                event: LogEvent::Delivered {
-                    endpoint: endpoint.clone(),
-                },
-            },
-        )?;
-        self.store.remove(id)?;
-        self.report(now, bundle, Status::Delivered, ReasonCode::NO_INFORMATION)?;
-        Ok(())
-    }
-
     /// True when the store holds `id` with the retention constraint `bit`.
     fn retained(&self, id: &BundleId, bit: u8) -> Result<bool, AgentError> {
         Ok(self.store.record(id)?.is_some_and(|r| r.retention.has(bit)))
-    }
-
-    /// RFC 9171 §5.7 for passive registrations: hands the oldest bundle waiting for
-    /// `endpoint` to the application and forgets it. Bundles wait in the store, so they
-    /// survive restarts until taken.
-    pub fn take_delivery(
-        &mut self,
-        now: DtnTime,
-        endpoint: &Eid,
-    ) -> Result<Option<(BundleId, Vec<u8>)>, AgentError> {
-        Ok(self.take_deliveries(now, endpoint, 1)?.pop())
-    }
-
-    /// Like [`Agent::take_delivery`], up to `max` bundles with one look at the index.
-    pub fn take_deliveries(
-        &mut self,
-        now: DtnTime,
-        endpoint: &Eid,
-        max: usize,
-    ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
-        let mut taken = Vec::new();
-        for id in self.store.by_destination(endpoint)? {
-            if taken.len() >= max {
-                break;
-            }
-            if !self.retained(&id, Retention::DISPATCH_PENDING)? {
-                continue;
-            }
-            if let Some(bundle) = self.load(&id)? {
-                let payload = bundle.payload().unwrap_or(&[]).to_vec();
-                self.delivered(now, &id, endpoint, &bundle)?;
-                taken.push((id, payload));
-            }
-        }
-        Ok(taken)
     }
 
     /// A stored bundle, decoded. A bundle the store holds was valid when it arrived.
@@ -570,125 +496,6 @@ impl<S: BundleStore> Agent<S> {
                 .ok()
                 .map(|v| v.to_bundle())
         }))
-    }
-
-    fn deliver_pending(&mut self, now: DtnTime, endpoint: &Eid) -> Result<(), AgentError> {
-        if self.registrations.get(endpoint) != Some(&DeliveryMode::Active) {
-            return Ok(());
-        }
-        for id in self.store.by_destination(endpoint)? {
-            if !self.retained(&id, Retention::DISPATCH_PENDING)? {
-                continue;
-            }
-            if let Some(bundle) = self.load(&id)? {
-                self.deliver(now, &id, endpoint, &bundle)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// RFC 9171 §5.4: forwarding over a link to the next hop, if one is up.
-    fn forward(
-        &mut self,
-        now: DtnTime,
-        record: &BundleRecord,
-        mut bundle: Bundle,
-    ) -> Result<(), AgentError> {
-        if self.in_flight.contains_key(&record.id) {
-            return Ok(());
-        }
-        let links = &self.links;
-        let Some(next) = self.cfg.routes.next_hop(&record.destination, |n| {
-            links.values().any(|l| l.peer == *n)
-        }) else {
-            return Ok(());
-        };
-        let Some((&link, chosen)) = self.links.iter().find(|(_, l)| l.peer == next) else {
-            return Ok(());
-        };
-        let limit = chosen.max_bundle_size;
-        prepare_for_forwarding(
-            &mut bundle,
-            &self.cfg.node_id,
-            now.0.saturating_sub(record.received_at.0),
-        );
-        // RFC 9171 §5.8: fragment when the link cannot carry the whole bundle. A bundle that
-        // must not be fragmented stays pending for a link that can carry it.
-        let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        let Ok(pieces) = crate::fragment::fragment(&bundle, limit, &self.cfg.decode) else {
-            return Ok(());
-        };
-        if pieces.len() > 1 {
-            self.stats.fragmented += 1;
-        }
-        self.in_flight.insert(
-            record.id.clone(),
-            InFlight {
-                remaining: pieces.len(),
-                failed: false,
-            },
-        );
-        for bytes in pieces {
-            self.actions.push_back(Action::Transmit {
-                link,
-                id: record.id.clone(),
-                bytes,
-            });
-        }
-        Ok(())
-    }
-
-    fn forward_pending(&mut self, now: DtnTime) -> Result<(), AgentError> {
-        let pending: Vec<BundleRecord> = self
-            .store
-            .records()?
-            .into_iter()
-            .filter(|r| r.retention.has(Retention::FORWARD_PENDING))
-            .collect();
-        for record in pending {
-            if let Some(bundle) = self.load(&record.id)? {
-                self.forward(now, &record, bundle)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn sent(
-        &mut self,
-        now: DtnTime,
-        link: LinkId,
-        id: BundleId,
-        ok: bool,
-    ) -> Result<(), AgentError> {
-        let Some(flight) = self.in_flight.get_mut(&id) else {
-            return Ok(());
-        };
-        flight.remaining = flight.remaining.saturating_sub(1);
-        flight.failed |= !ok;
-        if flight.remaining > 0 {
-            return Ok(());
-        }
-        let ok = !flight.failed;
-        self.in_flight.remove(&id);
-        if ok {
-            self.stats.forwarded += 1;
-            if let Some(peer) = self.links.get(&link).map(|l| l.peer.clone()) {
-                self.store.log(
-                    &id,
-                    &LogEntry {
-                        at: now,
-                        event: LogEvent::Forwarded { to: peer },
-                    },
-                )?;
-            }
-            // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).
-            let subject = self.load(&id)?;
-            self.store.remove(&id)?;
-            if let Some(subject) = subject {
-                self.report(now, &subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
-            }
-        }
-        Ok(())
     }
 
     /// RFC 9171 §5.5 (bundle expiration) and §5.10 (deletion): delete bundles whose lifetime has ended.
@@ -714,47 +521,5 @@ impl<S: BundleStore> Agent<S> {
             }
         }
         Ok(())
-    }
-}
-
-/// RFC 9171 §4.4.1, §4.4.2, §4.4.3: a forwarded bundle names this node as previous node,
-/// has one more hop counted, and has its age grown by the time it spent here.
-fn prepare_for_forwarding(bundle: &mut Bundle, node: &Eid, residence_ms: u64) {
-    let crc = bundle.primary.crc_type;
-    match bundle
-        .blocks
-        .iter_mut()
-        .find(|b| b.block_type == BlockType::PREVIOUS_NODE)
-    {
-        Some(b) => b.data = node.to_cbor(),
-        None => {
-            let number = bundle.next_block_number();
-            bundle.blocks.insert(
-                0,
-                CanonicalBlock::new(BlockType::PREVIOUS_NODE, number, crc, node.to_cbor()),
-            );
-        }
-    }
-    if let Some(b) = bundle
-        .blocks
-        .iter_mut()
-        .find(|b| b.block_type == BlockType::HOP_COUNT)
-    {
-        if let Ok(h) = crate::wire::block::parse_hop_count(&b.data, b.number) {
-            b.data = HopCount {
-                limit: h.limit,
-                count: h.count.saturating_add(1),
-            }
-            .to_data();
-        }
-    }
-    if let Some(b) = bundle
-        .blocks
-        .iter_mut()
-        .find(|b| b.block_type == BlockType::BUNDLE_AGE)
-    {
-        if let Ok(age) = crate::wire::block::parse_bundle_age(&b.data, b.number) {
-            b.data = bundle_age_data(age.saturating_add(residence_ms));
-        }
     }
 }

@@ -110,3 +110,51 @@ pub fn bpsec_processing(data: &[u8]) {
         }
     }
 }
+
+/// Fragmentation and reassembly (RFC 9171 §5.8, §5.9): the first byte picks a size limit, the
+/// rest is a bundle. Whatever decodes and is not itself a fragment is cut into pieces that
+/// each fit the limit and decode, and the pieces, in reverse order and with the first one
+/// twice, reassemble to the very same bundle.
+pub fn fragment_round_trip(data: &[u8]) {
+    use crate::fragment::{fragment, reassemble, Reassembly};
+    let Some((&limit_byte, rest)) = data.split_first() else {
+        return;
+    };
+    let opts = DecodeOptions::lenient();
+    let Ok(view) = BundleView::decode_with(rest, &opts) else {
+        return;
+    };
+    let bundle = view.to_bundle();
+    if bundle.primary.fragment.is_some() {
+        return;
+    }
+    let limit = 48 + usize::from(limit_byte) * 4;
+    let Ok(pieces) = fragment(&bundle, limit, &opts) else {
+        return;
+    };
+    if pieces.len() == 1 {
+        return;
+    }
+    let mut parts = Vec::new();
+    for p in &pieces {
+        assert!(
+            p.len() <= limit,
+            "a fragment of {} bytes over {limit}",
+            p.len()
+        );
+        let v = BundleView::decode_with(p, &opts);
+        assert!(v.is_ok(), "a fragment does not decode: {v:?}");
+        if let Ok(v) = v {
+            parts.push(v.to_bundle());
+        }
+    }
+    parts.reverse();
+    if let Some(first) = parts.last().cloned() {
+        parts.push(first);
+    }
+    let result = reassemble(&parts);
+    assert!(
+        matches!(&result, Ok(Reassembly::Complete(whole)) if *whole == bundle),
+        "fragments did not reassemble to the bundle: {result:?}"
+    );
+}

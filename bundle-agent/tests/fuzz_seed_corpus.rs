@@ -62,3 +62,8 @@ fn eid_parse_seeds_and_mutations() {
 fn bpsec_seeds_and_mutations() {
     sweep("bpsec", fuzz_checks::bpsec_processing);
 }
+
+#[test]
+fn fragment_seeds_and_mutations() {
+    sweep("fragment", fuzz_checks::fragment_round_trip);
+}

@@ -11,7 +11,12 @@ use tools::ping_cli::{self, PingArgs};
 
 /// Operate DTN nodes and inspect, build and secure BPv7 bundles.
 #[derive(Debug, Parser)]
-#[command(name = "dtnctl", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "dtnctl",
+    version,
+    about = "Operate DTN nodes (send, receive, ping, peers, stored bundles, certificates) and inspect, build and secure BPv7 bundles",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -301,6 +301,50 @@ fn restart_rebuilds_registrations_and_queues_from_the_store() {
     );
 }
 
+/// Bundles waiting for a passive registration are found again after a restart, oldest
+/// first, without being fetched twice.
+#[test]
+fn restart_keeps_bundles_waiting_for_a_passive_endpoint() {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    let endpoint = Eid::ipn(2, 9);
+    a.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: endpoint.clone(),
+            mode: DeliveryMode::Passive,
+        }),
+    )
+    .unwrap();
+    for seq in 1..=3 {
+        receive(
+            &mut a,
+            bundle(1, endpoint.clone(), seq, 60_000, &[seq as u8]),
+            seq,
+        );
+    }
+    a.commit().unwrap();
+    let (_, first) = a.take_delivery(NOW, &endpoint).unwrap().unwrap();
+    assert_eq!(first, vec![1]);
+    a.commit().unwrap();
+    let store = a.store().clone();
+    drop(a);
+    let cfg = AgentConfig {
+        node_id: Eid::ipn(2, 0),
+        decode: DecodeOptions::default(),
+        routes: RouteTable::default(),
+    };
+    let mut b = Agent::new(cfg, store).unwrap();
+    let rest: Vec<Vec<u8>> = b
+        .take_deliveries(NOW, &endpoint, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(rest, vec![vec![2], vec![3]]);
+    assert!(b.take_delivery(NOW, &endpoint).unwrap().is_none());
+    assert_eq!(b.store().usage().bundles, 0);
+}
+
 #[test]
 fn three_nodes_forward_a_to_b_to_c() {
     let mut ra = RouteTable::default();

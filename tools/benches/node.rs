@@ -16,6 +16,8 @@
 //! dtn7 runs with its in-memory store (`-D mem`), its fastest. `NODE_BENCH_QUICK=1` makes
 //! every count small (a smoke run for CI; its figures mean little). dtn7's binaries come
 //! from `$DTN7_BIN_DIR`, else `~/.cache/dtn-tools/bin` (installed by `scripts/setup`).
+//! `NODE_BENCH_ONLY=ping,1k,64k,1m,100m,queued` runs only the parts named (for profiling);
+//! `NODE_BENCH_NO_DTN7=1` leaves dtn7 out.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -461,10 +463,15 @@ fn rate(size: usize, n: usize, took: Duration) -> String {
     }
 }
 
+/// True when `NODE_BENCH_ONLY` is unset or names `part`.
+fn wanted(part: &str) -> bool {
+    std::env::var("NODE_BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p == part))
+}
+
 fn main() {
     let quick = std::env::var_os("NODE_BENCH_QUICK").is_some();
     let dir = tempfile::tempdir().unwrap();
-    let have_dtn7 = dtn7_bin("dtnd").exists();
+    let have_dtn7 = dtn7_bin("dtnd").exists() && std::env::var_os("NODE_BENCH_NO_DTN7").is_none();
     if !have_dtn7 {
         eprintln!(
             "dtn7's dtnd not found at {}: its columns stay empty",
@@ -476,48 +483,30 @@ fn main() {
     let ours = ours_pair(dir.path());
     let dtn7 = have_dtn7.then(|| dtn7_pair(dir.path()));
 
-    println!("| ping RTT, {pings} round trips | median | p99 | lost |");
-    println!("|---|---|---|---|");
-    let mut r = ours_ping(&ours, pings);
-    r.sort();
-    println!(
-        "| ours (dtnd, RocksDB syncing) | {:.3} ms | {:.3} ms | 0 |",
-        percentile(&r, 0.5),
-        percentile(&r, 0.99)
-    );
-    if let Some(d) = &dtn7 {
-        let (mut r, lost) = dtn7_ping(d, pings);
-        r.sort();
-        if r.is_empty() {
-            println!("| dtn7-rs 0.21.0 (dtnd, -D mem) | - | - | {lost} |");
-        } else {
-            println!(
-                "| dtn7-rs 0.21.0 (dtnd, -D mem) | {:.3} ms | {:.3} ms | {lost} |",
-                percentile(&r, 0.5),
-                percentile(&r, 0.99)
-            );
-        }
+    if wanted("ping") {
+        ping_table(&ours, dtn7.as_ref(), pings);
     }
-    println!();
-
-    let sizes: [(usize, &str, usize); 4] = if quick {
+    let sizes: [(usize, &str, &str, usize); 4] = if quick {
         [
-            (1024, "1 KiB", 200),
-            (64 << 10, "64 KiB", 50),
-            (1 << 20, "1 MiB", 10),
-            (100 << 20, "100 MiB", 1),
+            (1024, "1k", "1 KiB", 200),
+            (64 << 10, "64k", "64 KiB", 50),
+            (1 << 20, "1m", "1 MiB", 10),
+            (100 << 20, "100m", "100 MiB", 1),
         ]
     } else {
         [
-            (1024, "1 KiB", 20_000),
-            (64 << 10, "64 KiB", 5_000),
-            (1 << 20, "1 MiB", 1_000),
-            (100 << 20, "100 MiB", 8),
+            (1024, "1k", "1 KiB", 20_000),
+            (64 << 10, "64k", "64 KiB", 5_000),
+            (1 << 20, "1m", "1 MiB", 1_000),
+            (100 << 20, "100m", "100 MiB", 8),
         ]
     };
     println!("| throughput | bundles | ours | dtn7-rs 0.21.0 |");
     println!("|---|---|---|---|");
-    for (size, label, n) in sizes {
+    for (size, part, label, n) in sizes {
+        if !wanted(part) {
+            continue;
+        }
         let o = ours_throughput(&ours, size, n);
         // dtn7 gets fewer small bundles, to keep the run short; the rate is what counts.
         let dn = match size {
@@ -544,6 +533,9 @@ fn main() {
     );
     drop(ours);
     drop(dtn7);
+    if !wanted("queued") {
+        return;
+    }
 
     let gib: u64 = std::env::var("NODE_BENCH_QUEUED_GIB")
         .ok()
@@ -554,4 +546,30 @@ fn main() {
     println!("| queued for an absent peer | RSS | peak RSS | time to queue |");
     println!("|---|---|---|---|");
     println!("| {gib} GiB in 64 MiB bundles | {rss:.0} MiB | {hwm:.0} MiB | {took:.1} s |");
+}
+
+fn ping_table(ours: &Ours, dtn7: Option<&Dtn7>, pings: usize) {
+    println!("| ping RTT, {pings} round trips | median | p99 | lost |");
+    println!("|---|---|---|---|");
+    let mut r = ours_ping(ours, pings);
+    r.sort();
+    println!(
+        "| ours (dtnd, RocksDB syncing) | {:.3} ms | {:.3} ms | 0 |",
+        percentile(&r, 0.5),
+        percentile(&r, 0.99)
+    );
+    if let Some(d) = dtn7 {
+        let (mut r, lost) = dtn7_ping(d, pings);
+        r.sort();
+        if r.is_empty() {
+            println!("| dtn7-rs 0.21.0 (dtnd, -D mem) | - | - | {lost} |");
+        } else {
+            println!(
+                "| dtn7-rs 0.21.0 (dtnd, -D mem) | {:.3} ms | {:.3} ms | {lost} |",
+                percentile(&r, 0.5),
+                percentile(&r, 0.99)
+            );
+        }
+    }
+    println!();
 }

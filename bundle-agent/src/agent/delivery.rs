@@ -2,8 +2,8 @@
 //! application fetches; what delivery leaves behind (log, removal, delivery report).
 
 use super::{Action, Agent, AgentError, Status};
-use crate::store::{BundleStore, DeliveryMode, LogEntry, LogEvent, Retention};
-use crate::wire::{Bundle, BundleId, DtnTime, Eid, ReasonCode};
+use crate::store::{BundleStore, DeliveryMode, LogEntry, LogEvent};
+use crate::wire::{Bundle, BundleId, BundleView, DtnTime, Eid, PrimaryBlock, ReasonCode};
 
 impl<S: BundleStore> Agent<S> {
     /// RFC 9171 §5.7: local delivery; the bundle is no longer retained.
@@ -15,12 +15,13 @@ impl<S: BundleStore> Agent<S> {
         bundle: &Bundle,
     ) -> Result<(), AgentError> {
         let payload = bundle.payload().unwrap_or(&[]).to_vec();
+        let len = payload.len() as u64;
         self.actions.push_back(Action::Deliver {
             endpoint: endpoint.clone(),
             id: id.clone(),
             payload,
         });
-        self.delivered(now, id, endpoint, bundle)
+        self.delivered(now, id, endpoint, &bundle.primary, len)
     }
 
     /// What delivery leaves behind: the log entry, the bundle gone, the report it asked for.
@@ -29,7 +30,8 @@ impl<S: BundleStore> Agent<S> {
         now: DtnTime,
         id: &BundleId,
         endpoint: &Eid,
-        bundle: &Bundle,
+        primary: &PrimaryBlock,
+        payload_len: u64,
     ) -> Result<(), AgentError> {
         self.stats.delivered += 1;
         self.store.log(
@@ -42,7 +44,14 @@ impl<S: BundleStore> Agent<S> {
             },
         )?;
         self.store.remove(id)?;
-        self.report(now, bundle, Status::Delivered, ReasonCode::NO_INFORMATION)?;
+        self.unqueue(id);
+        self.report(
+            now,
+            primary,
+            payload_len,
+            Status::Delivered,
+            ReasonCode::NO_INFORMATION,
+        )?;
         Ok(())
     }
 
@@ -57,30 +66,39 @@ impl<S: BundleStore> Agent<S> {
         Ok(self.take_deliveries(now, endpoint, 1)?.pop())
     }
 
-    /// Like [`Agent::take_delivery`], up to `max` bundles with one look at the index.
+    /// Like [`Agent::take_delivery`], up to `max` bundles at once.
     pub fn take_deliveries(
         &mut self,
         now: DtnTime,
         endpoint: &Eid,
         max: usize,
     ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
-        let mut taken = Vec::new();
-        for id in self.store.by_destination(endpoint)? {
-            if taken.len() >= max {
-                break;
-            }
-            if !self.retained(&id, Retention::DISPATCH_PENDING)? {
+        let waiting: Vec<BundleId> = self
+            .inbox
+            .get(endpoint)
+            .map(|ids| ids.iter().take(max).cloned().collect())
+            .unwrap_or_default();
+        let mut taken = Vec::with_capacity(waiting.len());
+        for id in waiting {
+            let Some(bytes) = self.store.get(&id)? else {
+                self.unqueue(&id);
                 continue;
-            }
-            if let Some(bundle) = self.load(&id)? {
-                let payload = bundle.payload().unwrap_or(&[]).to_vec();
-                self.delivered(now, &id, endpoint, &bundle)?;
-                taken.push((id, payload));
-            }
+            };
+            let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) else {
+                // Valid when stored; unreadable now means the store is damaged. Leave it for
+                // the operator (`dtnctl bundles show`) rather than deliver garbage.
+                self.stats.unreadable += 1;
+                self.unqueue(&id);
+                continue;
+            };
+            let payload = view.payload().to_vec();
+            self.delivered(now, &id, endpoint, view.primary(), payload.len() as u64)?;
+            taken.push((id, payload));
         }
         Ok(taken)
     }
 
+    /// A registration became active: deliver what waited for it.
     pub(super) fn deliver_pending(
         &mut self,
         now: DtnTime,
@@ -89,12 +107,15 @@ impl<S: BundleStore> Agent<S> {
         if self.registrations.get(endpoint) != Some(&DeliveryMode::Active) {
             return Ok(());
         }
-        for id in self.store.by_destination(endpoint)? {
-            if !self.retained(&id, Retention::DISPATCH_PENDING)? {
-                continue;
-            }
-            if let Some(bundle) = self.load(&id)? {
-                self.deliver(now, &id, endpoint, &bundle)?;
+        let waiting: Vec<BundleId> = self
+            .inbox
+            .get(endpoint)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        for id in waiting {
+            match self.load(&id)? {
+                Some(bundle) => self.deliver(now, &id, endpoint, &bundle)?,
+                None => self.unqueue(&id),
             }
         }
         Ok(())

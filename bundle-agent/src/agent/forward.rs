@@ -105,11 +105,9 @@ impl<S: BundleStore> Agent<S> {
                 )?;
             }
             // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).
-            let subject = self.load(&id)?;
+            let subject = self.read_for_report(&id, Status::Forwarded)?;
             self.store.remove(&id)?;
-            if let Some(subject) = subject {
-                self.report(now, &subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
-            }
+            self.report_stored(now, subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
         }
         Ok(())
     }

@@ -28,14 +28,15 @@ pub use reports::Status;
 pub use routes::{EidPattern, Route, RouteTable};
 pub use stats::AgentStats;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::store::{
     BundleRecord, BundleStore, DeliveryMode, Inserted, LogEntry, LogEvent, Registration, Retention,
     StoreError,
 };
 use crate::wire::{
-    Bundle, BundleId, BundleView, DecodeError, DecodeOptions, DtnTime, Eid, ReasonCode,
+    Bundle, BundleId, BundleView, DecodeError, DecodeOptions, DtnTime, Eid, PrimaryBlock,
+    ReasonCode,
 };
 
 /// A convergence-layer link, numbered by the runtime.
@@ -174,6 +175,9 @@ pub struct Agent<S: BundleStore> {
     store: S,
     links: BTreeMap<LinkId, Link>,
     registrations: BTreeMap<Eid, DeliveryMode>,
+    /// Bundles waiting for delivery ("dispatch pending"), per local endpoint: rebuilt from
+    /// the store on start, so a fetch never scans the store. Bounded by the store's quota.
+    inbox: BTreeMap<Eid, BTreeSet<BundleId>>,
     in_flight: BTreeMap<BundleId, InFlight>,
     report_sequence: u64,
     unsynced_acks: Vec<AckToken>,
@@ -196,6 +200,10 @@ struct InFlight {
     failed: bool,
 }
 
+fn payload_len(bundle: &Bundle) -> u64 {
+    bundle.payload().map_or(0, |p| p.len() as u64)
+}
+
 fn expiry(view: &BundleView<'_>, now: DtnTime) -> DtnTime {
     let p = view.primary();
     if p.creation.time == DtnTime::UNKNOWN {
@@ -214,11 +222,21 @@ impl<S: BundleStore> Agent<S> {
             .into_iter()
             .map(|r| (r.endpoint, r.mode))
             .collect();
+        let mut inbox: BTreeMap<Eid, BTreeSet<BundleId>> = BTreeMap::new();
+        for record in store.records()? {
+            if record.retention.has(Retention::DISPATCH_PENDING) {
+                inbox
+                    .entry(record.destination)
+                    .or_default()
+                    .insert(record.id);
+            }
+        }
         Ok(Self {
             cfg,
             store,
             links: BTreeMap::new(),
             registrations,
+            inbox,
             in_flight: BTreeMap::new(),
             report_sequence: 0,
             unsynced_acks: Vec::new(),
@@ -369,13 +387,21 @@ impl<S: BundleStore> Agent<S> {
             } else {
                 ReasonCode::HOP_LIMIT_EXCEEDED
             };
-            self.report(now, &view.to_bundle(), Status::Deleted, reason)?;
+            let len = view.payload().len() as u64;
+            self.report(now, view.primary(), len, Status::Deleted, reason)?;
             return Ok(Ingested::Dropped);
         }
         let mut bundle = view.to_bundle();
         let unknown = bundle.apply_unknown_block_rules();
         if unknown.delete_bundle {
-            self.report(now, &bundle, Status::Deleted, ReasonCode::BLOCK_UNSUPPORTED)?;
+            let len = payload_len(&bundle);
+            self.report(
+                now,
+                &bundle.primary,
+                len,
+                Status::Deleted,
+                ReasonCode::BLOCK_UNSUPPORTED,
+            )?;
             return Ok(Ingested::Dropped);
         }
         let bytes = if unknown.removed.is_empty() {
@@ -395,6 +421,7 @@ impl<S: BundleStore> Agent<S> {
             // The retention constraint goes in with the bundle, in one write: a crash can
             // never leave a stored bundle that nothing will deliver or forward.
             retention: Retention(self.retention_for(&bundle)),
+            reports: reports::requested_reports(&bundle.primary),
         };
         match self.store.insert(&record, &bytes) {
             Ok(Inserted::New) => {}
@@ -416,25 +443,33 @@ impl<S: BundleStore> Agent<S> {
         )?;
         self.stats.received += 1;
         if from_peer {
-            self.report(now, &bundle, Status::Received, ReasonCode::NO_INFORMATION)?;
+            let len = payload_len(&bundle);
+            self.report(
+                now,
+                &bundle.primary,
+                len,
+                Status::Received,
+                ReasonCode::NO_INFORMATION,
+            )?;
         }
         self.dispatch(now, record, bundle)?;
         Ok(Ingested::Stored)
     }
 
-    /// Sends the status report `subject` asked for, if it asked (RFC 9171 §6.1).
+    /// Sends the status report the bundle with primary block `subject` and a payload of
+    /// `len` bytes asked for, if it asked (RFC 9171 §6.1).
     fn report(
         &mut self,
         now: DtnTime,
-        subject: &Bundle,
+        subject: &PrimaryBlock,
+        len: u64,
         status: Status,
         reason: ReasonCode,
     ) -> Result<(), AgentError> {
-        let len = subject.payload().map_or(0, |p| p.len() as u64);
         let node = self.cfg.node_id.clone();
         let Some(bytes) = reports::status_report(
             &node,
-            &subject.primary,
+            subject,
             len,
             status,
             reason,
@@ -446,6 +481,45 @@ impl<S: BundleStore> Agent<S> {
         self.report_sequence += 1;
         self.ingest(now, None, bytes, false)?;
         Ok(())
+    }
+
+    /// A stored bundle's bytes when its record says it asked for `status` reports: read
+    /// before the bundle is removed, for [`Agent::report_stored`] after.
+    fn read_for_report(
+        &self,
+        id: &BundleId,
+        status: Status,
+    ) -> Result<Option<Vec<u8>>, AgentError> {
+        match self.store.record(id)? {
+            Some(r) if r.reports & status.requested_by() != 0 => Ok(self.store.get(id)?),
+            _ => Ok(None),
+        }
+    }
+
+    /// Sends the report a stored bundle (its bytes from [`Agent::read_for_report`]) asked for.
+    fn report_stored(
+        &mut self,
+        now: DtnTime,
+        bytes: Option<Vec<u8>>,
+        status: Status,
+        reason: ReasonCode,
+    ) -> Result<(), AgentError> {
+        let Some(bytes) = bytes else {
+            return Ok(());
+        };
+        let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) else {
+            return Ok(());
+        };
+        let len = view.payload().len() as u64;
+        self.report(now, view.primary(), len, status, reason)
+    }
+
+    /// Forgets `id` in the inboxes (it was delivered, expired or deleted).
+    fn unqueue(&mut self, id: &BundleId) {
+        self.inbox.retain(|_, ids| {
+            ids.remove(id);
+            !ids.is_empty()
+        });
     }
 
     fn is_local(&self, destination: &Eid) -> bool {
@@ -466,6 +540,10 @@ impl<S: BundleStore> Agent<S> {
                 if self.registrations.get(&record.destination) == Some(&DeliveryMode::Active) {
                     return self.deliver(now, &record.id, &record.destination, &bundle);
                 }
+                self.inbox
+                    .entry(record.destination)
+                    .or_default()
+                    .insert(record.id);
                 Ok(())
             }
             _ => self.forward(now, &record, bundle),
@@ -514,11 +592,10 @@ impl<S: BundleStore> Agent<S> {
                     },
                 },
             )?;
-            let subject = self.load(&id)?;
+            let subject = self.read_for_report(&id, Status::Deleted)?;
             self.store.remove(&id)?;
-            if let Some(subject) = subject {
-                self.report(now, &subject, Status::Deleted, ReasonCode::LIFETIME_EXPIRED)?;
-            }
+            self.unqueue(&id);
+            self.report_stored(now, subject, Status::Deleted, ReasonCode::LIFETIME_EXPIRED)?;
         }
         Ok(())
     }

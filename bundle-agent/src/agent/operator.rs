@@ -22,12 +22,11 @@ impl<S: BundleStore> Agent<S> {
                 },
             },
         )?;
-        let subject = self.load(id)?;
+        let subject = self.read_for_report(id, Status::Deleted)?;
         self.store.remove(id)?;
+        self.unqueue(id);
         self.stats.deleted += 1;
-        if let Some(subject) = subject {
-            self.report(now, &subject, Status::Deleted, ReasonCode::NO_INFORMATION)?;
-        }
+        self.report_stored(now, subject, Status::Deleted, ReasonCode::NO_INFORMATION)?;
         Ok(true)
     }
 }

@@ -20,7 +20,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn requested_by(self) -> u64 {
+    /// The bundle processing control flag that asks for this status.
+    pub fn requested_by(self) -> u64 {
         match self {
             Status::Received => BundleFlags::REPORT_RECEPTION,
             Status::Forwarded => BundleFlags::REPORT_FORWARDING,
@@ -28,6 +29,24 @@ impl Status {
             Status::Deleted => BundleFlags::REPORT_DELETION,
         }
     }
+}
+
+/// The status reports a bundle with this primary block can get: its report request bits,
+/// or 0 when it is an administrative record or has nowhere to report to (RFC 9171 §6.1).
+pub fn requested_reports(primary: &PrimaryBlock) -> u64 {
+    if primary.flags.is_admin_record() || primary.report_to.is_null() {
+        return 0;
+    }
+    [
+        Status::Received,
+        Status::Forwarded,
+        Status::Delivered,
+        Status::Deleted,
+    ]
+    .iter()
+    .map(|s| s.requested_by())
+    .filter(|bit| primary.flags.has(*bit))
+    .fold(0, |all, bit| all | bit)
 }
 
 /// Lifetime of a status report bundle.

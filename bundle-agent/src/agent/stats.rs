@@ -22,4 +22,6 @@ pub struct AgentStats {
     pub fragmented: u64,
     /// ADUs reassembled from fragments (§5.9).
     pub reassembled: u64,
+    /// Stored bundles that no longer decode (a damaged store); left where they are.
+    pub unreadable: u64,
 }

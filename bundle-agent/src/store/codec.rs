@@ -101,12 +101,13 @@ pub fn decode_expiry_key(key: &[u8]) -> Result<(DtnTime, BundleId), StoreError> 
 /// The record value (the ID is the key).
 pub fn encode_record(r: &BundleRecord) -> Vec<u8> {
     let mut w = Writer::with_capacity(48);
-    w.array(5);
+    w.array(6);
     r.destination.encode(&mut w);
     w.uint(r.expires_at.0)
         .uint(r.received_at.0)
         .uint(r.size)
-        .uint(u64::from(r.retention.0));
+        .uint(u64::from(r.retention.0))
+        .uint(r.reports);
     w.into_vec()
 }
 
@@ -115,7 +116,8 @@ pub fn decode_record(key: &[u8], value: &[u8]) -> Result<BundleRecord, StoreErro
     let id = decode_bundle_key(key)?;
     let mut r = Reader::new(value, 4);
     let n = r.definite_array().map_err(|e| corrupt("record", e))?;
-    if n != 5 {
+    // Five fields: a record written before `reports` existed.
+    if n != 5 && n != 6 {
         return Err(corrupt("record", format!("{n} fields")));
     }
     let destination = Eid::decode(&mut r).map_err(|e| corrupt("record", e))?;
@@ -124,6 +126,8 @@ pub fn decode_record(key: &[u8], value: &[u8]) -> Result<BundleRecord, StoreErro
     let received_at = DtnTime(next()?);
     let size = next()?;
     let retention = Retention(u8::try_from(next()?).map_err(|e| corrupt("record retention", e))?);
+    // Not known for an old record: assume every report, so the bundle is read and checked.
+    let reports = if n == 6 { next()? } else { u64::MAX };
     Ok(BundleRecord {
         id,
         destination,
@@ -131,6 +135,7 @@ pub fn decode_record(key: &[u8], value: &[u8]) -> Result<BundleRecord, StoreErro
         received_at,
         size,
         retention,
+        reports,
     })
 }
 

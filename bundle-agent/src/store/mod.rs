@@ -66,6 +66,10 @@ pub struct BundleRecord {
     pub size: u64,
     /// Why it is kept.
     pub retention: Retention,
+    /// The status reports it asked for (the report request bits of RFC 9171 §4.2.3), or 0
+    /// when it cannot be reported on (an administrative record, or report-to `dtn:none`).
+    /// Lets the agent skip reading a bundle back when it leaves without a report to send.
+    pub reports: u64,
 }
 
 /// Whether an insert stored a new bundle.

@@ -5,7 +5,14 @@
 //! Writes go to the write-ahead log without an fsync, so a crashed process loses nothing
 //! the OS has; [`BundleStore::sync`] fsyncs the log, which is the group commit point after
 //! which a bundle may be acknowledged. Every insert and removal is one atomic write batch.
+//!
+//! Two things keep the per-bundle cost low. Forwarding-log entries wait in memory and ride
+//! in the next write batch (an insertion, a removal, or the sync), so a bundle's arrival and
+//! departure cost one write each, log included. And scans of the expiry index start from a
+//! remembered floor instead of the start, so they do not wade through the tombstones that
+//! every removed bundle leaves until compaction.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use rocksdb::{
@@ -48,7 +55,18 @@ pub struct RocksStore {
     bytes: u64,
     quota: u64,
     next_log_seq: u64,
+    /// Log entries (key, value) not written yet; they join the next write batch.
+    pending_log: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Every live key of the expiry index sorts at or after this one. (A cell: a scan,
+    /// which only reads, moves it.)
+    expiry_floor: RefCell<Vec<u8>>,
 }
+
+/// Most log entries held back before they are written on their own.
+const MAX_PENDING_LOG: usize = 1024;
+/// Sorts after every expiry index key (8 bytes of time, then a bundle key that starts with
+/// a CBOR array head, never 0xFF).
+const PAST_EVERY_EXPIRY_KEY: [u8; 9] = [0xFF; 9];
 
 impl core::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -83,6 +101,8 @@ impl RocksStore {
             bytes: 0,
             quota,
             next_log_seq: 0,
+            pending_log: Vec::new(),
+            expiry_floor: RefCell::new(Vec::new()),
         };
         for record in store.records()? {
             store.bundles += 1;
@@ -109,7 +129,7 @@ impl RocksStore {
 
     /// Adds the destination and expiry index entries of `record` to `batch`.
     fn put_indexes(
-        &self,
+        &mut self,
         batch: &mut WriteBatch,
         record: &BundleRecord,
         key: &[u8],
@@ -119,18 +139,28 @@ impl RocksStore {
             destination_key(&record.destination, key),
             [],
         );
-        batch.put_cf(
-            self.cf(CF_BY_EXPIRY)?,
-            expiry_key(record.expires_at, key),
-            [],
-        );
+        let expiry = expiry_key(record.expires_at, key);
+        batch.put_cf(self.cf(CF_BY_EXPIRY)?, &expiry, []);
+        let floor = self.expiry_floor.get_mut();
+        if expiry < *floor {
+            *floor = expiry;
+        }
         Ok(())
     }
 
-    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    /// Writes `batch`, with the log entries held back so far, without an fsync.
+    fn write(&mut self, mut batch: WriteBatch) -> Result<(), StoreError> {
+        if !self.pending_log.is_empty() {
+            let log = self.cf(CF_LOG)?;
+            for (k, v) in &self.pending_log {
+                batch.put_cf(log, k, v);
+            }
+        }
         let mut wo = WriteOptions::default();
         wo.set_sync(false);
-        self.db.write_opt(batch, &wo).map_err(db_err)
+        self.db.write_opt(batch, &wo).map_err(db_err)?;
+        self.pending_log.clear();
+        Ok(())
     }
 
     /// Decodes every entry of a column family.
@@ -197,6 +227,9 @@ impl BundleStore for RocksStore {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
+        if !self.pending_log.is_empty() {
+            self.write(WriteBatch::default())?;
+        }
         self.db.flush_wal(true).map_err(db_err)
     }
 
@@ -273,13 +306,22 @@ impl BundleStore for RocksStore {
 
     fn expiring(&self, at: DtnTime, limit: usize) -> Result<Vec<BundleId>, StoreError> {
         let mut out = Vec::new();
-        for key in self.keys_from(CF_BY_EXPIRY, &[]).take(limit) {
-            let (t, id) = decode_expiry_key(&key?)?;
+        let mut first = None;
+        let floor = self.expiry_floor.borrow().clone();
+        for key in self.keys_from(CF_BY_EXPIRY, &floor).take(limit) {
+            let key = key?;
+            let (t, id) = decode_expiry_key(&key)?;
+            if first.is_none() {
+                first = Some(key);
+            }
             if t > at {
                 break;
             }
             out.push(id);
         }
+        // Nothing live sorts before the first key found: the next scan starts there.
+        *self.expiry_floor.borrow_mut() =
+            first.map_or_else(|| PAST_EVERY_EXPIRY_KEY.to_vec(), Vec::from);
         Ok(out)
     }
 
@@ -324,10 +366,11 @@ impl BundleStore for RocksStore {
     fn log(&mut self, id: &BundleId, entry: &LogEntry) -> Result<(), StoreError> {
         let mut key = bundle_key(id);
         key.extend_from_slice(&self.next_log_seq.to_be_bytes());
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_LOG)?, key, encode_log(entry));
-        self.write(batch)?;
+        self.pending_log.push((key, encode_log(entry)));
         self.next_log_seq = self.next_log_seq.wrapping_add(1);
+        if self.pending_log.len() >= MAX_PENDING_LOG {
+            self.write(WriteBatch::default())?;
+        }
         Ok(())
     }
 
@@ -343,6 +386,12 @@ impl BundleStore for RocksStore {
                 break;
             }
             out.push(decode_log(&v)?);
+        }
+        // Entries held back come after every written one (their sequence numbers are higher).
+        for (k, v) in &self.pending_log {
+            if k.len() == prefix.len() + 8 && k.starts_with(&prefix) {
+                out.push(decode_log(v)?);
+            }
         }
         Ok(out)
     }

@@ -335,7 +335,7 @@ fn restart_keeps_bundles_waiting_for_a_passive_endpoint() {
     };
     let mut b = Agent::new(cfg, store).unwrap();
     let rest: Vec<Vec<u8>> = b
-        .take_deliveries(NOW, &endpoint, 10)
+        .take_deliveries(NOW, &endpoint, 10, usize::MAX)
         .unwrap()
         .into_iter()
         .map(|(_, p)| p)
@@ -343,6 +343,64 @@ fn restart_keeps_bundles_waiting_for_a_passive_endpoint() {
     assert_eq!(rest, vec![vec![2], vec![3]]);
     assert!(b.take_delivery(NOW, &endpoint).unwrap().is_none());
     assert_eq!(b.store().usage().bundles, 0);
+}
+
+/// A link takes a window of bundles at a time; the others wait in the store and go as
+/// transmissions finish, so a backlog never sits in memory all at once.
+#[test]
+fn a_link_takes_a_window_of_bundles_and_the_rest_follow() {
+    let mut routes = RouteTable::default();
+    routes.add("*", Eid::ipn(3, 0));
+    let mut a = agent(2, routes, 64 << 20);
+    let total = 300u64;
+    for seq in 0..total {
+        receive(
+            &mut a,
+            bundle(1, Eid::ipn(7, 1), seq, 60_000, b"queued"),
+            seq,
+        );
+    }
+    a.commit().unwrap();
+    drain(&mut a);
+    a.handle(
+        NOW,
+        Event::LinkUp {
+            link: 5,
+            peer: Eid::ipn(3, 0),
+            max_bundle_size: None,
+        },
+    )
+    .unwrap();
+    let sent_ids = |actions: Vec<Action>| -> Vec<bundle_agent::wire::BundleId> {
+        actions
+            .into_iter()
+            .filter_map(|x| match x {
+                Action::Transmit { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = sent_ids(drain(&mut a));
+    assert_eq!(first.len(), 256, "the window, not the whole backlog");
+    let mut sent = first.len();
+    let mut outstanding = first;
+    while let Some(id) = outstanding.pop() {
+        a.handle(
+            NOW,
+            Event::Sent {
+                link: 5,
+                id,
+                ok: true,
+            },
+        )
+        .unwrap();
+        let more = sent_ids(drain(&mut a));
+        sent += more.len();
+        outstanding.extend(more);
+        assert!(outstanding.len() <= 256);
+    }
+    assert_eq!(sent as u64, total, "every bundle went, each once");
+    assert_eq!(a.store().usage().bundles, 0);
 }
 
 #[test]

@@ -9,7 +9,9 @@
 //! - throughput for 1 KiB, 64 KiB, 1 MiB and 100 MiB bundles: sixteen sender threads post to
 //!   A, one receiver drains B; the clock runs from the first post to the last payload
 //!   received. dtn7 gets fewer bundles of the smaller sizes, to keep the run short; the cell
-//!   says how many.
+//!   says how many. Ours runs twice: once the same way, once with one application streaming
+//!   the payloads over `/ws/send` (up to 512 unanswered), which costs the client (on the
+//!   same two cores) far less than sixteen HTTP clients.
 //! - RSS of our `dtnd` holding `NODE_BENCH_QUEUED_GIB` GiB (default 10) for an absent peer.
 //!
 //! Ours runs with its RocksDB store syncing before every acknowledgement (group commit);
@@ -139,14 +141,20 @@ type Ws = tungstenite::WebSocket<std::net::TcpStream>;
 const SENDERS: usize = 16;
 
 fn ws(api: &str, endpoint: &str) -> Ws {
-    let url = format!("{}/ws?endpoint={endpoint}", api.replace("http://", "ws://"));
+    ws_at(&format!(
+        "{}/ws?endpoint={endpoint}",
+        api.replace("http://", "ws://")
+    ))
+}
+
+fn ws_at(url: &str) -> Ws {
     let config = tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(256 << 20))
         .max_frame_size(Some(256 << 20));
     let stream =
         std::net::TcpStream::connect(url.trim_start_matches("ws://").split('/').next().unwrap())
             .unwrap();
-    tungstenite::client::client_with_config(url.as_str(), stream, Some(config))
+    tungstenite::client::client_with_config(url, stream, Some(config))
         .unwrap()
         .0
 }
@@ -221,6 +229,71 @@ fn ours_throughput(o: &Ours, size: usize, n: usize) -> Duration {
         s.join().unwrap();
     }
     took
+}
+
+/// Payloads a WebSocket sender keeps outstanding (the node allows up to 1024).
+const WS_WINDOW: usize = 512;
+
+/// Applications streaming over `/ws/send`: one, and a second for large payloads (one
+/// thread masking megabytes of WebSocket frames is the bottleneck otherwise).
+fn ws_senders(size: usize) -> usize {
+    if size >= 64 << 10 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Like [`ours_throughput`], but applications stream the payloads over `/ws/send`, each
+/// keeping up to [`WS_WINDOW`] unanswered.
+fn ours_throughput_ws(o: &Ours, size: usize, n: usize) -> Duration {
+    let mut sock = ws(&o.b, "ipn:2.1");
+    let url = format!(
+        "{}/ws/send?destination=ipn:2.1&lifetime=1h",
+        o.a.replace("http://", "ws://")
+    );
+    let payload = vec![0x5au8; size];
+    let start = Instant::now();
+    let k = ws_senders(size);
+    let senders: Vec<_> = (0..k)
+        .map(|t| {
+            let (url, payload) = (url.clone(), payload.clone());
+            let n = (t..n).step_by(k).count();
+            std::thread::spawn(move || ws_stream(&url, &payload, n))
+        })
+        .collect();
+    for _ in 0..n {
+        assert_eq!(ws_next(&mut sock).len(), size);
+    }
+    let took = start.elapsed();
+    for s in senders {
+        s.join().unwrap();
+    }
+    took
+}
+
+/// Streams `n` copies of `payload` to `url`, checking every answer.
+fn ws_stream(url: &str, payload: &[u8], n: usize) {
+    {
+        let mut tx = ws_at(url);
+        let mut answered = 0;
+        let check = |tx: &mut Ws| match tx.read().unwrap() {
+            tungstenite::Message::Text(t) => assert!(!t.starts_with("error"), "{t}"),
+            other => panic!("unexpected answer {other:?}"),
+        };
+        for sent in 1..=n {
+            tx.send(tungstenite::Message::Binary(payload.to_vec().into()))
+                .unwrap();
+            if sent - answered > WS_WINDOW {
+                check(&mut tx);
+                answered += 1;
+            }
+        }
+        while answered < n {
+            check(&mut tx);
+            answered += 1;
+        }
+    }
 }
 
 fn rss_kib(pid: u32) -> (u64, u64) {
@@ -501,12 +574,13 @@ fn main() {
             (100 << 20, "100m", "100 MiB", 8),
         ]
     };
-    println!("| throughput | bundles | ours | dtn7-rs 0.21.0 |");
-    println!("|---|---|---|---|");
+    println!("| throughput | bundles | ours, WebSocket stream | ours, HTTP POST each | dtn7-rs 0.21.0, HTTP POST each |");
+    println!("|---|---|---|---|---|");
     for (size, part, label, n) in sizes {
         if !wanted(part) {
             continue;
         }
+        let streamed = ours_throughput_ws(&ours, size, n);
         let o = ours_throughput(&ours, size, n);
         // dtn7 gets fewer small bundles, to keep the run short; the rate is what counts.
         let dn = match size {
@@ -522,7 +596,11 @@ fn main() {
             },
             None => "not run".into(),
         };
-        println!("| {label} | {n} | {} | {d} |", rate(size, n, o));
+        println!(
+            "| {label} | {n} | {} | {} | {d} |",
+            rate(size, n, streamed),
+            rate(size, n, o)
+        );
     }
     let (rss, hwm) = rss_kib(ours.b_pid);
     println!();

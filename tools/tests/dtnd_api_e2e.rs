@@ -161,3 +161,58 @@ fn websocket_push_delivers_waiting_and_new_payloads_in_order() {
     b.wait_until("B's inbox to be empty", |s| s["stored_bundles"] == 0);
     assert_eq!(b.get("/ws?endpoint=nonsense").unwrap().0, 400);
 }
+
+/// `/ws/send`: payloads streamed without waiting, each answered in order with its bundle ID
+/// once durable; a text message is answered with an error; the bundles arrive at B in order.
+#[test]
+fn websocket_send_streams_payloads_and_answers_each_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(dir.path());
+    assert_eq!(
+        b.get("/ws/send?destination=nonsense").unwrap().0,
+        400,
+        "a bad parameter is refused before the upgrade"
+    );
+    assert_eq!(b.post("/register?endpoint=ipn:2.6", b"").0, 204);
+    let (mut ws, _) = tungstenite::connect(format!(
+        "ws://127.0.0.1:{}/ws/send?destination=ipn:2.6&lifetime=10m",
+        a.api
+    ))
+    .unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    let n = 50;
+    for i in 0..n {
+        ws.send(tungstenite::Message::Binary(
+            format!("streamed {i}").into_bytes().into(),
+        ))
+        .unwrap();
+    }
+    ws.send(tungstenite::Message::Text("not a payload".into()))
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        match ws.read().unwrap() {
+            tungstenite::Message::Text(t) => {
+                assert!(t.starts_with("ipn:1.0/"), "a bundle ID, not {t}");
+                ids.push(t.to_string());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), n, "every bundle has its own ID");
+    match ws.read().unwrap() {
+        tungstenite::Message::Text(t) => assert!(t.starts_with("error:"), "{t}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    for i in 0..n {
+        assert_eq!(b.recv("ipn:2.6"), format!("streamed {i}").as_bytes());
+    }
+    // The IDs answered are the bundles' IDs: A's log knows each.
+    let (code, _) = a.get(&format!("/bundle?id={}", ids[0])).unwrap();
+    assert_eq!(code, 200);
+}

@@ -63,15 +63,17 @@ impl<S: BundleStore> Agent<S> {
         now: DtnTime,
         endpoint: &Eid,
     ) -> Result<Option<(BundleId, Vec<u8>)>, AgentError> {
-        Ok(self.take_deliveries(now, endpoint, 1)?.pop())
+        Ok(self.take_deliveries(now, endpoint, 1, 0)?.pop())
     }
 
-    /// Like [`Agent::take_delivery`], up to `max` bundles at once.
+    /// Like [`Agent::take_delivery`], up to `max` bundles at once, and no more once their
+    /// payloads reach `max_bytes` (the first is taken whatever its size).
     pub fn take_deliveries(
         &mut self,
         now: DtnTime,
         endpoint: &Eid,
         max: usize,
+        max_bytes: usize,
     ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
         let waiting: Vec<BundleId> = self
             .inbox
@@ -79,7 +81,11 @@ impl<S: BundleStore> Agent<S> {
             .map(|ids| ids.iter().take(max).cloned().collect())
             .unwrap_or_default();
         let mut taken = Vec::with_capacity(waiting.len());
+        let mut bytes_taken = 0usize;
         for id in waiting {
+            if !taken.is_empty() && bytes_taken >= max_bytes {
+                break;
+            }
             let Some(bytes) = self.store.get(&id)? else {
                 self.unqueue(&id);
                 continue;
@@ -92,6 +98,7 @@ impl<S: BundleStore> Agent<S> {
                 continue;
             };
             let payload = view.payload().to_vec();
+            bytes_taken = bytes_taken.saturating_add(payload.len());
             self.delivered(now, &id, endpoint, view.primary(), payload.len() as u64)?;
             taken.push((id, payload));
         }

@@ -9,27 +9,72 @@ use crate::wire::{
     BlockType, Bundle, BundleId, CanonicalBlock, DtnTime, Eid, HopCount, ReasonCode,
 };
 
+/// Most transmissions (bundles or fragments) outstanding on one link.
+pub const LINK_WINDOW: usize = 256;
+/// Most bytes outstanding on one link (one bundle may always go, however large).
+pub const LINK_WINDOW_BYTES: u64 = 64 << 20;
+
 impl<S: BundleStore> Agent<S> {
-    /// RFC 9171 §5.4: forwarding over a link to the next hop, if one is up.
+    /// The link to the next hop for `destination`, if one is up.
+    fn route(&self, destination: &Eid) -> Option<LinkId> {
+        let links = &self.links;
+        let next = self
+            .cfg
+            .routes
+            .next_hop(destination, |n| links.values().any(|l| l.peer == *n))?;
+        self.links
+            .iter()
+            .find(|(_, l)| l.peer == next)
+            .map(|(&link, _)| link)
+    }
+
+    /// True when `link` may take a bundle of `size` bytes now.
+    fn has_room(&self, link: LinkId, size: u64) -> bool {
+        self.links.get(&link).is_some_and(|l| {
+            l.sending == 0
+                || (l.sending < LINK_WINDOW
+                    && l.sending_bytes.saturating_add(size) <= LINK_WINDOW_BYTES)
+        })
+    }
+
+    /// Queues a bundle for `link` until its window has room. Only its ID waits in memory.
+    fn wait_for_room(&mut self, link: LinkId, id: &BundleId) {
+        if self.waiting.contains_key(id) {
+            return;
+        }
+        if let Some(l) = self.links.get_mut(&link) {
+            l.waiting.push_back(id.clone());
+            self.waiting.insert(id.clone(), link);
+        }
+    }
+
+    /// RFC 9171 §5.4: forwarding over a link to the next hop, if one is up. A link takes a
+    /// window of bundles at a time; the rest wait, in the store, for room.
     pub(super) fn forward(
         &mut self,
         now: DtnTime,
         record: &BundleRecord,
-        mut bundle: Bundle,
+        bundle: Bundle,
     ) -> Result<(), AgentError> {
-        if self.in_flight.contains_key(&record.id) {
+        if self.in_flight.contains_key(&record.id) || self.waiting.contains_key(&record.id) {
             return Ok(());
         }
-        let links = &self.links;
-        let Some(next) = self.cfg.routes.next_hop(&record.destination, |n| {
-            links.values().any(|l| l.peer == *n)
-        }) else {
+        let Some(link) = self.route(&record.destination) else {
             return Ok(());
         };
-        let Some((&link, chosen)) = self.links.iter().find(|(_, l)| l.peer == next) else {
+        if !self.has_room(link, record.size) {
+            self.wait_for_room(link, &record.id);
             return Ok(());
+        }
+        self.transmit(now, link, record, bundle);
+        Ok(())
+    }
+
+    /// Hands a bundle to `link`: prepared for the next hop and cut to the link's size.
+    fn transmit(&mut self, now: DtnTime, link: LinkId, record: &BundleRecord, mut bundle: Bundle) {
+        let Some(limit) = self.links.get(&link).map(|l| l.max_bundle_size) else {
+            return;
         };
-        let limit = chosen.max_bundle_size;
         prepare_for_forwarding(
             &mut bundle,
             &self.cfg.node_id,
@@ -39,15 +84,22 @@ impl<S: BundleStore> Agent<S> {
         // must not be fragmented stays pending for a link that can carry it.
         let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         let Ok(pieces) = crate::fragment::fragment(&bundle, limit, &self.cfg.decode) else {
-            return Ok(());
+            return;
         };
         if pieces.len() > 1 {
             self.stats.fragmented += 1;
         }
+        let bytes: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+        if let Some(l) = self.links.get_mut(&link) {
+            l.sending += pieces.len();
+            l.sending_bytes = l.sending_bytes.saturating_add(bytes);
+        }
         self.in_flight.insert(
             record.id.clone(),
             InFlight {
+                link,
                 remaining: pieces.len(),
+                bytes,
                 failed: false,
             },
         );
@@ -58,9 +110,38 @@ impl<S: BundleStore> Agent<S> {
                 bytes,
             });
         }
-        Ok(())
     }
 
+    /// Sends bundles waiting for `link` while its window has room.
+    fn refill(&mut self, now: DtnTime, link: LinkId) -> Result<(), AgentError> {
+        loop {
+            let Some(id) = self
+                .links
+                .get(&link)
+                .and_then(|l| l.waiting.front().cloned())
+            else {
+                return Ok(());
+            };
+            let record = self.store.record(&id)?;
+            let size = record.as_ref().map_or(0, |r| r.size);
+            if !self.has_room(link, size) {
+                return Ok(());
+            }
+            if let Some(l) = self.links.get_mut(&link) {
+                l.waiting.pop_front();
+            }
+            self.waiting.remove(&id);
+            let (Some(record), Some(bundle)) = (record, self.load(&id)?) else {
+                continue; // gone meanwhile (expired, deleted)
+            };
+            if record.retention.has(Retention::FORWARD_PENDING) {
+                self.transmit(now, link, &record, bundle);
+            }
+        }
+    }
+
+    /// A link came up: route every bundle waiting to be forwarded. Only those the link's
+    /// window takes are read from the store now.
     pub(super) fn forward_pending(&mut self, now: DtnTime) -> Result<(), AgentError> {
         let pending: Vec<BundleRecord> = self
             .store
@@ -69,11 +150,30 @@ impl<S: BundleStore> Agent<S> {
             .filter(|r| r.retention.has(Retention::FORWARD_PENDING))
             .collect();
         for record in pending {
+            if self.in_flight.contains_key(&record.id) || self.waiting.contains_key(&record.id) {
+                continue;
+            }
+            let Some(link) = self.route(&record.destination) else {
+                continue;
+            };
+            if !self.has_room(link, record.size) {
+                self.wait_for_room(link, &record.id);
+                continue;
+            }
             if let Some(bundle) = self.load(&record.id)? {
-                self.forward(now, &record, bundle)?;
+                self.transmit(now, link, &record, bundle);
             }
         }
         Ok(())
+    }
+
+    /// A link went down: what waited for it waits in the store for the next link.
+    pub(super) fn link_down(&mut self, link: LinkId) {
+        if let Some(l) = self.links.remove(&link) {
+            for id in l.waiting {
+                self.waiting.remove(&id);
+            }
+        }
     }
 
     pub(super) fn sent(
@@ -88,12 +188,19 @@ impl<S: BundleStore> Agent<S> {
         };
         flight.remaining = flight.remaining.saturating_sub(1);
         flight.failed |= !ok;
-        if flight.remaining > 0 {
+        let (remaining, failed, bytes, on) =
+            (flight.remaining, flight.failed, flight.bytes, flight.link);
+        if let Some(l) = self.links.get_mut(&on) {
+            l.sending = l.sending.saturating_sub(1);
+            if remaining == 0 {
+                l.sending_bytes = l.sending_bytes.saturating_sub(bytes);
+            }
+        }
+        if remaining > 0 {
             return Ok(());
         }
-        let ok = !flight.failed;
         self.in_flight.remove(&id);
-        if ok {
+        if !failed {
             self.stats.forwarded += 1;
             if let Some(peer) = self.links.get(&link).map(|l| l.peer.clone()) {
                 self.store.log(
@@ -109,7 +216,7 @@ impl<S: BundleStore> Agent<S> {
             self.store.remove(&id)?;
             self.report_stored(now, subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
         }
-        Ok(())
+        self.refill(now, on)
     }
 }
 

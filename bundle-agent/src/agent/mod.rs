@@ -24,6 +24,7 @@ mod reports;
 mod routes;
 mod stats;
 
+pub use forward::{LINK_WINDOW, LINK_WINDOW_BYTES};
 pub use reports::Status;
 pub use routes::{EidPattern, Route, RouteTable};
 pub use stats::AgentStats;
@@ -179,6 +180,8 @@ pub struct Agent<S: BundleStore> {
     /// the store on start, so a fetch never scans the store. Bounded by the store's quota.
     inbox: BTreeMap<Eid, BTreeSet<BundleId>>,
     in_flight: BTreeMap<BundleId, InFlight>,
+    /// Bundles waiting in a link's queue for room in its window, and the link.
+    waiting: BTreeMap<BundleId, LinkId>,
     report_sequence: u64,
     unsynced_acks: Vec<AckToken>,
     actions: VecDeque<Action>,
@@ -190,13 +193,21 @@ pub struct Agent<S: BundleStore> {
 struct Link {
     peer: Eid,
     max_bundle_size: Option<u64>,
+    /// Transmissions handed to the link and not yet answered by `Event::Sent`, and their bytes.
+    sending: usize,
+    sending_bytes: u64,
+    /// Bundles routed to this link that wait for room in its window (IDs only: the bundles
+    /// stay in the store, forward pending).
+    waiting: VecDeque<BundleId>,
 }
 
 /// A bundle handed to a link: how many transmissions (fragments) are outstanding, and
 /// whether one of them failed.
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
+    link: LinkId,
     remaining: usize,
+    bytes: u64,
     failed: bool,
 }
 
@@ -238,6 +249,7 @@ impl<S: BundleStore> Agent<S> {
             registrations,
             inbox,
             in_flight: BTreeMap::new(),
+            waiting: BTreeMap::new(),
             report_sequence: 0,
             unsynced_acks: Vec::new(),
             actions: VecDeque::new(),
@@ -313,12 +325,15 @@ impl<S: BundleStore> Agent<S> {
                     Link {
                         peer,
                         max_bundle_size,
+                        sending: 0,
+                        sending_bytes: 0,
+                        waiting: VecDeque::new(),
                     },
                 );
                 self.forward_pending(now)
             }
             Event::LinkDown { link } => {
-                self.links.remove(&link);
+                self.link_down(link);
                 Ok(())
             }
             Event::Sent { link, id, ok } => self.sent(now, link, id, ok),

@@ -14,6 +14,8 @@
 //! - `GET /metrics`: Prometheus metrics.
 //! - `GET /ws?endpoint=EID` (WebSocket): registers the endpoint and pushes each payload that
 //!   arrives there as a binary message (see [`super::push`]).
+//! - `GET /ws/send?destination=EID[&...]` (WebSocket, the parameters of `/send`): each binary
+//!   message is a payload to send; each is answered in order (see [`super::submit`]).
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -58,6 +60,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/peers", get(peers))
         .route("/metrics", get(metrics))
         .route("/ws", get(super::push::websocket))
+        .route("/ws/send", get(super::submit::websocket))
         // A payload may be as large as a bundle the node accepts (256 MiB by default).
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(state)
@@ -72,7 +75,7 @@ fn unavailable() -> Response {
 }
 
 #[derive(Deserialize)]
-struct SendQuery {
+pub(super) struct SendQuery {
     destination: String,
     lifetime: Option<String>,
     /// Where status reports go (default: this node).
@@ -102,57 +105,105 @@ fn report_flags(list: &str) -> Result<u64, String> {
     Ok(flags)
 }
 
+/// What `/send` and `/ws/send` make bundles from: the query, checked.
+#[derive(Debug, Clone)]
+pub(super) struct SendSpec {
+    destination: Eid,
+    source: Eid,
+    report_to: Eid,
+    lifetime_ms: u64,
+    flags: BundleFlags,
+}
+
+impl SendSpec {
+    /// Checks a send query; the error names the parameter.
+    pub(super) fn parse(s: &ApiState, q: &SendQuery) -> Result<Self, String> {
+        let destination: Eid = q
+            .destination
+            .parse()
+            .map_err(|e| format!("destination {:?}: {e}", q.destination))?;
+        let lifetime_ms = match q.lifetime.as_deref().map(parse_duration_ms).transpose() {
+            Ok(l) => l.unwrap_or(86_400_000),
+            Err(e) => return Err(format!("lifetime: {e:#}")),
+        };
+        let flags = BundleFlags(
+            q.reports
+                .as_deref()
+                .map(report_flags)
+                .transpose()?
+                .unwrap_or(0),
+        );
+        let report_to = match q.report_to.as_deref().map(str::parse::<Eid>).transpose() {
+            Ok(r) => r.unwrap_or_else(|| s.node_id.clone()),
+            Err(e) => return Err(format!("report_to: {e}")),
+        };
+        let source = match q.source.as_deref().map(str::parse::<Eid>).transpose() {
+            Ok(Some(src)) if src.node_id() == s.node_id => src,
+            Ok(Some(src)) => return Err(format!("source {src}: not an endpoint of this node")),
+            Ok(None) => s.node_id.clone(),
+            Err(e) => return Err(format!("source: {e}")),
+        };
+        Ok(Self {
+            destination,
+            source,
+            report_to,
+            lifetime_ms,
+            flags,
+        })
+    }
+
+    /// A bundle carrying `payload`, and its ID.
+    pub(super) fn build(&self, s: &ApiState, payload: &[u8]) -> Result<(Vec<u8>, String), String> {
+        let seq = s
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let creation = CreationTimestamp::new(dtn_now(), seq);
+        let bytes = BundleBuilder::new(self.destination.clone(), self.source.clone(), creation)
+            .lifetime_ms(self.lifetime_ms)
+            .flags(self.flags)
+            .report_to(self.report_to.clone())
+            .hop_count(32, 0)
+            .payload(payload)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let id = format!("{}/{}/{}", self.source, creation.time.0, creation.sequence);
+        Ok((bytes, id))
+    }
+}
+
+/// Hands a bundle to the core; `Ok` once it is durable, else why it was refused.
+pub(super) async fn submit(
+    s: &ApiState,
+    bytes: Vec<u8>,
+) -> Result<oneshot::Receiver<Result<(), String>>, ()> {
+    let (reply, rx) = oneshot::channel();
+    s.core
+        .send(CoreMsg::Submit { bytes, reply })
+        .await
+        .map_err(|_| ())?;
+    Ok(rx)
+}
+
 async fn send(State(s): State<ApiState>, Query(q): Query<SendQuery>, body: Bytes) -> Response {
-    let destination: Eid = match q.destination.parse() {
-        Ok(e) => e,
-        Err(e) => return bad(format!("destination {:?}: {e}", q.destination)),
-    };
-    let lifetime = match q.lifetime.as_deref().map(parse_duration_ms).transpose() {
-        Ok(l) => l.unwrap_or(86_400_000),
-        Err(e) => return bad(format!("lifetime: {e:#}")),
-    };
-    let flags = match q.reports.as_deref().map(report_flags).transpose() {
-        Ok(f) => BundleFlags(f.unwrap_or(0)),
+    let (bytes, id) = match SendSpec::parse(&s, &q).and_then(|spec| spec.build(&s, &body)) {
+        Ok(b) => b,
         Err(e) => return bad(e),
     };
-    let report_to = match q.report_to.as_deref().map(str::parse::<Eid>).transpose() {
-        Ok(r) => r.unwrap_or_else(|| s.node_id.clone()),
-        Err(e) => return bad(format!("report_to: {e}")),
-    };
-    let source = match q.source.as_deref().map(str::parse::<Eid>).transpose() {
-        Ok(Some(src)) if src.node_id() == s.node_id => src,
-        Ok(Some(src)) => return bad(format!("source {src}: not an endpoint of this node")),
-        Ok(None) => s.node_id.clone(),
-        Err(e) => return bad(format!("source: {e}")),
-    };
-    let seq = s
-        .sequence
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let bytes =
-        match BundleBuilder::new(destination, source, CreationTimestamp::new(dtn_now(), seq))
-            .lifetime_ms(lifetime)
-            .flags(flags)
-            .report_to(report_to)
-            .hop_count(32, 0)
-            .payload(&body)
-            .build()
-        {
-            Ok(b) => b,
-            Err(e) => return bad(e.to_string()),
-        };
-    let (reply, rx) = oneshot::channel();
-    if s.core.send(CoreMsg::Submit { bytes, reply }).await.is_err() {
+    let Ok(rx) = submit(&s, bytes).await else {
         return unavailable();
-    }
+    };
     match rx.await {
-        Ok(Ok(id)) => (StatusCode::CREATED, id).into_response(),
-        Ok(Err(why)) if why == "store full" => {
+        Ok(Ok(())) => (StatusCode::CREATED, id).into_response(),
+        Ok(Err(why)) if why == STORE_FULL => {
             (StatusCode::INSUFFICIENT_STORAGE, why).into_response()
         }
         Ok(Err(why)) => bad(why),
         Err(_) => unavailable(),
     }
 }
+
+/// The core's refusal when the store's quota is reached.
+pub(super) const STORE_FULL: &str = "store full";
 
 #[derive(Deserialize)]
 struct EndpointQuery {

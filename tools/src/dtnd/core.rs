@@ -17,6 +17,10 @@ use transports::udp::UdpLink;
 
 use crate::cli_io::dtn_now;
 
+/// Most payload bytes one fetch takes out of the store (one payload always goes, however
+/// large), so a batch of big bundles does not sit in memory all at once.
+const FETCH_MAX_BYTES: usize = 16 << 20;
+
 /// Messages to the core.
 #[derive(Debug)]
 pub enum CoreMsg {
@@ -42,8 +46,8 @@ pub enum CoreMsg {
     Submit {
         /// The encoded bundle.
         bytes: Vec<u8>,
-        /// Ok(bundle ID) or the refusal.
-        reply: oneshot::Sender<Result<String, String>>,
+        /// Ok once durable, or the refusal.
+        reply: oneshot::Sender<Result<(), String>>,
     },
     /// An application registers an endpoint.
     Register {
@@ -119,7 +123,7 @@ enum Origin {
         link: LinkId,
         transfer_id: u64,
     },
-    Api(oneshot::Sender<Result<String, String>>),
+    Api(oneshot::Sender<Result<(), String>>),
     /// UDP has nothing to acknowledge.
     Datagram,
     /// Made by this node (echo replies).
@@ -298,13 +302,10 @@ impl Core {
                     )?,
                     Err(e) => {
                         tracing::warn!(link, peer = %n.peer_node_id, "peer node ID is not an EID: {e}");
-                        if let Some(s) = self.sessions.get(&link) {
-                            let _ = s
-                                .send(Command::Close(
-                                    transports::tcpcl::TermReason::ContactFailure,
-                                ))
-                                .await;
-                        }
+                        self.command_session(
+                            link,
+                            Command::Close(transports::tcpcl::TermReason::ContactFailure),
+                        );
                     }
                 },
                 Upcall::Received {
@@ -395,7 +396,7 @@ impl Core {
             } => {
                 let taken: Vec<Vec<u8>> = self
                     .agent
-                    .take_deliveries(now, &endpoint, max)?
+                    .take_deliveries(now, &endpoint, max, FETCH_MAX_BYTES)?
                     .into_iter()
                     .map(|(_, payload)| payload)
                     .collect();
@@ -516,6 +517,36 @@ impl Core {
         serde_json::Value::Array(out)
     }
 
+    /// Hands a command to a session without waiting: the core must never block on a session
+    /// that is itself blocked handing upcalls to the core. The channel has room for the
+    /// agent's whole link window plus the acknowledgements of received transfers; should it
+    /// still be full, the session is closed (its transfers fail and are retried on the next
+    /// session) rather than the core stalling. False when the command was not delivered.
+    fn command_session(&mut self, link: LinkId, command: Command) -> bool {
+        let Some(s) = self.sessions.get(&link) else {
+            return false;
+        };
+        match s.try_send(command) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::error!(link, "session command queue full: closing the session");
+                // No more commands go to it; the close waits for room off the core's path, and
+                // the session's `Closed` upcall fails what it still held.
+                if let Some(s) = self.sessions.remove(&link) {
+                    tokio::spawn(async move {
+                        let _ = s
+                            .send(Command::Close(
+                                transports::tcpcl::TermReason::ResourceExhaustion,
+                            ))
+                            .await;
+                    });
+                }
+                false
+            }
+        }
+    }
+
     /// Tells the agent how a transmission ended.
     fn sent(
         &mut self,
@@ -552,19 +583,17 @@ impl Core {
             match action {
                 Action::Accept { token } => match self.origins.remove(&token) {
                     Some(Origin::Session { link, transfer_id }) => {
-                        if let Some(s) = self.sessions.get(&link) {
-                            let _ = s.send(Command::Accept(transfer_id)).await;
-                        }
+                        self.command_session(link, Command::Accept(transfer_id));
                     }
                     Some(Origin::Api(reply)) => {
-                        let _ = reply.send(Ok(format!("token {token}")));
+                        let _ = reply.send(Ok(()));
                     }
                     Some(Origin::Datagram | Origin::Internal) | None => {}
                 },
                 Action::Refuse { token, cause } => {
                     let why = match &cause {
                         RefuseCause::Malformed(e) => e.to_string(),
-                        RefuseCause::StoreFull => "store full".to_string(),
+                        RefuseCause::StoreFull => super::api::STORE_FULL.to_string(),
                     };
                     tracing::info!(token, "bundle refused: {why}");
                     match self.origins.remove(&token) {
@@ -573,9 +602,7 @@ impl Core {
                                 RefuseCause::StoreFull => RefuseReason::NoResources,
                                 RefuseCause::Malformed(_) => RefuseReason::NotAcceptable,
                             };
-                            if let Some(s) = self.sessions.get(&link) {
-                                let _ = s.send(Command::Refuse(transfer_id, reason)).await;
-                            }
+                            self.command_session(link, Command::Refuse(transfer_id, reason));
                         }
                         Some(Origin::Api(reply)) => {
                             let _ = reply.send(Err(why));
@@ -602,10 +629,8 @@ impl Core {
                 Action::Transmit { link, id, bytes } => {
                     let tag = self.next_token;
                     self.next_token += 1;
-                    let delivered_to_session = match self.sessions.get(&link) {
-                        Some(s) => s.send(Command::Send { tag, bundle: bytes }).await.is_ok(),
-                        None => false,
-                    };
+                    let delivered_to_session =
+                        self.command_session(link, Command::Send { tag, bundle: bytes });
                     if delivered_to_session {
                         self.queued.insert(tag, (link, id));
                     } else if let Err(e) = self.sent(dtn_now(), link, id, false) {

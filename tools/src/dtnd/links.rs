@@ -44,6 +44,11 @@ impl TcpclSetup {
     }
 }
 
+/// Room in a session's command queue: the agent's window of transmissions per link
+/// ([`bundle_agent::agent::LINK_WINDOW`]) plus acknowledgements of the transfers received and
+/// not yet answered, with margin. The core never waits on this queue.
+const SESSION_COMMANDS: usize = 4096;
+
 /// Runs one session on `stream` and relays its upcalls to the core.
 async fn session(
     stream: TcpStream,
@@ -56,7 +61,7 @@ async fn session(
     let Ok(addr) = stream.peer_addr() else {
         return;
     };
-    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (cmd_tx, cmd_rx) = mpsc::channel(SESSION_COMMANDS);
     let (up_tx, mut up_rx) = mpsc::channel(256);
     if core
         .send(CoreMsg::SessionUp {

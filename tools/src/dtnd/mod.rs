@@ -15,6 +15,7 @@ pub mod echo;
 pub mod links;
 pub mod metrics;
 pub mod push;
+pub mod submit;
 pub mod views;
 
 use std::net::SocketAddr;

@@ -95,9 +95,10 @@ pub fn send(api: &ApiArgs, a: &SendArgs) -> Result<()> {
     match r.status().as_u16() {
         201 => {
             println!(
-                "sent {} bytes to {} (stored durably)",
+                "sent {} bytes to {} as bundle {} (stored durably)",
                 payload.len(),
-                a.destination
+                a.destination,
+                body.trim()
             );
             Ok(())
         }

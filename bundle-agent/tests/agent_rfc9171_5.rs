@@ -403,6 +403,65 @@ fn a_link_takes_a_window_of_bundles_and_the_rest_follow() {
     assert_eq!(a.store().usage().bundles, 0);
 }
 
+/// Two-phase delivery (push subscribers): a lent bundle stays stored until confirmed, is not
+/// lent twice, waits again when given back, and survives a restart unconfirmed.
+#[test]
+fn rfc9171_5_7_lent_bundles_leave_only_when_confirmed() {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    let endpoint = Eid::ipn(2, 9);
+    a.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: endpoint.clone(),
+            mode: DeliveryMode::Passive,
+        }),
+    )
+    .unwrap();
+    for seq in 1..=3 {
+        receive(
+            &mut a,
+            bundle(1, endpoint.clone(), seq, 60_000, &[seq as u8]),
+            seq,
+        );
+    }
+    a.commit().unwrap();
+    let lent = a.lend_deliveries(&endpoint, 2, usize::MAX).unwrap();
+    let payloads: Vec<&[u8]> = lent.iter().map(|(_, p)| p.as_slice()).collect();
+    assert_eq!(payloads, vec![&[1u8][..], &[2u8][..]]);
+    assert_eq!(a.store().usage().bundles, 3, "lent, not gone");
+    // Not lent twice; /recv-style takes skip lent bundles too.
+    let more = a.lend_deliveries(&endpoint, 10, usize::MAX).unwrap();
+    assert_eq!(more.len(), 1);
+    assert_eq!(more[0].1, vec![3]);
+    assert!(a.take_delivery(NOW, &endpoint).unwrap().is_none());
+    assert!(a.confirm_delivery(NOW, &endpoint, &lent[0].0).unwrap());
+    assert!(
+        !a.confirm_delivery(NOW, &endpoint, &lent[0].0).unwrap(),
+        "once"
+    );
+    a.give_back(&lent[1].0);
+    a.commit().unwrap();
+    assert_eq!(a.store().usage().bundles, 2);
+    let again = a.lend_deliveries(&endpoint, 10, usize::MAX).unwrap();
+    assert_eq!(again.len(), 1, "the given-back bundle waits again");
+    assert_eq!(again[0].1, vec![2]);
+    // Unconfirmed at a restart: both still there.
+    let store = a.store().clone();
+    drop(a);
+    let cfg = AgentConfig {
+        node_id: Eid::ipn(2, 0),
+        decode: DecodeOptions::default(),
+        routes: RouteTable::default(),
+    };
+    let mut b = Agent::new(cfg, store).unwrap();
+    assert_eq!(
+        b.take_deliveries(NOW, &endpoint, 10, usize::MAX)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 #[test]
 fn three_nodes_forward_a_to_b_to_c() {
     let mut ra = RouteTable::default();

@@ -75,11 +75,7 @@ impl<S: BundleStore> Agent<S> {
         max: usize,
         max_bytes: usize,
     ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
-        let waiting: Vec<BundleId> = self
-            .inbox
-            .get(endpoint)
-            .map(|ids| ids.iter().take(max).cloned().collect())
-            .unwrap_or_default();
+        let waiting = self.waiting_for(endpoint, max);
         let mut taken = Vec::with_capacity(waiting.len());
         let mut bytes_taken = 0usize;
         for id in waiting {
@@ -103,6 +99,88 @@ impl<S: BundleStore> Agent<S> {
             taken.push((id, payload));
         }
         Ok(taken)
+    }
+
+    /// Up to `max` bundles waiting for `endpoint` and not lent out, oldest first.
+    fn waiting_for(&self, endpoint: &Eid, max: usize) -> Vec<BundleId> {
+        self.inbox
+            .get(endpoint)
+            .map(|ids| {
+                ids.iter()
+                    .filter(|id| !self.lent.contains(*id))
+                    .take(max)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Two-phase delivery, for applications that confirm what they got (WebSocket push):
+    /// the payloads of up to `max` bundles waiting for `endpoint` (stopping once they reach
+    /// `max_bytes`; the first goes whatever its size), lent out but still stored. Each is
+    /// then either confirmed ([`Agent::confirm_delivery`]: delivered, RFC 9171 §5.7) or given
+    /// back ([`Agent::give_back`]). A crash before the confirmation is durable delivers the
+    /// bundle again after restart: at least once, never lost.
+    pub fn lend_deliveries(
+        &mut self,
+        endpoint: &Eid,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
+        let mut lent = Vec::new();
+        let mut bytes_lent = 0usize;
+        for id in self.waiting_for(endpoint, max) {
+            if !lent.is_empty() && bytes_lent >= max_bytes {
+                break;
+            }
+            let Some(bytes) = self.store.get(&id)? else {
+                self.unqueue(&id);
+                continue;
+            };
+            let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) else {
+                self.stats.unreadable += 1;
+                self.unqueue(&id);
+                continue;
+            };
+            let payload = view.payload().to_vec();
+            bytes_lent = bytes_lent.saturating_add(payload.len());
+            self.lent.insert(id.clone());
+            lent.push((id, payload));
+        }
+        Ok(lent)
+    }
+
+    /// The application has a lent bundle: it is delivered. False when it was not lent
+    /// (expired or deleted meanwhile, or confirmed already).
+    pub fn confirm_delivery(
+        &mut self,
+        now: DtnTime,
+        endpoint: &Eid,
+        id: &BundleId,
+    ) -> Result<bool, AgentError> {
+        if !self.lent.remove(id) {
+            return Ok(false);
+        }
+        self.stats.delivered += 1;
+        self.store.log(
+            id,
+            &LogEntry {
+                at: now,
+                event: LogEvent::Delivered {
+                    endpoint: endpoint.clone(),
+                },
+            },
+        )?;
+        let subject = self.read_for_report(id, Status::Delivered)?;
+        self.store.remove(id)?;
+        self.unqueue(id);
+        self.report_stored(now, subject, Status::Delivered, ReasonCode::NO_INFORMATION)?;
+        Ok(true)
+    }
+
+    /// The application did not get a lent bundle: it waits again, first in line.
+    pub fn give_back(&mut self, id: &BundleId) {
+        self.lent.remove(id);
     }
 
     /// A registration became active: deliver what waited for it.

@@ -179,6 +179,8 @@ pub struct Agent<S: BundleStore> {
     /// Bundles waiting for delivery ("dispatch pending"), per local endpoint: rebuilt from
     /// the store on start, so a fetch never scans the store. Bounded by the store's quota.
     inbox: BTreeMap<Eid, BTreeSet<BundleId>>,
+    /// Bundles of the inboxes lent to an application and not yet confirmed.
+    lent: BTreeSet<BundleId>,
     in_flight: BTreeMap<BundleId, InFlight>,
     /// Bundles waiting in a link's queue for room in its window, and the link.
     waiting: BTreeMap<BundleId, LinkId>,
@@ -248,6 +250,7 @@ impl<S: BundleStore> Agent<S> {
             links: BTreeMap::new(),
             registrations,
             inbox,
+            lent: BTreeSet::new(),
             in_flight: BTreeMap::new(),
             waiting: BTreeMap::new(),
             report_sequence: 0,
@@ -277,11 +280,10 @@ impl<S: BundleStore> Agent<S> {
         self.actions.pop_front()
     }
 
-    /// Makes everything handled so far durable, then releases the acknowledgements.
+    /// Makes everything handled so far durable (acknowledged bundles, and every other change:
+    /// forwarded bundles gone, confirmed deliveries), then releases the acknowledgements.
     pub fn commit(&mut self) -> Result<(), AgentError> {
-        if self.unsynced_acks.is_empty() {
-            return Ok(());
-        }
+        // Cheap when nothing was written since the last sync.
         self.store.sync()?;
         for token in self.unsynced_acks.drain(..) {
             self.actions.push_back(Action::Accept { token });
@@ -531,6 +533,7 @@ impl<S: BundleStore> Agent<S> {
 
     /// Forgets `id` in the inboxes (it was delivered, expired or deleted).
     fn unqueue(&mut self, id: &BundleId) {
+        self.lent.remove(id);
         self.inbox.retain(|_, ids| {
             ids.remove(id);
             !ids.is_empty()

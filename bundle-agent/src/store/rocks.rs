@@ -57,6 +57,8 @@ pub struct RocksStore {
     next_log_seq: u64,
     /// Log entries (key, value) not written yet; they join the next write batch.
     pending_log: Vec<(Vec<u8>, Vec<u8>)>,
+    /// True when something was written since the last sync.
+    unsynced: bool,
     /// Every live key of the expiry index sorts at or after this one. (A cell: a scan,
     /// which only reads, moves it.)
     expiry_floor: RefCell<Vec<u8>>,
@@ -74,6 +76,13 @@ impl core::fmt::Debug for RocksStore {
             .field("path", &self.db.path())
             .field("bundles", &self.bundles)
             .finish()
+    }
+}
+
+impl Drop for RocksStore {
+    /// A clean close writes out what the WAL buffer still holds.
+    fn drop(&mut self) {
+        let _ = self.sync();
     }
 }
 
@@ -106,6 +115,7 @@ impl RocksStore {
             quota,
             next_log_seq: 0,
             pending_log: Vec::new(),
+            unsynced: false,
             expiry_floor: RefCell::new(Vec::new()),
         };
         for record in store.records()? {
@@ -164,6 +174,7 @@ impl RocksStore {
         wo.set_sync(false);
         self.db.write_opt(batch, &wo).map_err(db_err)?;
         self.pending_log.clear();
+        self.unsynced = true;
         Ok(())
     }
 
@@ -234,7 +245,12 @@ impl BundleStore for RocksStore {
         if !self.pending_log.is_empty() {
             self.write(WriteBatch::default())?;
         }
-        self.db.flush_wal(true).map_err(db_err)
+        if !self.unsynced {
+            return Ok(());
+        }
+        self.db.flush_wal(true).map_err(db_err)?;
+        self.unsynced = false;
+        Ok(())
     }
 
     fn get(&self, id: &BundleId) -> Result<Option<Vec<u8>>, StoreError> {

@@ -63,6 +63,25 @@ pub enum CoreMsg {
         /// The payloads waiting, oldest first (empty when none).
         reply: oneshot::Sender<Vec<Vec<u8>>>,
     },
+    /// Lend the payloads waiting for an endpoint to a push subscriber (two-phase delivery).
+    Lend {
+        /// The endpoint.
+        endpoint: Eid,
+        /// Most payloads to lend at once.
+        max: usize,
+        /// The bundles and their payloads, oldest first (empty when none).
+        reply: oneshot::Sender<Vec<(BundleId, Vec<u8>)>>,
+    },
+    /// What a push subscriber did with what it was lent: written to the application
+    /// (delivered), or not (waits again).
+    Confirm {
+        /// The endpoint.
+        endpoint: Eid,
+        /// Written to the application.
+        delivered: Vec<BundleId>,
+        /// Not written.
+        given_back: Vec<BundleId>,
+    },
     /// Node status, as JSON.
     Status {
         /// The reply.
@@ -406,6 +425,32 @@ impl Core {
                     self.agent.sync()?;
                 }
                 let _ = reply.send(taken);
+            }
+            CoreMsg::Lend {
+                endpoint,
+                max,
+                reply,
+            } => {
+                let lent = self
+                    .agent
+                    .lend_deliveries(&endpoint, max, FETCH_MAX_BYTES)?;
+                if let Err(lent) = reply.send(lent) {
+                    for (id, _) in lent {
+                        self.agent.give_back(&id);
+                    }
+                }
+            }
+            CoreMsg::Confirm {
+                endpoint,
+                delivered,
+                given_back,
+            } => {
+                for id in delivered {
+                    self.agent.confirm_delivery(now, &endpoint, &id)?;
+                }
+                for id in given_back {
+                    self.agent.give_back(&id);
+                }
             }
             CoreMsg::Bundles { reply } => {
                 let _ = reply.send(super::views::bundle_list(self.agent.store())?);

@@ -1,7 +1,9 @@
 //! WebSocket push delivery: `GET /ws?endpoint=EID` registers the endpoint and sends every
-//! payload that arrives there as one binary message, oldest first, as soon as it is stored.
-//! A payload leaves the store only once it was written to the socket, so a client that
-//! disconnects loses nothing that it did not receive (it may see the last one again).
+//! payload that arrives there as one binary message, oldest first, as soon as it arrives.
+//! Delivery is two-phase: the core lends payloads, and a payload leaves the store only once
+//! it was written to the socket (confirmed); what could not be written waits for the next
+//! subscriber. A client that disconnects loses nothing it did not receive; after a crash of
+//! the node it may see the last ones again (at least once, never lost).
 //!
 //! The core bumps a counter after each batch in which bundles were accepted; a subscriber
 //! wakes on that, drains its inbox, and sleeps again: no polling.
@@ -9,7 +11,7 @@
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use bundle_agent::wire::Eid;
+use bundle_agent::wire::{BundleId, Eid};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -43,13 +45,13 @@ pub(super) async fn websocket(
         .on_upgrade(move |socket| push(s, endpoint, socket))
 }
 
-/// Up to this many payloads are taken per round trip to the core (one store sync each).
+/// Up to this many payloads are lent per round trip to the core.
 const BATCH: usize = 256;
 
-async fn fetch(s: &ApiState, endpoint: &Eid) -> Option<Vec<Vec<u8>>> {
+async fn lend(s: &ApiState, endpoint: &Eid) -> Option<Vec<(BundleId, Vec<u8>)>> {
     let (reply, rx) = oneshot::channel();
     s.core
-        .send(CoreMsg::Fetch {
+        .send(CoreMsg::Lend {
             endpoint: endpoint.clone(),
             max: BATCH,
             reply,
@@ -57,6 +59,35 @@ async fn fetch(s: &ApiState, endpoint: &Eid) -> Option<Vec<Vec<u8>>> {
         .await
         .ok()?;
     rx.await.ok()
+}
+
+/// Writes a lent batch to the socket and tells the core what was written. False when the
+/// socket failed.
+async fn write_batch(
+    s: &ApiState,
+    endpoint: &Eid,
+    socket: &mut WebSocket,
+    batch: Vec<(BundleId, Vec<u8>)>,
+) -> bool {
+    let mut delivered = Vec::with_capacity(batch.len());
+    let mut given_back = Vec::new();
+    for (id, payload) in batch {
+        if given_back.is_empty() && socket.send(Message::Binary(payload.into())).await.is_ok() {
+            delivered.push(id);
+        } else {
+            given_back.push(id);
+        }
+    }
+    let ok = given_back.is_empty();
+    let _ = s
+        .core
+        .send(CoreMsg::Confirm {
+            endpoint: endpoint.clone(),
+            delivered,
+            given_back,
+        })
+        .await;
+    ok
 }
 
 async fn push(s: ApiState, endpoint: Eid, mut socket: WebSocket) {
@@ -73,13 +104,11 @@ async fn push(s: ApiState, endpoint: Eid, mut socket: WebSocket) {
     loop {
         // Drain what is waiting.
         loop {
-            match fetch(&s, &endpoint).await {
+            match lend(&s, &endpoint).await {
                 Some(batch) if batch.is_empty() => break,
                 Some(batch) => {
-                    for payload in batch {
-                        if socket.send(Message::Binary(payload.into())).await.is_err() {
-                            return;
-                        }
+                    if !write_batch(&s, &endpoint, &mut socket, batch).await {
+                        return;
                     }
                 }
                 None => return,

@@ -101,6 +101,11 @@ impl<S: BundleStore> Agent<S> {
         Ok(taken)
     }
 
+    /// True when a bundle waits for `endpoint` and is not lent out.
+    pub fn has_waiting(&self, endpoint: &Eid) -> bool {
+        !self.waiting_for(endpoint, 1).is_empty()
+    }
+
     /// Up to `max` bundles waiting for `endpoint` and not lent out, oldest first.
     fn waiting_for(&self, endpoint: &Eid, max: usize) -> Vec<BundleId> {
         self.inbox

@@ -64,13 +64,11 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
     });
-    let (arrivals, arrivals_rx) = tokio::sync::watch::channel(0u64);
     let state = api::ApiState {
         core: core_tx.clone(),
         node_id: node_id.clone(),
         sequence: Arc::default(),
         metrics: tools::dtnd::metrics::install()?,
-        arrivals: arrivals_rx,
     };
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http, api::router(state)).await {
@@ -111,7 +109,6 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         routes,
         lenient: cfg.lenient,
         udp,
-        arrivals,
     };
     let core = core::run(setup, store, core_rx);
     tokio::select! {

@@ -41,8 +41,6 @@ pub struct ApiState {
     pub sequence: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Renders the metrics.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// Bumped by the core when bundles were accepted.
-    pub arrivals: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The largest payload `POST /send` takes, the decoder's default bundle size limit.

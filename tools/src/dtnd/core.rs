@@ -7,7 +7,7 @@ use anyhow::Result;
 use bundle_agent::agent::{Action, Agent, AgentConfig, Event, LinkId, RefuseCause, RouteTable};
 use bundle_agent::store::{BundleStore, DeliveryMode, Registration, RocksStore};
 use bundle_agent::wire::{BundleId, DecodeOptions, Eid};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use transports::tcpcl::connection::{Command, Upcall};
 use transports::tcpcl::RefuseReason;
 
@@ -63,14 +63,15 @@ pub enum CoreMsg {
         /// The payloads waiting, oldest first (empty when none).
         reply: oneshot::Sender<Vec<Vec<u8>>>,
     },
-    /// Lend the payloads waiting for an endpoint to a push subscriber (two-phase delivery).
+    /// Lend the payloads waiting for an endpoint to a push subscriber (two-phase delivery);
+    /// when none wait, the request is answered once some arrive.
     Lend {
         /// The endpoint.
         endpoint: Eid,
         /// Most payloads to lend at once.
         max: usize,
-        /// The bundles and their payloads, oldest first (empty when none).
-        reply: oneshot::Sender<Vec<(BundleId, Vec<u8>)>>,
+        /// The bundles and their payloads, oldest first (never empty).
+        reply: oneshot::Sender<Lent>,
     },
     /// What a push subscriber did with what it was lent: written to the application
     /// (delivered), or not (waits again).
@@ -169,8 +170,16 @@ pub struct CoreSetup {
     pub lenient: bool,
     /// The UDP convergence layer.
     pub udp: Option<UdpLinks>,
-    /// Bumped whenever bundles were accepted, so push subscribers look for deliveries.
-    pub arrivals: watch::Sender<u64>,
+}
+
+/// Bundles lent to a push subscriber, with their payloads, oldest first.
+pub type Lent = Vec<(BundleId, Vec<u8>)>;
+
+/// A push subscriber's request to lend it payloads, parked until some arrive.
+struct Parked {
+    endpoint: Eid,
+    max: usize,
+    reply: oneshot::Sender<Lent>,
 }
 
 struct Core {
@@ -178,7 +187,8 @@ struct Core {
     node_id: Eid,
     echo: Eid,
     echo_sequence: u64,
-    arrivals: watch::Sender<u64>,
+    /// At most one per push subscriber.
+    parked: Vec<Parked>,
     sessions: BTreeMap<LinkId, mpsc::Sender<Command>>,
     session_info: BTreeMap<LinkId, SessionInfo>,
     next_token: u64,
@@ -201,7 +211,6 @@ pub async fn run(
         routes,
         lenient,
         udp,
-        arrivals,
     } = setup;
     let decode = if lenient {
         DecodeOptions::lenient()
@@ -222,7 +231,7 @@ pub async fn run(
         node_id,
         echo: echo.clone(),
         echo_sequence: 0,
-        arrivals,
+        parked: Vec::new(),
         sessions: BTreeMap::new(),
         session_info: BTreeMap::new(),
         next_token: 1,
@@ -272,11 +281,13 @@ pub async fn run(
         // that already went on is suppressed downstream as a duplicate. This keeps the sync
         // off the forwarding path.
         core.act().await;
-        // Bundles may wait in an inbox now: push subscribers take a look. A fetch syncs the
-        // store before it hands anything out, so this need not wait for the commit.
-        core.arrivals.send_modify(|n| *n = n.wrapping_add(1));
+        // Push subscribers get what arrived for them before the sync too: delivery to them
+        // is at least once (a crash before the commit has the sender retransmit), and the
+        // sync stays off the delivery path as well.
+        core.serve_parked()?;
         core.agent.commit()?;
         core.act().await;
+        core.serve_parked()?;
     }
     Ok(())
 }
@@ -431,14 +442,13 @@ impl Core {
                 max,
                 reply,
             } => {
-                let lent = self
-                    .agent
-                    .lend_deliveries(&endpoint, max, FETCH_MAX_BYTES)?;
-                if let Err(lent) = reply.send(lent) {
-                    for (id, _) in lent {
-                        self.agent.give_back(&id);
-                    }
-                }
+                // Answered now if payloads wait, else parked until some arrive.
+                self.parked.push(Parked {
+                    endpoint,
+                    max,
+                    reply,
+                });
+                self.serve_parked()?;
             }
             CoreMsg::Confirm {
                 endpoint,
@@ -560,6 +570,29 @@ impl Core {
             }));
         }
         serde_json::Value::Array(out)
+    }
+
+    /// Lends what waits for parked push subscribers; the others stay parked, and those whose
+    /// subscriber left are dropped.
+    fn serve_parked(&mut self) -> Result<()> {
+        for p in std::mem::take(&mut self.parked) {
+            if p.reply.is_closed() {
+                continue;
+            }
+            if !self.agent.has_waiting(&p.endpoint) {
+                self.parked.push(p);
+                continue;
+            }
+            let lent = self
+                .agent
+                .lend_deliveries(&p.endpoint, p.max, FETCH_MAX_BYTES)?;
+            if let Err(lent) = p.reply.send(lent) {
+                for (id, _) in lent {
+                    self.agent.give_back(&id);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Hands a command to a session without waiting: the core must never block on a session

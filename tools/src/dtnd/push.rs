@@ -5,8 +5,9 @@
 //! subscriber. A client that disconnects loses nothing it did not receive; after a crash of
 //! the node it may see the last ones again (at least once, never lost).
 //!
-//! The core bumps a counter after each batch in which bundles were accepted; a subscriber
-//! wakes on that, drains its inbox, and sleeps again: no polling.
+//! The subscriber keeps one request to lend it payloads at the core; the core answers it as
+//! soon as something waits for the endpoint, in the same batch that received it (before the
+//! store sync): no polling, and no sync on the way to the application.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::api::ApiState;
-use super::core::CoreMsg;
+use super::core::{CoreMsg, Lent};
 
 #[derive(Deserialize)]
 pub(super) struct PushQuery {
@@ -47,19 +48,6 @@ pub(super) async fn websocket(
 
 /// Up to this many payloads are lent per round trip to the core.
 const BATCH: usize = 256;
-
-async fn lend(s: &ApiState, endpoint: &Eid) -> Option<Vec<(BundleId, Vec<u8>)>> {
-    let (reply, rx) = oneshot::channel();
-    s.core
-        .send(CoreMsg::Lend {
-            endpoint: endpoint.clone(),
-            max: BATCH,
-            reply,
-        })
-        .await
-        .ok()?;
-    rx.await.ok()
-}
 
 /// Writes a lent batch to the socket and tells the core what was written. False when the
 /// socket failed.
@@ -100,26 +88,54 @@ async fn push(s: ApiState, endpoint: Eid, mut socket: WebSocket) {
     {
         return;
     }
-    let mut arrivals = s.arrivals.clone();
+    // One lend request is out at a time; the core answers it once payloads wait.
+    let mut pending: Option<oneshot::Receiver<Lent>> = None;
     loop {
-        // Drain what is waiting.
-        loop {
-            match lend(&s, &endpoint).await {
-                Some(batch) if batch.is_empty() => break,
-                Some(batch) => {
-                    if !write_batch(&s, &endpoint, &mut socket, batch).await {
-                        return;
-                    }
+        let rx = match pending.as_mut() {
+            Some(rx) => rx,
+            None => {
+                let (reply, rx) = oneshot::channel();
+                let lend = CoreMsg::Lend {
+                    endpoint: endpoint.clone(),
+                    max: BATCH,
+                    reply,
+                };
+                if s.core.send(lend).await.is_err() {
+                    return;
                 }
-                None => return,
+                pending.insert(rx)
             }
-        }
+        };
         tokio::select! {
-            changed = arrivals.changed() => if changed.is_err() { return },
+            batch = rx => {
+                pending = None;
+                match batch {
+                    Ok(batch) => {
+                        if !write_batch(&s, &endpoint, &mut socket, batch).await {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
+        }
+    }
+    // Leaving with a request out: whatever answered it goes back to wait.
+    if let Some(mut rx) = pending {
+        rx.close();
+        if let Ok(batch) = rx.try_recv() {
+            let _ = s
+                .core
+                .send(CoreMsg::Confirm {
+                    endpoint,
+                    delivered: Vec::new(),
+                    given_back: batch.into_iter().map(|(id, _)| id).collect(),
+                })
+                .await;
         }
     }
 }

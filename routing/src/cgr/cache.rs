@@ -1,0 +1,96 @@
+//! The route cache. Routes for a (node, destination) pair are computed once, for an empty
+//! bundle at the time of the first request, and re-checked for each later bundle (size,
+//! deadline, contacts ended, volume booked, contacts removed).
+//!
+//! A cached route is used only when it is provably still the earliest: a path's arrival
+//! never gets earlier when the bundle is bigger or sent later, so every path outside the
+//! cache arrives no earlier than the last (k-th) cached path did when the cache was filled.
+//! If the best cached route still arrives by then, nothing outside can beat it. Otherwise,
+//! or when no cached route still works, the routes are computed afresh.
+
+use std::collections::BTreeMap;
+
+use bundle_agent::wire::{DtnTime, Eid};
+
+use super::{route_order, Cgr, RouteQuery, RoutingAnswer};
+use crate::plan::ContactId;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    paths: Vec<Vec<ContactId>>,
+    /// No path outside `paths` arrives before this (`None`: there is no other path).
+    bound: Option<DtnTime>,
+}
+
+/// Routes per (node, destination), with hit counts.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RouteCache {
+    entries: BTreeMap<(Eid, Eid), Entry>,
+    /// Answers served from the cache.
+    pub hits: u64,
+    /// Answers computed afresh.
+    pub misses: u64,
+}
+
+impl RouteCache {
+    pub(super) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The answer for `q` from the cache, when the cache provably has it.
+    pub(super) fn lookup(&mut self, cgr: &Cgr, q: &RouteQuery) -> Option<RoutingAnswer> {
+        let entry = self.entries.get(&(q.from.clone(), q.to.clone()))?;
+        let mut routes: Vec<super::Route> = Vec::new();
+        // Cached routes that no longer work explain themselves: their first unusable contact.
+        let mut rejected = BTreeMap::new();
+        for p in &entry.paths {
+            match cgr.evaluate(p, q) {
+                Ok(r) => routes.push(r),
+                Err((id, why)) => {
+                    rejected.entry(id).or_insert(why);
+                }
+            }
+        }
+        routes.sort_by(route_order);
+        let best = routes.first()?;
+        if entry.bound.is_some_and(|bound| best.arrival > bound) {
+            self.misses += 1;
+            return None;
+        }
+        self.hits += 1;
+        let mut routes = routes.into_iter();
+        Some(RoutingAnswer {
+            best: routes.next(),
+            alternatives: routes.collect(),
+            rejected: rejected.into_iter().collect(),
+            from_cache: true,
+        })
+    }
+
+    /// Fills the cache for `q`'s pair: the k routes for an empty bundle with no deadline.
+    pub(super) fn store(&mut self, cgr: &Cgr, q: &RouteQuery, computed: &[Vec<ContactId>]) {
+        let open = RouteQuery {
+            size: 0,
+            deadline: DtnTime(u64::MAX),
+            ..q.clone()
+        };
+        // The routes for the actual bundle may be fewer than for an empty one: compute the
+        // open set unless the bundle's answer is already it.
+        let paths = if q.size == 0 && q.deadline == DtnTime(u64::MAX) {
+            computed.to_vec()
+        } else {
+            cgr.k_routes(&open, None)
+        };
+        let arrivals: Vec<DtnTime> = paths
+            .iter()
+            .filter_map(|p| cgr.evaluate(p, &open).ok().map(|r| r.arrival))
+            .collect();
+        let bound = if paths.len() < cgr.k {
+            None // Yen ran out: there are no other paths
+        } else {
+            arrivals.iter().max().copied()
+        };
+        self.entries
+            .insert((q.from.clone(), q.to.clone()), Entry { paths, bound });
+    }
+}

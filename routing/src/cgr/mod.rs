@@ -1,0 +1,339 @@
+//! Contact graph routing in the manner of CCSDS SABR (734.3-B-1): routes are sequences of
+//! contacts from the plan, searched for the earliest arrival at the destination (Dijkstra
+//! over the contact graph), with one-way light time, the residual volume of each contact
+//! (what bundles already booked on it leave), and the bundle's deadline (its expiry).
+//! Alternatives come from Yen's k shortest paths. Routes are cached per (node, destination)
+//! and re-checked for each bundle; the cache is used only when it provably still holds the
+//! earliest route (see [`cache`]). Every answer carries its explanation: the chosen route
+//! with its contacts and times, the alternatives, and the contacts rejected and why.
+
+mod cache;
+mod search;
+mod yen;
+
+use std::collections::BTreeMap;
+
+use bundle_agent::wire::{DtnTime, Eid};
+
+use crate::plan::{Contact, ContactId, ContactPlan};
+
+/// What to route: a bundle of `size` bytes at node `from`, at time `now`, for node `to`,
+/// which must arrive by `deadline` (its expiry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteQuery {
+    /// The node the bundle is at.
+    pub from: Eid,
+    /// The destination node.
+    pub to: Eid,
+    /// The time of the decision.
+    pub now: DtnTime,
+    /// The bundle's size in bytes.
+    pub size: u64,
+    /// The latest acceptable arrival (the bundle's expiry).
+    pub deadline: DtnTime,
+}
+
+/// One contact of a route, with its times for this bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hop {
+    /// The contact.
+    pub contact: ContactId,
+    /// Its sending node.
+    pub from: Eid,
+    /// Its receiving node.
+    pub to: Eid,
+    /// When the bundle starts going out on it.
+    pub send_at: DtnTime,
+    /// When the bundle has fully arrived at `to`.
+    pub arrive_at: DtnTime,
+}
+
+/// A route: the contacts a bundle takes, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The hops.
+    pub hops: Vec<Hop>,
+    /// When the bundle arrives at the destination.
+    pub arrival: DtnTime,
+    /// The product of the contacts' confidences.
+    pub confidence: f64,
+}
+
+impl Route {
+    /// The next node: where this node sends the bundle.
+    pub fn next_hop(&self) -> Option<&Eid> {
+        self.hops.first().map(|h| &h.to)
+    }
+
+    /// When this node sends the bundle.
+    pub fn send_at(&self) -> Option<DtnTime> {
+        self.hops.first().map(|h| h.send_at)
+    }
+
+    /// The contacts, in order.
+    pub fn contacts(&self) -> Vec<ContactId> {
+        self.hops.iter().map(|h| h.contact).collect()
+    }
+}
+
+/// Why a contact could not carry the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The contact is over by the time the bundle could use it.
+    Ended {
+        /// When it ended.
+        at: DtnTime,
+    },
+    /// Too little volume left (bundles already booked on it, or a contact too short).
+    TooSmall {
+        /// Bytes it can still carry.
+        residual: u64,
+        /// Bytes the bundle needs.
+        needed: u64,
+    },
+    /// The contact ends before the whole bundle could be sent.
+    NoTimeToSend {
+        /// When sending could start.
+        from: DtnTime,
+        /// When the contact ends.
+        end: DtnTime,
+    },
+    /// The bundle would arrive after its deadline.
+    TooLate {
+        /// When it would arrive.
+        arrival: DtnTime,
+        /// Its deadline.
+        deadline: DtnTime,
+    },
+    /// The contact failed or was removed from the plan.
+    Removed,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Ended { at } => write!(f, "ended at {} ms", at.0),
+            Rejection::TooSmall { residual, needed } => {
+                write!(f, "volume: {residual} bytes left, {needed} needed")
+            }
+            Rejection::NoTimeToSend { from, end } => write!(
+                f,
+                "too short: sending could start at {} ms, the contact ends at {} ms",
+                from.0, end.0
+            ),
+            Rejection::TooLate { arrival, deadline } => write!(
+                f,
+                "would arrive at {} ms, after the deadline {} ms",
+                arrival.0, deadline.0
+            ),
+            Rejection::Removed => write!(f, "failed or removed"),
+        }
+    }
+}
+
+/// CGR's answer for one bundle, with everything needed to explain it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingAnswer {
+    /// The earliest-arriving route, if any.
+    pub best: Option<Route>,
+    /// Other routes, earliest first.
+    pub alternatives: Vec<Route>,
+    /// Contacts the search could not use, and why (the first reason met for each).
+    pub rejected: Vec<(ContactId, Rejection)>,
+    /// True when the answer came from the route cache.
+    pub from_cache: bool,
+}
+
+/// Contact graph routing over one plan.
+#[derive(Debug, Clone)]
+pub struct Cgr {
+    plan: ContactPlan,
+    /// Contacts leaving each node, by start time.
+    outgoing: BTreeMap<Eid, Vec<ContactId>>,
+    /// Bytes booked on each contact.
+    booked: Vec<u64>,
+    /// Contacts that failed or were removed.
+    removed: Vec<bool>,
+    /// How many routes to keep per destination (Yen's k).
+    k: usize,
+    cache: cache::RouteCache,
+}
+
+impl Cgr {
+    /// CGR over `plan`, keeping up to `k` routes per destination (at least 1).
+    pub fn new(plan: ContactPlan, k: usize) -> Self {
+        let n = plan.contacts().len();
+        let mut outgoing: BTreeMap<Eid, Vec<ContactId>> = BTreeMap::new();
+        for (id, c) in plan.contacts().iter().enumerate() {
+            outgoing.entry(c.from.clone()).or_default().push(id);
+        }
+        Self {
+            plan,
+            outgoing,
+            booked: vec![0; n],
+            removed: vec![false; n],
+            k: k.max(1),
+            cache: cache::RouteCache::default(),
+        }
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &ContactPlan {
+        &self.plan
+    }
+
+    /// Bytes `id` can still carry.
+    pub fn residual(&self, id: ContactId) -> u64 {
+        let volume = self.plan.contact(id).map_or(0, Contact::volume);
+        volume.saturating_sub(self.booked.get(id).copied().unwrap_or(0))
+    }
+
+    /// Answers served from the route cache, and computed afresh.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (self.cache.hits, self.cache.misses)
+    }
+
+    /// Books `size` bytes on every contact of `route` (the bundle was sent that way).
+    pub fn book(&mut self, route: &Route, size: u64) {
+        for h in &route.hops {
+            if let Some(b) = self.booked.get_mut(h.contact) {
+                *b = b.saturating_add(size);
+            }
+        }
+    }
+
+    /// A contact failed or was removed: no route uses it from now on.
+    pub fn remove_contact(&mut self, id: ContactId) {
+        if let Some(r) = self.removed.get_mut(id) {
+            *r = true;
+        }
+        self.cache.clear();
+    }
+
+    /// Routes a bundle: the earliest-arriving route and alternatives, explained.
+    pub fn route(&mut self, q: &RouteQuery) -> RoutingAnswer {
+        let mut cache = std::mem::take(&mut self.cache);
+        let cached = cache.lookup(self, q);
+        self.cache = cache;
+        if let Some(answer) = cached {
+            return answer;
+        }
+        let mut rejected = BTreeMap::new();
+        let paths = self.k_routes(q, Some(&mut rejected));
+        let mut routes: Vec<Route> = paths
+            .iter()
+            .filter_map(|p| self.evaluate(p, q).ok())
+            .collect();
+        routes.sort_by(route_order);
+        let mut cache = std::mem::take(&mut self.cache);
+        cache.store(self, q, &paths);
+        self.cache = cache;
+        let mut routes = routes.into_iter();
+        RoutingAnswer {
+            best: routes.next(),
+            alternatives: routes.collect(),
+            rejected: rejected.into_iter().collect(),
+            from_cache: false,
+        }
+    }
+
+    /// Follows `path` for the bundle of `q`: its hops and arrival, or the first contact that
+    /// cannot carry it and why.
+    pub fn evaluate(
+        &self,
+        path: &[ContactId],
+        q: &RouteQuery,
+    ) -> Result<Route, (ContactId, Rejection)> {
+        let mut at = q.now;
+        let mut node = &q.from;
+        let mut hops = Vec::with_capacity(path.len());
+        let mut confidence = 1.0;
+        for &id in path {
+            let Some(c) = self.plan.contact(id) else {
+                return Err((id, Rejection::Removed));
+            };
+            if &c.from != node {
+                return Err((id, Rejection::Removed));
+            }
+            let (send_at, arrive_at) = self.hop_times(id, c, at, q.size, q.deadline)?;
+            hops.push(Hop {
+                contact: id,
+                from: c.from.clone(),
+                to: c.to.clone(),
+                send_at,
+                arrive_at,
+            });
+            confidence *= c.confidence;
+            at = arrive_at;
+            node = &c.to;
+        }
+        if node != &q.to || hops.is_empty() {
+            return Err((path.last().copied().unwrap_or(0), Rejection::Removed));
+        }
+        Ok(Route {
+            hops,
+            arrival: at,
+            confidence,
+        })
+    }
+
+    /// When a bundle of `size` bytes ready at `ready` goes out on contact `id` and when it
+    /// has arrived, or why it cannot use the contact.
+    fn hop_times(
+        &self,
+        id: ContactId,
+        c: &Contact,
+        ready: DtnTime,
+        size: u64,
+        deadline: DtnTime,
+    ) -> Result<(DtnTime, DtnTime), (ContactId, Rejection)> {
+        if self.removed.get(id).copied().unwrap_or(true) {
+            return Err((id, Rejection::Removed));
+        }
+        let send_at = ready.max(c.start);
+        if send_at >= c.end {
+            return Err((id, Rejection::Ended { at: c.end }));
+        }
+        let residual = self.residual(id);
+        if residual < size {
+            return Err((
+                id,
+                Rejection::TooSmall {
+                    residual,
+                    needed: size,
+                },
+            ));
+        }
+        let sent = send_at.0.saturating_add(c.transmit_ms(size));
+        if sent > c.end.0 {
+            return Err((
+                id,
+                Rejection::NoTimeToSend {
+                    from: send_at,
+                    end: c.end,
+                },
+            ));
+        }
+        let arrive_at = DtnTime(sent.saturating_add(c.owlt_ms));
+        if arrive_at > deadline {
+            return Err((
+                id,
+                Rejection::TooLate {
+                    arrival: arrive_at,
+                    deadline,
+                },
+            ));
+        }
+        Ok((send_at, arrive_at))
+    }
+}
+
+/// Earliest arrival first, then fewer hops, then more confidence, then contact order: a
+/// total order, so answers are deterministic.
+fn route_order(a: &Route, b: &Route) -> std::cmp::Ordering {
+    a.arrival
+        .cmp(&b.arrival)
+        .then(a.hops.len().cmp(&b.hops.len()))
+        .then(b.confidence.total_cmp(&a.confidence))
+        .then(a.contacts().cmp(&b.contacts()))
+}

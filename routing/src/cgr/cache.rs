@@ -7,6 +7,10 @@
 //! cache arrives no earlier than the last (k-th) cached path did when the cache was filled.
 //! If the best cached route still arrives by then, nothing outside can beat it. Otherwise,
 //! or when no cached route still works, the routes are computed afresh.
+//!
+//! Entries are kept per size class (powers of two): an entry is filled for the smallest
+//! size of its class, so every bundle it answers is at least that big and the argument
+//! above holds for it.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +18,15 @@ use bundle_agent::wire::{DtnTime, Eid};
 
 use super::{route_order, Cgr, RouteQuery, RoutingAnswer};
 use crate::plan::ContactId;
+
+/// The size an entry for bundles of `size` bytes is filled for: the largest power of two
+/// not above it (0 for 0).
+pub(super) fn size_class(size: u64) -> u64 {
+    match size {
+        0 => 0,
+        s => 1 << (63 - s.leading_zeros()),
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -25,7 +38,7 @@ struct Entry {
 /// Routes per (node, destination), with hit counts.
 #[derive(Debug, Clone, Default)]
 pub(super) struct RouteCache {
-    entries: BTreeMap<(Eid, Eid), Entry>,
+    entries: BTreeMap<(Eid, Eid, u64), Entry>,
     /// Answers served from the cache.
     pub hits: u64,
     /// Answers computed afresh.
@@ -39,7 +52,9 @@ impl RouteCache {
 
     /// The answer for `q` from the cache, when the cache provably has it.
     pub(super) fn lookup(&mut self, cgr: &Cgr, q: &RouteQuery) -> Option<RoutingAnswer> {
-        let entry = self.entries.get(&(q.from.clone(), q.to.clone()))?;
+        let entry = self
+            .entries
+            .get(&(q.from.clone(), q.to.clone(), size_class(q.size)))?;
         let mut routes: Vec<super::Route> = Vec::new();
         // Cached routes that no longer work explain themselves: their first unusable contact.
         let mut rejected = BTreeMap::new();
@@ -67,30 +82,21 @@ impl RouteCache {
         })
     }
 
-    /// Fills the cache for `q`'s pair: the k routes for an empty bundle with no deadline.
-    pub(super) fn store(&mut self, cgr: &Cgr, q: &RouteQuery, computed: &[Vec<ContactId>]) {
-        let open = RouteQuery {
-            size: 0,
-            deadline: DtnTime(u64::MAX),
-            ..q.clone()
-        };
-        // The routes for the actual bundle may be fewer than for an empty one: compute the
-        // open set unless the bundle's answer is already it.
-        let paths = if q.size == 0 && q.deadline == DtnTime(u64::MAX) {
-            computed.to_vec()
-        } else {
-            cgr.k_routes(&open, None)
-        };
+    /// Fills the cache for `open`'s pair and size with `paths`: the k routes for a bundle
+    /// of `open.size` bytes (a size class) with no deadline at `open.now`.
+    pub(super) fn store(&mut self, cgr: &Cgr, open: &RouteQuery, paths: Vec<Vec<ContactId>>) {
         let arrivals: Vec<DtnTime> = paths
             .iter()
-            .filter_map(|p| cgr.evaluate(p, &open).ok().map(|r| r.arrival))
+            .filter_map(|p| cgr.evaluate(p, open).ok().map(|r| r.arrival))
             .collect();
         let bound = if paths.len() < cgr.k {
             None // Yen ran out: there are no other paths
         } else {
             arrivals.iter().max().copied()
         };
-        self.entries
-            .insert((q.from.clone(), q.to.clone()), Entry { paths, bound });
+        self.entries.insert(
+            (open.from.clone(), open.to.clone(), open.size),
+            Entry { paths, bound },
+        );
     }
 }

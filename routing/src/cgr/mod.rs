@@ -148,8 +148,12 @@ pub struct RoutingAnswer {
 #[derive(Debug, Clone)]
 pub struct Cgr {
     plan: ContactPlan,
-    /// Contacts leaving each node, by start time.
-    outgoing: BTreeMap<Eid, Vec<ContactId>>,
+    /// Each node's number, for the search's arrays.
+    node_index: BTreeMap<Eid, usize>,
+    /// Per contact: the numbers of its sending and receiving nodes.
+    ends: Vec<(usize, usize)>,
+    /// Contacts leaving each node (by node number), by start time.
+    outgoing: Vec<Vec<ContactId>>,
     /// Bytes booked on each contact.
     booked: Vec<u64>,
     /// Contacts that failed or were removed.
@@ -163,12 +167,29 @@ impl Cgr {
     /// CGR over `plan`, keeping up to `k` routes per destination (at least 1).
     pub fn new(plan: ContactPlan, k: usize) -> Self {
         let n = plan.contacts().len();
-        let mut outgoing: BTreeMap<Eid, Vec<ContactId>> = BTreeMap::new();
-        for (id, c) in plan.contacts().iter().enumerate() {
-            outgoing.entry(c.from.clone()).or_default().push(id);
+        let mut node_index: BTreeMap<Eid, usize> = BTreeMap::new();
+        for c in plan.contacts() {
+            for n in [&c.from, &c.to] {
+                let next = node_index.len();
+                node_index.entry(n.clone()).or_insert(next);
+            }
+        }
+        let number = |n: &Eid| node_index.get(n).copied().unwrap_or(0);
+        let ends: Vec<(usize, usize)> = plan
+            .contacts()
+            .iter()
+            .map(|c| (number(&c.from), number(&c.to)))
+            .collect();
+        let mut outgoing: Vec<Vec<ContactId>> = vec![Vec::new(); node_index.len()];
+        for (id, (from, _)) in ends.iter().enumerate() {
+            if let Some(list) = outgoing.get_mut(*from) {
+                list.push(id);
+            }
         }
         Self {
             plan,
+            node_index,
+            ends,
             outgoing,
             booked: vec![0; n],
             removed: vec![false; n],
@@ -218,6 +239,40 @@ impl Cgr {
         if let Some(answer) = cached {
             return answer;
         }
+        // Refill the cache: the routes for the smallest bundle of this one's size class with
+        // no deadline, now. They answer this bundle too when they provably hold its
+        // earliest route.
+        let open = RouteQuery {
+            size: cache::size_class(q.size),
+            deadline: DtnTime(u64::MAX),
+            ..q.clone()
+        };
+        let mut open_rejected = BTreeMap::new();
+        let open_paths = self.k_routes(&open, Some(&mut open_rejected));
+        let mut cache = std::mem::take(&mut self.cache);
+        cache.store(self, &open, open_paths);
+        let refilled = cache.lookup(self, q);
+        self.cache = cache;
+        if let Some(mut answer) = refilled {
+            // What the search itself ruled out explains the answer too (sizes as this
+            // bundle's, not its class's).
+            let mut rejected: BTreeMap<ContactId, Rejection> =
+                answer.rejected.into_iter().collect();
+            for (id, why) in open_rejected {
+                let why = match why {
+                    Rejection::TooSmall { residual, .. } => Rejection::TooSmall {
+                        residual,
+                        needed: q.size,
+                    },
+                    other => other,
+                };
+                rejected.entry(id).or_insert(why);
+            }
+            answer.rejected = rejected.into_iter().collect();
+            answer.from_cache = false;
+            return answer;
+        }
+        // This bundle's own routes (its size or deadline rule out the open ones).
         let mut rejected = BTreeMap::new();
         let paths = self.k_routes(q, Some(&mut rejected));
         let mut routes: Vec<Route> = paths
@@ -225,9 +280,6 @@ impl Cgr {
             .filter_map(|p| self.evaluate(p, q).ok())
             .collect();
         routes.sort_by(route_order);
-        let mut cache = std::mem::take(&mut self.cache);
-        cache.store(self, q, &paths);
-        self.cache = cache;
         let mut routes = routes.into_iter();
         RoutingAnswer {
             best: routes.next(),

@@ -1,7 +1,9 @@
 //! The earliest-arrival search over the contact graph (SABR's Dijkstra): vertices are
 //! contacts, a contact's cost is when the bundle would have fully arrived at its receiving
 //! node, and a contact can follow another when it leaves the node the other reaches.
-//! Waiting at a node is free, so a path never needs to visit a node twice.
+//! Waiting at a node is free, so a path that comes back to a node never arrives earlier
+//! than waiting there would, and ties go to fewer hops: the search needs no loop checks
+//! beyond the nodes Yen's algorithm tells it to avoid.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -22,17 +24,7 @@ pub(super) struct Start<'a> {
     pub avoid: &'a BTreeSet<Eid>,
 }
 
-type Heap = BinaryHeap<Reverse<(DtnTime, usize, ContactId)>>;
-
-/// The search's state: candidates by arrival, the best arrival per contact, and how each
-/// was reached.
-#[derive(Default)]
-struct Frontier {
-    heap: Heap,
-    best: BTreeMap<ContactId, (DtnTime, usize)>,
-    previous: BTreeMap<ContactId, Option<ContactId>>,
-    settled: BTreeSet<ContactId>,
-}
+const UNSEEN: (DtnTime, usize) = (DtnTime(u64::MAX), usize::MAX);
 
 impl Cgr {
     /// The contacts of the earliest-arriving path from `start` to `q.to`, or `None`. Notes
@@ -43,88 +35,94 @@ impl Cgr {
         q: &RouteQuery,
         mut rejected: Option<&mut BTreeMap<ContactId, super::Rejection>>,
     ) -> Option<Vec<ContactId>> {
-        let mut f = Frontier::default();
-        let no_nodes = BTreeSet::new();
-        let at_start = (None, start.node, start.ready, 0);
-        self.relax(
-            &mut f,
-            start,
-            q,
-            at_start,
-            &no_nodes,
-            rejected.as_deref_mut(),
-        );
-        while let Some(Reverse((arrival, hops, id))) = f.heap.pop() {
-            if !f.settled.insert(id) {
-                continue;
+        let (Some(&origin), Some(&target)) =
+            (self.node_index.get(start.node), self.node_index.get(&q.to))
+        else {
+            return None;
+        };
+        let mut avoid = vec![false; self.outgoing.len()];
+        for n in start.avoid {
+            if let Some(&i) = self.node_index.get(n) {
+                if let Some(a) = avoid.get_mut(i) {
+                    *a = true;
+                }
             }
-            let Some(c) = self.plan.contact(id) else {
-                continue;
-            };
-            if c.to == q.to {
-                return Some(unwind(&f.previous, id));
+        }
+        if let Some(a) = avoid.get_mut(origin) {
+            *a = true;
+        }
+        let n = self.ends.len();
+        let mut best = vec![UNSEEN; n];
+        let mut previous: Vec<Option<ContactId>> = vec![None; n];
+        let mut settled = vec![false; n];
+        let mut heap: BinaryHeap<Reverse<(DtnTime, usize, ContactId)>> = BinaryHeap::new();
+        let mut frontier = vec![(None, origin, start.ready, 0usize)];
+        while let Some((via, node, ready, hops)) = frontier.pop() {
+            for &id in self.outgoing.get(node).map_or(&[][..], Vec::as_slice) {
+                let (Some(c), Some(&(_, to))) = (self.plan.contact(id), self.ends.get(id)) else {
+                    continue;
+                };
+                if c.end <= ready
+                    || settled.get(id).copied().unwrap_or(true)
+                    || avoid.get(to).copied().unwrap_or(true)
+                    || start.excluded.contains(&id)
+                {
+                    if c.end <= ready {
+                        if let Some(r) = rejected.as_deref_mut() {
+                            r.entry(id).or_insert(super::Rejection::Ended { at: c.end });
+                        }
+                    }
+                    continue;
+                }
+                match self.hop_times(id, c, ready, q.size, q.deadline) {
+                    Ok((_, arrival)) => {
+                        let candidate = (arrival, hops + 1);
+                        if let Some(b) = best.get_mut(id) {
+                            if candidate < *b {
+                                *b = candidate;
+                                if let Some(p) = previous.get_mut(id) {
+                                    *p = via;
+                                }
+                                heap.push(Reverse((arrival, hops + 1, id)));
+                            }
+                        }
+                    }
+                    Err((id, why)) => {
+                        if let Some(r) = rejected.as_deref_mut() {
+                            r.entry(id).or_insert(why);
+                        }
+                    }
+                }
             }
-            // The nodes already on this path (loops never arrive earlier: waiting is free).
-            let on_path: BTreeSet<Eid> = unwind(&f.previous, id)
-                .iter()
-                .filter_map(|p| self.plan.contact(*p).map(|c| c.from.clone()))
-                .collect();
-            let here = (Some(id), &c.to, arrival, hops);
-            self.relax(&mut f, start, q, here, &on_path, rejected.as_deref_mut());
+            // The next contact to settle.
+            while let Some(Reverse((arrival, hops, id))) = heap.pop() {
+                match settled.get_mut(id) {
+                    Some(s) if !*s => *s = true,
+                    _ => continue,
+                }
+                let Some(&(_, to)) = self.ends.get(id) else {
+                    continue;
+                };
+                if to == target {
+                    return Some(unwind(&previous, id));
+                }
+                frontier.push((Some(id), to, arrival, hops));
+                break;
+            }
         }
         None
-    }
-
-    /// Offers every contact leaving `node` (reached by `via` at `ready` in `hops` hops).
-    fn relax(
-        &self,
-        f: &mut Frontier,
-        start: &Start<'_>,
-        q: &RouteQuery,
-        (via, node, ready, hops): (Option<ContactId>, &Eid, DtnTime, usize),
-        on_path: &BTreeSet<Eid>,
-        mut rejected: Option<&mut BTreeMap<ContactId, super::Rejection>>,
-    ) {
-        for &id in self.outgoing.get(node).map_or(&[][..], Vec::as_slice) {
-            let Some(c) = self.plan.contact(id) else {
-                continue;
-            };
-            if start.excluded.contains(&id)
-                || f.settled.contains(&id)
-                || start.avoid.contains(&c.to)
-                || on_path.contains(&c.to)
-                || c.to == *start.node
-            {
-                continue;
-            }
-            match self.hop_times(id, c, ready, q.size, q.deadline) {
-                Ok((_, arrival)) => {
-                    let candidate = (arrival, hops + 1);
-                    if f.best.get(&id).is_none_or(|b| candidate < *b) {
-                        f.best.insert(id, candidate);
-                        f.previous.insert(id, via);
-                        f.heap.push(Reverse((arrival, hops + 1, id)));
-                    }
-                }
-                Err((id, why)) => {
-                    if let Some(r) = rejected.as_deref_mut() {
-                        r.entry(id).or_insert(why);
-                    }
-                }
-            }
-        }
     }
 }
 
 /// The contacts from the start to `last`, following `previous`.
-fn unwind(previous: &BTreeMap<ContactId, Option<ContactId>>, last: ContactId) -> Vec<ContactId> {
+fn unwind(previous: &[Option<ContactId>], last: ContactId) -> Vec<ContactId> {
     let mut path = vec![last];
     let mut at = last;
-    while let Some(Some(p)) = previous.get(&at) {
+    while let Some(Some(p)) = previous.get(at) {
         path.push(*p);
         at = *p;
         if path.len() > previous.len() {
-            break; // cannot happen: each contact has one predecessor, set once settled
+            break; // cannot happen: a contact's predecessor is settled before it
         }
     }
     path.reverse();

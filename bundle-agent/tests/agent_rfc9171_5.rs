@@ -19,12 +19,40 @@ use bundle_agent::wire::{
 const NOW: DtnTime = DtnTime(1_000_000);
 
 fn agent(node: u32, routes: RouteTable, quota: u64) -> Agent<MemoryStore> {
+    agent_over(node, routes, MemoryStore::new(quota))
+}
+
+/// Node `node`'s agent over `store`: a fresh start, or a restart over what it kept.
+fn agent_over(node: u32, routes: RouteTable, store: MemoryStore) -> Agent<MemoryStore> {
     let cfg = AgentConfig {
         node_id: Eid::ipn(node, 0),
         decode: DecodeOptions::default(),
         routes,
     };
-    Agent::new(cfg, MemoryStore::new(quota)).unwrap()
+    Agent::new(cfg, store).unwrap()
+}
+
+/// Node 2 with a passive registration for `endpoint` and bundles 1, 2, 3 (payloads [1],
+/// [2], [3]) waiting there, committed.
+fn passive_with_three(endpoint: &Eid) -> Agent<MemoryStore> {
+    let mut a = agent(2, RouteTable::default(), 1 << 20);
+    a.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: endpoint.clone(),
+            mode: DeliveryMode::Passive,
+        }),
+    )
+    .unwrap();
+    for seq in 1..=3 {
+        receive(
+            &mut a,
+            bundle(1, endpoint.clone(), seq, 60_000, &[seq as u8]),
+            seq,
+        );
+    }
+    a.commit().unwrap();
+    a
 }
 
 fn bundle(src: u32, dst: Eid, seq: u64, lifetime_ms: u64, payload: &[u8]) -> Vec<u8> {
@@ -266,12 +294,7 @@ fn restart_rebuilds_registrations_and_queues_from_the_store() {
     a.commit().unwrap();
     let store = a.store().clone();
     drop(a);
-    let cfg = AgentConfig {
-        node_id: Eid::ipn(2, 0),
-        decode: DecodeOptions::default(),
-        routes,
-    };
-    let mut b = Agent::new(cfg, store).unwrap();
+    let mut b = agent_over(2, routes, store);
     b.handle(
         NOW,
         Event::LinkUp {
@@ -305,35 +328,14 @@ fn restart_rebuilds_registrations_and_queues_from_the_store() {
 /// first, without being fetched twice.
 #[test]
 fn restart_keeps_bundles_waiting_for_a_passive_endpoint() {
-    let mut a = agent(2, RouteTable::default(), 1 << 20);
     let endpoint = Eid::ipn(2, 9);
-    a.handle(
-        NOW,
-        Event::Register(Registration {
-            endpoint: endpoint.clone(),
-            mode: DeliveryMode::Passive,
-        }),
-    )
-    .unwrap();
-    for seq in 1..=3 {
-        receive(
-            &mut a,
-            bundle(1, endpoint.clone(), seq, 60_000, &[seq as u8]),
-            seq,
-        );
-    }
-    a.commit().unwrap();
+    let mut a = passive_with_three(&endpoint);
     let (_, first) = a.take_delivery(NOW, &endpoint).unwrap().unwrap();
     assert_eq!(first, vec![1]);
     a.commit().unwrap();
     let store = a.store().clone();
     drop(a);
-    let cfg = AgentConfig {
-        node_id: Eid::ipn(2, 0),
-        decode: DecodeOptions::default(),
-        routes: RouteTable::default(),
-    };
-    let mut b = Agent::new(cfg, store).unwrap();
+    let mut b = agent_over(2, RouteTable::default(), store);
     let rest: Vec<Vec<u8>> = b
         .take_deliveries(NOW, &endpoint, 10, usize::MAX)
         .unwrap()
@@ -407,24 +409,8 @@ fn a_link_takes_a_window_of_bundles_and_the_rest_follow() {
 /// lent twice, waits again when given back, and survives a restart unconfirmed.
 #[test]
 fn rfc9171_5_7_lent_bundles_leave_only_when_confirmed() {
-    let mut a = agent(2, RouteTable::default(), 1 << 20);
     let endpoint = Eid::ipn(2, 9);
-    a.handle(
-        NOW,
-        Event::Register(Registration {
-            endpoint: endpoint.clone(),
-            mode: DeliveryMode::Passive,
-        }),
-    )
-    .unwrap();
-    for seq in 1..=3 {
-        receive(
-            &mut a,
-            bundle(1, endpoint.clone(), seq, 60_000, &[seq as u8]),
-            seq,
-        );
-    }
-    a.commit().unwrap();
+    let mut a = passive_with_three(&endpoint);
     let lent = a.lend_deliveries(&endpoint, 2, usize::MAX).unwrap();
     let payloads: Vec<&[u8]> = lent.iter().map(|(_, p)| p.as_slice()).collect();
     assert_eq!(payloads, vec![&[1u8][..], &[2u8][..]]);
@@ -448,12 +434,7 @@ fn rfc9171_5_7_lent_bundles_leave_only_when_confirmed() {
     // Unconfirmed at a restart: both still there.
     let store = a.store().clone();
     drop(a);
-    let cfg = AgentConfig {
-        node_id: Eid::ipn(2, 0),
-        decode: DecodeOptions::default(),
-        routes: RouteTable::default(),
-    };
-    let mut b = Agent::new(cfg, store).unwrap();
+    let mut b = agent_over(2, RouteTable::default(), store);
     assert_eq!(
         b.take_deliveries(NOW, &endpoint, 10, usize::MAX)
             .unwrap()

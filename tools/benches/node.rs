@@ -221,8 +221,20 @@ fn ours_throughput(o: &Ours, size: usize, n: usize) -> Duration {
             })
         })
         .collect();
+    receive_all(&mut sock, size, n, start, senders)
+}
+
+/// Takes `n` payloads of `size` bytes from `sock`, then waits for the senders: the time
+/// since `start` when the last payload arrived.
+fn receive_all(
+    sock: &mut Ws,
+    size: usize,
+    n: usize,
+    start: Instant,
+    senders: Vec<std::thread::JoinHandle<()>>,
+) -> Duration {
     for _ in 0..n {
-        assert_eq!(ws_next(&mut sock).len(), size);
+        assert_eq!(ws_next(sock).len(), size);
     }
     let took = start.elapsed();
     for s in senders {
@@ -262,14 +274,7 @@ fn ours_throughput_ws(o: &Ours, size: usize, n: usize) -> Duration {
             std::thread::spawn(move || ws_stream(&url, &payload, n))
         })
         .collect();
-    for _ in 0..n {
-        assert_eq!(ws_next(&mut sock).len(), size);
-    }
-    let took = start.elapsed();
-    for s in senders {
-        s.join().unwrap();
-    }
-    took
+    receive_all(&mut sock, size, n, start, senders)
 }
 
 /// Streams `n` copies of `payload` to `url`, checking every answer.

@@ -75,35 +75,20 @@ impl<S: BundleStore> Agent<S> {
         max: usize,
         max_bytes: usize,
     ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
-        let waiting = self.waiting_for(endpoint, max);
-        let mut taken = Vec::with_capacity(waiting.len());
-        let mut bytes_taken = 0usize;
-        for id in waiting {
-            if !taken.is_empty() && bytes_taken >= max_bytes {
-                break;
-            }
-            let Some(bytes) = self.store.get(&id)? else {
-                self.unqueue(&id);
-                continue;
-            };
-            let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) else {
-                // Valid when stored; unreadable now means the store is damaged. Leave it for
-                // the operator (`dtnctl bundles show`) rather than deliver garbage.
-                self.stats.unreadable += 1;
-                self.unqueue(&id);
-                continue;
-            };
-            let payload = view.payload().to_vec();
-            bytes_taken = bytes_taken.saturating_add(payload.len());
-            self.delivered(now, &id, endpoint, view.primary(), payload.len() as u64)?;
-            taken.push((id, payload));
+        // Lent and confirmed at once: the caller makes the removals durable before it hands
+        // the payloads out (one sync for the lot), so this is exactly once.
+        let taken = self.lend_deliveries(endpoint, max, max_bytes)?;
+        for (id, _) in &taken {
+            self.confirm_delivery(now, endpoint, id)?;
         }
         Ok(taken)
     }
 
     /// True when a bundle waits for `endpoint` and is not lent out.
     pub fn has_waiting(&self, endpoint: &Eid) -> bool {
-        !self.waiting_for(endpoint, 1).is_empty()
+        self.inbox
+            .get(endpoint)
+            .is_some_and(|ids| ids.iter().any(|id| !self.lent.contains(id)))
     }
 
     /// Up to `max` bundles waiting for `endpoint` and not lent out, oldest first.
@@ -143,6 +128,8 @@ impl<S: BundleStore> Agent<S> {
                 continue;
             };
             let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) else {
+                // Valid when stored; unreadable now means the store is damaged. It stays
+                // for the operator (`dtnctl bundles show`) rather than deliver garbage.
                 self.stats.unreadable += 1;
                 self.unqueue(&id);
                 continue;

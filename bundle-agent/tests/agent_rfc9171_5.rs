@@ -27,9 +27,8 @@ fn agent_over(node: u32, routes: RouteTable, store: MemoryStore) -> Agent<Memory
     let cfg = AgentConfig {
         node_id: Eid::ipn(node, 0),
         decode: DecodeOptions::default(),
-        routes,
     };
-    Agent::new(cfg, store).unwrap()
+    Agent::new(cfg, store, Box::new(routes)).unwrap()
 }
 
 /// Node 2 with a passive registration for `endpoint` and bundles 1, 2, 3 (payloads [1],

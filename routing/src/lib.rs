@@ -19,5 +19,5 @@ pub mod cgr;
 pub mod import;
 pub mod plan;
 
-pub use cgr::{Cgr, Hop, Rejection, Route, RouteQuery, RoutingAnswer};
+pub use cgr::{Cgr, CgrRouter, Hop, Rejection, Route, RouteQuery, RoutingAnswer};
 pub use plan::{Contact, ContactId, ContactPlan, PlanError};

@@ -1,7 +1,8 @@
-//! Forwarding (RFC 9171 §5.4): the next hop from the routes, the bundle prepared for it
+//! Forwarding (RFC 9171 §5.4): the next hop from the router, the bundle prepared for it
 //! (previous node, hop count, bundle age), fragmented when the link cannot carry it whole
 //! (§5.8), and released once every piece is acknowledged.
 
+use super::router::{NextHop, RouteRequest};
 use super::{Action, Agent, AgentError, InFlight, LinkId, Status};
 use crate::store::{BundleRecord, BundleStore, LogEntry, LogEvent, Retention};
 use crate::wire::block::bundle_age_data;
@@ -15,13 +16,26 @@ pub const LINK_WINDOW: usize = 256;
 pub const LINK_WINDOW_BYTES: u64 = 64 << 20;
 
 impl<S: BundleStore> Agent<S> {
-    /// The link to the next hop for `destination`, if one is up.
-    fn route(&self, destination: &Eid) -> Option<LinkId> {
+    /// The link to the next hop the router names for the bundle of `record`, if it names
+    /// one for now and a link to it is up. A router that names a later time is asked again
+    /// then (the agent's timer).
+    fn route(&mut self, now: DtnTime, record: &BundleRecord) -> Option<LinkId> {
         let links = &self.links;
-        let next = self
-            .cfg
-            .routes
-            .next_hop(destination, |n| links.values().any(|l| l.peer == *n))?;
+        let up = |n: &Eid| links.values().any(|l| l.peer == *n);
+        let request = RouteRequest {
+            id: &record.id,
+            destination: &record.destination,
+            size: record.size,
+            expires_at: record.expires_at,
+        };
+        let next = match self.router.next_hop(now, &request, &up) {
+            NextHop::Now(via) => via,
+            NextHop::Later { at, .. } => {
+                self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+                return None;
+            }
+            NextHop::Unknown => return None,
+        };
         self.links
             .iter()
             .find(|(_, l)| l.peer == next)
@@ -59,7 +73,7 @@ impl<S: BundleStore> Agent<S> {
         if self.in_flight.contains_key(&record.id) || self.waiting.contains_key(&record.id) {
             return Ok(());
         }
-        let Some(link) = self.route(&record.destination) else {
+        let Some(link) = self.route(now, record) else {
             return Ok(());
         };
         if !self.has_room(link, record.size) {
@@ -143,6 +157,8 @@ impl<S: BundleStore> Agent<S> {
     /// A link came up: route every bundle waiting to be forwarded. Only those the link's
     /// window takes are read from the store now.
     pub(super) fn forward_pending(&mut self, now: DtnTime) -> Result<(), AgentError> {
+        // Every pending bundle is routed here: a router that wants a later look says so again.
+        self.wake = None;
         let pending: Vec<BundleRecord> = self
             .store
             .records()?
@@ -153,7 +169,7 @@ impl<S: BundleStore> Agent<S> {
             if self.in_flight.contains_key(&record.id) || self.waiting.contains_key(&record.id) {
                 continue;
             }
-            let Some(link) = self.route(&record.destination) else {
+            let Some(link) = self.route(now, &record) else {
                 continue;
             };
             if !self.has_room(link, record.size) {
@@ -168,10 +184,13 @@ impl<S: BundleStore> Agent<S> {
     }
 
     /// A link went down: what waited for it waits in the store for the next link.
-    pub(super) fn link_down(&mut self, link: LinkId) {
+    pub(super) fn link_down(&mut self, now: DtnTime, link: LinkId) {
         if let Some(l) = self.links.remove(&link) {
             for id in l.waiting {
                 self.waiting.remove(&id);
+            }
+            if !self.links.values().any(|other| other.peer == l.peer) {
+                self.router.link_down(now, &l.peer);
             }
         }
     }
@@ -200,6 +219,9 @@ impl<S: BundleStore> Agent<S> {
             return Ok(());
         }
         self.in_flight.remove(&id);
+        if let Some(peer) = self.links.get(&on).map(|l| l.peer.clone()) {
+            self.router.sent(now, &id, &peer, !failed);
+        }
         if !failed {
             self.stats.forwarded += 1;
             if let Some(peer) = self.links.get(&link).map(|l| l.peer.clone()) {
@@ -215,6 +237,10 @@ impl<S: BundleStore> Agent<S> {
             let subject = self.read_for_report(&id, Status::Forwarded)?;
             self.store.remove(&id)?;
             self.report_stored(now, subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
+        } else {
+            // The bundle stays forward pending: the router is asked again at the next timer
+            // (it may know another way).
+            self.wake = Some(self.wake.map_or(now, |w| w.min(now)));
         }
         self.refill(now, on)
     }

@@ -8,24 +8,29 @@
 //!
 //! Done here: reception (§5.6) with duplicate suppression, hop limit and lifetime checks,
 //! the unknown-block rules, durable storage before acknowledgement, local delivery (§5.7, in
-//! `delivery`) to registered endpoints, forwarding (§5.4, in `forward`) over static routes
+//! `delivery`) to registered endpoints, forwarding (§5.4, in `forward`) to the next hop a
+//! [`Router`] names (static routes here; contact graph and opportunistic routers in `routing`)
 //! with previous-node and hop-count blocks updated, retention until a link comes up, expiry
 //! (§5.5), status reports
 //! (§6.1) when a bundle asks for them, fragmentation for links that cannot carry a bundle
 //! whole (§5.8) and reassembly at the destination (§5.9, in `fragments`), deletion by an
 //! operator (§5.10, in `operator`), and rebuilding all of that from the store on start.
-//! Not yet: BPSec processing on reception, routers other than static routes.
+//! Not yet: BPSec processing on reception.
 
 mod delivery;
 mod forward;
 mod fragments;
 mod operator;
 mod reports;
+mod router;
 mod routes;
 mod stats;
 
 pub use forward::{LINK_WINDOW, LINK_WINDOW_BYTES};
 pub use reports::Status;
+pub use router::{
+    ContactView, Explanation, NextHop, PlannedHop, PlannedRoute, RouteRequest, Router,
+};
 pub use routes::{EidPattern, Route, RouteTable};
 pub use stats::AgentStats;
 
@@ -52,8 +57,6 @@ pub struct AgentConfig {
     pub node_id: Eid,
     /// How strictly received bundles are decoded.
     pub decode: DecodeOptions,
-    /// Static routes.
-    pub routes: RouteTable,
 }
 
 /// Inputs.
@@ -174,6 +177,9 @@ pub enum AgentError {
 pub struct Agent<S: BundleStore> {
     cfg: AgentConfig,
     store: S,
+    router: Box<dyn Router>,
+    /// When a router asked to be asked again (a contact opens then).
+    wake: Option<DtnTime>,
     links: BTreeMap<LinkId, Link>,
     registrations: BTreeMap<Eid, DeliveryMode>,
     /// Bundles waiting for delivery ("dispatch pending"), per local endpoint: rebuilt from
@@ -228,15 +234,18 @@ fn expiry(view: &BundleView<'_>, now: DtnTime) -> DtnTime {
 }
 
 impl<S: BundleStore> Agent<S> {
-    /// An agent over `store`, with registrations and queued bundles rebuilt from it.
-    pub fn new(cfg: AgentConfig, store: S) -> Result<Self, AgentError> {
+    /// An agent over `store` routing with `router`, with registrations and queued bundles
+    /// rebuilt from the store.
+    pub fn new(cfg: AgentConfig, store: S, router: Box<dyn Router>) -> Result<Self, AgentError> {
         let registrations = store
             .registrations()?
             .into_iter()
             .map(|r| (r.endpoint, r.mode))
             .collect();
         let mut inbox: BTreeMap<Eid, BTreeSet<BundleId>> = BTreeMap::new();
+        let mut forward_pending = false;
         for record in store.records()? {
+            forward_pending |= record.retention.has(Retention::FORWARD_PENDING);
             if record.retention.has(Retention::DISPATCH_PENDING) {
                 inbox
                     .entry(record.destination)
@@ -247,6 +256,9 @@ impl<S: BundleStore> Agent<S> {
         Ok(Self {
             cfg,
             store,
+            router,
+            // Bundles waiting for a contact are routed again at the first timer after start.
+            wake: forward_pending.then_some(DtnTime(0)),
             links: BTreeMap::new(),
             registrations,
             inbox,
@@ -297,16 +309,46 @@ impl<S: BundleStore> Agent<S> {
         Ok(())
     }
 
-    /// The earliest time a stored bundle expires.
+    /// The earliest time a stored bundle expires or the router asked to be asked again.
     pub fn next_timeout(&self) -> Option<DtnTime> {
         // The expiry index is ordered by time: its first entry is the earliest.
-        let id = self
+        let expiry = self
             .store
             .expiring(DtnTime(u64::MAX), 1)
-            .ok()?
-            .into_iter()
-            .next()?;
-        self.store.record(&id).ok()?.map(|r| r.expires_at)
+            .ok()
+            .and_then(|ids| ids.into_iter().next())
+            .and_then(|id| self.store.record(&id).ok().flatten())
+            .map(|r| r.expires_at);
+        match (expiry, self.wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Routes with `router` from now on; every bundle waiting to be forwarded is routed
+    /// again (a new contact plan, say).
+    pub fn set_router(&mut self, now: DtnTime, router: Box<dyn Router>) -> Result<(), AgentError> {
+        self.router = router;
+        self.forward_pending(now)
+    }
+
+    /// Why the router would send a bundle of `size` bytes for `destination` the way it
+    /// would, if it were asked at `now`.
+    pub fn explain(
+        &mut self,
+        now: DtnTime,
+        destination: &Eid,
+        size: u64,
+        deadline: DtnTime,
+    ) -> Explanation {
+        let links = &self.links;
+        let up = |n: &Eid| links.values().any(|l| l.peer == *n);
+        self.router.explain(now, destination, size, deadline, &up)
+    }
+
+    /// The contacts the router plans with.
+    pub fn contacts(&self) -> Vec<ContactView> {
+        self.router.contacts()
     }
 
     /// Handles one event.
@@ -322,6 +364,7 @@ impl<S: BundleStore> Agent<S> {
                 peer,
                 max_bundle_size,
             } => {
+                self.router.link_up(now, &peer);
                 self.links.insert(
                     link,
                     Link {
@@ -335,7 +378,7 @@ impl<S: BundleStore> Agent<S> {
                 self.forward_pending(now)
             }
             Event::LinkDown { link } => {
-                self.link_down(link);
+                self.link_down(now, link);
                 Ok(())
             }
             Event::Sent { link, id, ok } => self.sent(now, link, id, ok),
@@ -349,7 +392,14 @@ impl<S: BundleStore> Agent<S> {
                 self.registrations.remove(&endpoint);
                 Ok(())
             }
-            Event::Timer => self.expire(now),
+            Event::Timer => {
+                self.expire(now)?;
+                if self.wake.is_some_and(|w| w <= now) {
+                    self.wake = None;
+                    self.forward_pending(now)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -613,6 +663,7 @@ impl<S: BundleStore> Agent<S> {
             let subject = self.read_for_report(&id, Status::Deleted)?;
             self.store.remove(&id)?;
             self.unqueue(&id);
+            self.router.forget(&id);
             self.report_stored(now, subject, Status::Deleted, ReasonCode::LIFETIME_EXPIRED)?;
         }
         Ok(())

@@ -25,6 +25,7 @@ impl<S: BundleStore> Agent<S> {
         let subject = self.read_for_report(id, Status::Deleted)?;
         self.store.remove(id)?;
         self.unqueue(id);
+        self.router.forget(id);
         self.stats.deleted += 1;
         self.report_stored(now, subject, Status::Deleted, ReasonCode::NO_INFORMATION)?;
         Ok(true)

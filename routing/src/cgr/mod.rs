@@ -8,8 +8,11 @@
 //! with its contacts and times, the alternatives, and the contacts rejected and why.
 
 mod cache;
+mod router;
 mod search;
 mod yen;
+
+pub use router::CgrRouter;
 
 use std::collections::BTreeMap;
 

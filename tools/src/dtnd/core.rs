@@ -221,9 +221,9 @@ pub async fn run(
         AgentConfig {
             node_id: node_id.clone(),
             decode,
-            routes,
         },
         store,
+        Box::new(routes),
     )?;
     let echo = super::echo::endpoint(&node_id);
     let mut core = Core {

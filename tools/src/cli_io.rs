@@ -94,3 +94,61 @@ mod tests {
         assert!(parse_duration_ms("h").is_err());
     }
 }
+
+/// A DTN time (ms since 2000-01-01 UTC) as UTC date and time, e.g. `2026-11-25 23:59:01.123Z`.
+pub fn dtn_time_text(ms: u64) -> String {
+    let unix_ms = i128::from(ms) + 946_684_800_000;
+    match time::OffsetDateTime::from_unix_timestamp_nanos(unix_ms * 1_000_000) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        ),
+        Err(_) => format!("{ms} ms"),
+    }
+}
+
+/// How far `ms` is from `now_ms`, in words: `in 1m 30s`, `2h 5m ago`, `now`.
+pub fn relative_text(ms: u64, now_ms: u64) -> String {
+    let (d, future) = if ms >= now_ms {
+        (ms - now_ms, true)
+    } else {
+        (now_ms - ms, false)
+    };
+    let s = d / 1000;
+    let text = if d < 1000 {
+        return "now".into();
+    } else if s < 60 {
+        format!("{}.{}s", s, (d % 1000) / 100)
+    } else if s < 3600 {
+        format!("{}m {}s", s / 60, s % 60)
+    } else if s < 86_400 {
+        format!("{}h {}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d {}h", s / 86_400, (s % 86_400) / 3600)
+    };
+    if future {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+#[cfg(test)]
+mod time_text_tests {
+    use super::*;
+
+    #[test]
+    fn dtn_times_read_as_utc() {
+        assert_eq!(dtn_time_text(0), "2000-01-01 00:00:00.000Z");
+        assert_eq!(dtn_time_text(86_400_123), "2000-01-02 00:00:00.123Z");
+        assert_eq!(relative_text(91_000, 1_000), "in 1m 30s");
+        assert_eq!(relative_text(1_000, 7_201_000), "2h 0m ago");
+        assert_eq!(relative_text(5_000, 5_400), "now");
+    }
+}

@@ -9,3 +9,5 @@ pub mod cli_io;
 pub mod dtnd;
 pub mod node_cli;
 pub mod ping_cli;
+pub mod route_cli;
+pub mod trace_cli;

@@ -8,6 +8,8 @@ use tools::bundles_cli::{self, BundlesCommand};
 use tools::cert_cli;
 use tools::node_cli::{self, ApiArgs, PeersArgs, RecvArgs, SendArgs, StatusArgs};
 use tools::ping_cli::{self, PingArgs};
+use tools::route_cli::{self, ContactsArgs, RouteCommand};
+use tools::trace_cli::{self, TraceArgs};
 
 /// Operate DTN nodes and inspect, build and secure BPv7 bundles.
 #[derive(Debug, Parser)]
@@ -42,6 +44,13 @@ enum Command {
     Ping(PingArgs),
     /// List a running dtnd's peers: TCPCL sessions and UDP peers.
     Peers(PeersArgs),
+    /// Ask a running dtnd how it would route a bundle, and why.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// List the contacts of a running dtnd's contact plan (or `contacts reload` it).
+    Contacts(ContactsArgs),
+    /// Show where a bundle went: the forwarding logs of every node reachable, in time order.
+    Trace(TraceArgs),
     /// Make a CA and node certificates for TCPCL TLS (node ID as URI subjectAltName).
     #[command(subcommand)]
     Cert(cert_cli::CertCommand),
@@ -57,6 +66,9 @@ fn main() -> ExitCode {
         Command::Bundles(c) => bundles_cli::bundles(&cli.api, c),
         Command::Ping(a) => ping_cli::ping(&cli.api, a),
         Command::Peers(a) => node_cli::peers(&cli.api, a),
+        Command::Route(c) => route_cli::route(&cli.api, c),
+        Command::Contacts(a) => route_cli::contacts(&cli.api, a),
+        Command::Trace(a) => trace_cli::trace(&cli.api, a),
         Command::Cert(c) => cert_cli::run(c),
     };
     match result {

@@ -4,15 +4,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use bundle_agent::agent::Router;
 use bundle_agent::store::RocksStore;
 use clap::Parser;
-use tools::dtnd::{api, core, links, Config, Flags};
+use tools::dtnd::{api, contacts, core, links, Config, Flags};
 use transports::tcpcl::tls::TlsContext;
 use transports::tcpcl::SessionConfig;
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
     let node_id = cfg.node_id.clone();
-    let routes = cfg.routes.clone();
+    let plan = match &cfg.contact_plan {
+        Some(path) => {
+            let plan = contacts::load_plan(path, tools::cli_io::dtn_now())?;
+            tracing::info!(path = %path.display(), contacts = plan.contacts().len(), "contact plan loaded");
+            Some((path.clone(), plan))
+        }
+        None => None,
+    };
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let store = RocksStore::open(&cfg.data_dir.join("store"), cfg.store_quota)
@@ -52,8 +60,33 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             setup.clone(),
             ids.clone(),
             core_tx.clone(),
+            None,
         ));
     }
+    let (router, plan_source): (Box<dyn Router>, _) = match plan {
+        Some((path, plan)) => {
+            let router = Box::new(routing::CgrRouter::new(node_id.clone(), plan.clone()));
+            let (schedule_tx, schedule_rx) = tokio::sync::watch::channel(Arc::new(plan));
+            tokio::spawn(contacts::schedule(
+                node_id.clone(),
+                cfg.contact_peers.clone(),
+                schedule_rx,
+                setup.clone(),
+                ids.clone(),
+                core_tx.clone(),
+            ));
+            let source = Arc::new(contacts::PlanSource {
+                path,
+                node_id: node_id.clone(),
+                core: core_tx.clone(),
+                schedule: schedule_tx,
+                reloading: tokio::sync::Mutex::new(()),
+            });
+            tokio::spawn(reload_on_sighup(source.clone()));
+            (router, Some(source))
+        }
+        None => (Box::new(cfg.routes.clone()), None),
+    };
     let ticker = core_tx.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -69,6 +102,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         node_id: node_id.clone(),
         sequence: Arc::default(),
         metrics: tools::dtnd::metrics::install()?,
+        plan: plan_source,
     };
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http, api::router(state)).await {
@@ -106,7 +140,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let setup = core::CoreSetup {
         node_id,
-        routes,
+        router,
         lenient: cfg.lenient,
         udp,
     };
@@ -116,6 +150,18 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         _ = shutdown() => {
             tracing::info!("shutting down");
             Ok(())
+        }
+    }
+}
+
+/// SIGHUP reloads the contact plan; an invalid one is logged and the old one stays.
+async fn reload_on_sighup(source: Arc<contacts::PlanSource>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        if let Err(e) = source.reload().await {
+            tracing::error!("contact plan not reloaded: {e:#}");
         }
     }
 }

@@ -12,6 +12,8 @@
 //!   left; `404` when the node never saw it. `DELETE /bundle?id=ID` deletes it.
 //! - `GET /peers`: TCPCL sessions and UDP peers, with what was negotiated.
 //! - `GET /metrics`: Prometheus metrics.
+//! - `GET /route`, `GET /contacts`, `POST /contacts/reload`: routing explained, the contact
+//!   plan (see [`super::routing_api`]).
 //! - `GET /ws?endpoint=EID` (WebSocket): registers the endpoint and pushes each payload that
 //!   arrives there as a binary message (see [`super::push`]).
 //! - `GET /ws/send?destination=EID[&...]` (WebSocket, the parameters of `/send`): each binary
@@ -41,6 +43,8 @@ pub struct ApiState {
     pub sequence: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Renders the metrics.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The contact plan file, when the node routes by one.
+    pub plan: Option<std::sync::Arc<super::contacts::PlanSource>>,
 }
 
 /// The largest payload `POST /send` takes, the decoder's default bundle size limit.
@@ -57,6 +61,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/bundle", get(show).delete(delete))
         .route("/peers", get(peers))
         .route("/metrics", get(metrics))
+        .route("/route", get(super::routing_api::explain))
+        .route("/contacts", get(super::routing_api::contacts))
+        .route("/contacts/reload", post(super::routing_api::reload))
         .route("/ws", get(super::push::websocket))
         .route("/ws/send", get(super::submit::websocket))
         // A payload may be as large as a bundle the node accepts (256 MiB by default).

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use bundle_agent::agent::{Action, Agent, AgentConfig, Event, LinkId, RefuseCause, RouteTable};
+use bundle_agent::agent::{Action, Agent, AgentConfig, Event, LinkId, RefuseCause, Router};
 use bundle_agent::store::{BundleStore, DeliveryMode, Registration, RocksStore};
-use bundle_agent::wire::{BundleId, DecodeOptions, Eid};
+use bundle_agent::wire::{BundleId, DecodeOptions, DtnTime, Eid};
 use tokio::sync::{mpsc, oneshot};
 use transports::tcpcl::connection::{Command, Upcall};
 use transports::tcpcl::RefuseReason;
@@ -126,6 +126,36 @@ pub enum CoreMsg {
     },
     /// Expire bundles.
     Tick,
+    /// A scheduled contact ended: close the sessions this node opened to `addr`.
+    Disconnect {
+        /// The neighbour's address.
+        addr: SocketAddr,
+    },
+    /// Route with a new router from now on (a contact plan was reloaded).
+    SetRouter {
+        /// The router.
+        router: Box<dyn Router>,
+        /// Answered once it is in force.
+        reply: oneshot::Sender<()>,
+    },
+    /// Explain how a bundle would be routed, as JSON.
+    Explain {
+        /// Its destination.
+        destination: Eid,
+        /// Its size in bytes.
+        size: u64,
+        /// When it would be sent (default now).
+        at: Option<DtnTime>,
+        /// Until when it may arrive.
+        deadline: DtnTime,
+        /// The reply.
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// The contacts the router plans with, as JSON.
+    Contacts {
+        /// The reply.
+        reply: oneshot::Sender<serde_json::Value>,
+    },
 }
 
 /// The UDP convergence layer as the core sees it: the socket and the peers, each a link that
@@ -164,8 +194,8 @@ struct SessionInfo {
 pub struct CoreSetup {
     /// This node's ID.
     pub node_id: Eid,
-    /// Static routes.
-    pub routes: RouteTable,
+    /// The router: static routes, or contact graph routing over a plan.
+    pub router: Box<dyn Router>,
     /// Lenient decoding.
     pub lenient: bool,
     /// The UDP convergence layer.
@@ -208,7 +238,7 @@ pub async fn run(
 ) -> Result<()> {
     let CoreSetup {
         node_id,
-        routes,
+        router,
         lenient,
         udp,
     } = setup;
@@ -223,7 +253,7 @@ pub async fn run(
             decode,
         },
         store,
-        Box::new(routes),
+        router,
     )?;
     let echo = super::echo::endpoint(&node_id);
     let mut core = Core {
@@ -519,6 +549,38 @@ impl Core {
                     .handle(now, Event::Received { link, bytes, token })?;
             }
             CoreMsg::Tick => self.agent.handle(now, Event::Timer)?,
+            CoreMsg::Disconnect { addr } => {
+                let links: Vec<LinkId> = self
+                    .session_info
+                    .iter()
+                    .filter(|(_, s)| s.outbound && s.addr == addr)
+                    .map(|(l, _)| *l)
+                    .collect();
+                for link in links {
+                    self.command_session(
+                        link,
+                        Command::Close(transports::tcpcl::TermReason::Unknown),
+                    );
+                }
+            }
+            CoreMsg::SetRouter { router, reply } => {
+                self.agent.set_router(now, router)?;
+                let _ = reply.send(());
+            }
+            CoreMsg::Explain {
+                destination,
+                size,
+                at,
+                deadline,
+                reply,
+            } => {
+                let at = at.unwrap_or(now);
+                let e = self.agent.explain(at, &destination, size, deadline);
+                let _ = reply.send(super::views::explanation(&e, &destination, size, at));
+            }
+            CoreMsg::Contacts { reply } => {
+                let _ = reply.send(super::views::contacts(&self.agent.contacts(), now));
+            }
         }
         Ok(())
     }

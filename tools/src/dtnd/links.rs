@@ -120,16 +120,25 @@ pub async fn listen(
     }
 }
 
-/// Keeps a session with a static peer, reconnecting with backoff.
+/// Keeps a session with a peer, reconnecting with backoff: for ever for a static peer, or
+/// until `stop` turns true for a scheduled contact (the core closes the session itself).
 pub async fn keep_peer(
     addr: SocketAddr,
     setup: TcpclSetup,
     ids: LinkIds,
     core: mpsc::Sender<CoreMsg>,
+    mut stop: Option<tokio::sync::watch::Receiver<bool>>,
 ) {
+    let stopped = |stop: &Option<tokio::sync::watch::Receiver<bool>>| {
+        stop.as_ref().is_some_and(|s| *s.borrow())
+    };
     let mut backoff = Duration::from_millis(200);
     loop {
+        if stopped(&stop) {
+            return;
+        }
         match TcpStream::connect(addr).await {
+            Ok(_) if stopped(&stop) => return,
             Ok(stream) => {
                 backoff = Duration::from_millis(200);
                 let link = ids.next();
@@ -146,10 +155,18 @@ pub async fn keep_peer(
             }
             Err(e) => tracing::debug!(%addr, "connect failed: {e}"),
         }
-        if core.is_closed() {
+        if core.is_closed() || stopped(&stop) {
             return;
         }
-        tokio::time::sleep(backoff).await;
+        match stop.as_mut() {
+            Some(s) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = s.changed() => {}
+                }
+            }
+            None => tokio::time::sleep(backoff).await,
+        }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

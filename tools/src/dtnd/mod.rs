@@ -10,11 +10,13 @@
 //! push, metrics, peers, ping.
 
 pub mod api;
+pub mod contacts;
 pub mod core;
 pub mod echo;
 pub mod links;
 pub mod metrics;
 pub mod push;
+pub mod routing_api;
 pub mod submit;
 pub mod views;
 
@@ -80,15 +82,24 @@ pub struct Flags {
     /// Largest bundle sent as one datagram; bigger ones are fragmented [default: 65507].
     #[arg(long, value_name = "BYTES")]
     pub udp_max_datagram: Option<usize>,
+    /// Route by this contact plan (contact graph routing): our TOML or JSON format, an HDTN
+    /// JSON plan, or an ION ionrc file (`a contact` / `a range`). Reloaded on SIGHUP and by
+    /// `dtnctl contacts reload`.
+    #[arg(long, value_name = "FILE")]
+    pub contact_plan: Option<PathBuf>,
+    /// A neighbour of the contact plan reached over TCPCL (repeatable): NODE-ID=HOST:PORT. A
+    /// session to it is open only while the plan has a contact from this node to it.
+    #[arg(long = "contact-peer", value_name = "NODE=ADDR")]
+    pub contact_peers: Vec<String>,
 }
 
 /// One UDP peer of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UdpPeerEntry {
+pub struct PeerEntry {
     /// The peer's node ID.
     pub node_id: String,
-    /// Where its UDP convergence layer listens.
+    /// Where its convergence layer (UDP, or TCPCL for a contact peer) listens.
     pub addr: SocketAddr,
 }
 
@@ -167,9 +178,13 @@ pub struct FileConfig {
     /// See [`Flags::udp_listen`].
     pub udp_listen: Option<SocketAddr>,
     /// UDP peers: `[[udp_peers]] node_id = "ipn:2.0"  addr = "10.0.0.2:4556"`.
-    pub udp_peers: Vec<UdpPeerEntry>,
+    pub udp_peers: Vec<PeerEntry>,
     /// See [`Flags::udp_max_datagram`].
     pub udp_max_datagram: Option<usize>,
+    /// See [`Flags::contact_plan`].
+    pub contact_plan: Option<PathBuf>,
+    /// Contact plan neighbours: `[[contact_peers]] node_id = "ipn:2.0"  addr = "10.0.0.2:4556"`.
+    pub contact_peers: Vec<PeerEntry>,
 }
 
 /// One static route of the configuration file.
@@ -205,6 +220,10 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// The UDP convergence layer, when configured.
     pub udp: Option<UdpConfig>,
+    /// The contact plan file, when routing by one.
+    pub contact_plan: Option<PathBuf>,
+    /// Contact plan neighbours and their TCPCL addresses.
+    pub contact_peers: Vec<(Eid, SocketAddr)>,
 }
 
 impl Config {
@@ -296,28 +315,28 @@ impl Config {
             (None, None, None, None) => None,
             _ => bail!("--tls-cert, --tls-key and --tls-ca go together"),
         };
-        let mut udp_peers = Vec::new();
-        for (i, p) in file.udp_peers.iter().enumerate() {
-            let node: Eid = p
-                .node_id
-                .parse()
-                .map_err(|e| anyhow::anyhow!("udp_peers[{i}].node_id {:?}: {e}", p.node_id))?;
-            udp_peers.push((node, p.addr));
-        }
-        for p in &flags.udp_peers {
-            let (node, addr) = p
-                .split_once('=')
-                .with_context(|| format!("--udp-peer {p:?}: expected NODE-ID=HOST:PORT"))?;
-            let node: Eid = node
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--udp-peer {p:?}: node ID: {e}"))?;
-            let addr: SocketAddr = addr
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--udp-peer {p:?}: address: {e}"))?;
-            udp_peers.push((node, addr));
-        }
+        let udp_peers = node_addrs(&file.udp_peers, "udp_peers", &flags.udp_peers, "--udp-peer")?;
         if let Some((node, _)) = udp_peers.iter().find(|(n, _)| !n.is_node_id()) {
             bail!("UDP peer {node}: not a node ID (use ipn:N.0 or dtn://name/)");
+        }
+        let contact_peers = node_addrs(
+            &file.contact_peers,
+            "contact_peers",
+            &flags.contact_peers,
+            "--contact-peer",
+        )?;
+        if let Some((node, _)) = contact_peers.iter().find(|(n, _)| !n.is_node_id()) {
+            bail!("contact peer {node}: not a node ID (use ipn:N.0 or dtn://name/)");
+        }
+        let contact_plan = flags.contact_plan.clone().or(file.contact_plan);
+        if contact_plan.is_none() && !contact_peers.is_empty() {
+            bail!("contact peers are configured but no contact_plan file");
+        }
+        if contact_plan.is_some() && (!flags.routes.is_empty() || !file.routes.is_empty()) {
+            bail!(
+                "static routes and a contact plan: choose one (with a plan, a bundle still goes \
+                 straight to its destination over a link that is up)"
+            );
         }
         let max_datagram = flags
             .udp_max_datagram
@@ -360,8 +379,41 @@ impl Config {
             lenient: flags.lenient || file.lenient,
             tls,
             udp,
+            contact_plan,
+            contact_peers,
         })
     }
+}
+
+/// `NODE-ID=HOST:PORT` pairs from the file's table `key` and the repeatable `flag`; errors
+/// name the entry.
+fn node_addrs(
+    file: &[PeerEntry],
+    key: &str,
+    flags: &[String],
+    flag: &str,
+) -> anyhow::Result<Vec<(Eid, SocketAddr)>> {
+    let mut out = Vec::new();
+    for (i, p) in file.iter().enumerate() {
+        let node: Eid = p
+            .node_id
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{key}[{i}].node_id {:?}: {e}", p.node_id))?;
+        out.push((node, p.addr));
+    }
+    for p in flags {
+        let (node, addr) = p
+            .split_once('=')
+            .with_context(|| format!("{flag} {p:?}: expected NODE-ID=HOST:PORT"))?;
+        let node: Eid = node
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{flag} {p:?}: node ID: {e}"))?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{flag} {p:?}: address: {e}"))?;
+        out.push((node, addr));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

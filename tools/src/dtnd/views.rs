@@ -1,8 +1,10 @@
 //! JSON views the API serves: stored bundles (list and one in detail) with their forwarding
-//! logs. Read-only functions over the store, so the core stays about events.
+//! logs, routing explanations and contacts. Read-only functions, so the core stays about
+//! events.
 
+use bundle_agent::agent::{ContactView, Explanation, PlannedRoute};
 use bundle_agent::store::{BundleRecord, BundleStore, LogEntry, LogEvent, Retention};
-use bundle_agent::wire::{BundleId, BundleView, DecodeOptions, ReasonCode};
+use bundle_agent::wire::{BundleId, BundleView, DecodeOptions, DtnTime, Eid, ReasonCode};
 use serde_json::{json, Value};
 
 use crate::bundle_json::BundleJson;
@@ -17,16 +19,90 @@ fn waiting_for(r: &BundleRecord) -> &'static str {
     }
 }
 
-/// One log entry in words.
+/// One log entry: in words (`event`) and for scripts (`kind`, and `peer`, `endpoint` or
+/// `reason_code`).
 pub fn log_entry(e: &LogEntry) -> Value {
-    let what = match &e.event {
-        LogEvent::Received { from: Some(n) } => format!("received from {n}"),
-        LogEvent::Received { from: None } => "received from a local application".to_string(),
-        LogEvent::Forwarded { to } => format!("forwarded to {to}"),
-        LogEvent::Delivered { endpoint } => format!("delivered to {endpoint}"),
-        LogEvent::Deleted { reason } => format!("deleted: {}", ReasonCode(*reason)),
-    };
-    json!({ "at_ms": e.at.0, "event": what })
+    match &e.event {
+        LogEvent::Received { from: Some(n) } => json!({
+            "at_ms": e.at.0, "event": format!("received from {n}"),
+            "kind": "received", "peer": n.to_string(),
+        }),
+        LogEvent::Received { from: None } => json!({
+            "at_ms": e.at.0, "event": "received from a local application",
+            "kind": "received", "peer": null,
+        }),
+        LogEvent::Forwarded { to } => json!({
+            "at_ms": e.at.0, "event": format!("forwarded to {to}"),
+            "kind": "forwarded", "peer": to.to_string(),
+        }),
+        LogEvent::Delivered { endpoint } => json!({
+            "at_ms": e.at.0, "event": format!("delivered to {endpoint}"),
+            "kind": "delivered", "endpoint": endpoint.to_string(),
+        }),
+        LogEvent::Deleted { reason } => json!({
+            "at_ms": e.at.0, "event": format!("deleted: {}", ReasonCode(*reason)),
+            "kind": "deleted", "reason_code": reason,
+        }),
+    }
+}
+
+fn planned_route(r: &PlannedRoute) -> Value {
+    json!({
+        "arrival_ms": r.arrival.0,
+        "confidence": r.confidence,
+        "hops": r.hops.iter().map(|h| json!({
+            "contact": h.contact,
+            "from": h.from.to_string(),
+            "to": h.to.to_string(),
+            "send_at_ms": h.send_at.0,
+            "arrive_at_ms": h.arrive_at.0,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A router's explanation of how a bundle of `size` bytes for `destination` would go, if
+/// sent at `at`.
+pub fn explanation(e: &Explanation, destination: &Eid, size: u64, at: DtnTime) -> Value {
+    json!({
+        "destination": destination.to_string(),
+        "size": size,
+        "at_ms": at.0,
+        "router": e.router,
+        "next_hop": e.next_hop.as_ref().map(ToString::to_string),
+        "chosen": e.chosen.as_ref().map(planned_route),
+        "alternatives": e.alternatives.iter().map(planned_route).collect::<Vec<_>>(),
+        "rejected": e.rejected,
+        "notes": e.notes,
+    })
+}
+
+/// The contacts a router plans with, with whether each is past, on or to come at `now`.
+pub fn contacts(list: &[ContactView], now: DtnTime) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|c| {
+                let state = if c.end <= now {
+                    "past"
+                } else if c.start <= now {
+                    "on"
+                } else {
+                    "future"
+                };
+                json!({
+                    "id": c.id,
+                    "from": c.from.to_string(),
+                    "to": c.to.to_string(),
+                    "start_ms": c.start.0,
+                    "end_ms": c.end.0,
+                    "rate": c.rate,
+                    "owlt_ms": c.owlt_ms,
+                    "confidence": c.confidence,
+                    "residual": c.residual,
+                    "state": state,
+                })
+            })
+            .collect(),
+    )
 }
 
 fn summary<S: BundleStore>(store: &S, r: &BundleRecord) -> Value {

@@ -10,14 +10,28 @@
 //!   arrival over the contact graph with one-way light time, residual volume, deadlines,
 //!   alternative routes (Yen's k shortest) and a route cache; each answer can explain itself.
 //!
-//! Done so far for the routing issue: the plan format and validation, CGR with
-//! explanations and its scenario tests, ION and HDTN importers. Not yet: the `Router` trait
-//! wired into the agent, static routes moved here, epidemic, spray-and-wait, PRoPHET, `dtnd`
-//! contact schedules and `dtnctl route explain / contacts / trace`.
+//! - [`epidemic`], [`spray`], [`prophet`]: opportunistic routers, which copy bundles to the
+//!   peers they meet and keep them; [`messages`] is what their routers tell each other.
+//!
+//! Every router implements the agent's [`Router`](bundle_agent::agent::Router) trait. Static
+//! routes stay in the agent (`RouteTable`): they are what it routes with when nothing here
+//! is plugged in.
 
 pub mod cgr;
+pub mod epidemic;
 pub mod import;
+pub mod messages;
 pub mod plan;
+pub mod prophet;
+pub mod spray;
+
+pub use epidemic::EpidemicRouter;
+pub use prophet::{ProphetParams, ProphetRouter};
+pub use spray::SprayAndWaitRouter;
+
+/// Most bundles an opportunistic router keeps state for (beyond it, a bundle is treated as
+/// one the router knows nothing about); bounded like every table fed from the network.
+pub const MAX_TRACKED: usize = 1 << 20;
 
 pub use cgr::{Cgr, CgrRouter, Hop, Rejection, Route, RouteQuery, RoutingAnswer};
 pub use plan::{Contact, ContactId, ContactPlan, PlanError};

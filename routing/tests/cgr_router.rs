@@ -194,6 +194,7 @@ fn cgr_explains_the_route_and_books_each_bundle_once() {
         destination: &dest,
         size: 1000,
         expires_at: s(86_400),
+        copies: None,
     };
     let first = r.next_hop(s(0), &q, &none);
     let second = r.next_hop(s(50), &q, &none);

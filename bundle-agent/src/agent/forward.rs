@@ -1,11 +1,12 @@
 //! Forwarding (RFC 9171 §5.4): the next hop from the router, the bundle prepared for it
 //! (previous node, hop count, bundle age), fragmented when the link cannot carry it whole
-//! (§5.8), and released once every piece is acknowledged.
+//! (§5.8), and released once every piece is acknowledged. Routers that replicate (epidemic,
+//! spray-and-wait, PRoPHET) send copies instead, and the bundle stays.
 
-use super::router::{NextHop, RouteRequest};
-use super::{Action, Agent, AgentError, InFlight, LinkId, Status};
+use super::router::{router_endpoint, NextHop, RouteRequest};
+use super::{Action, Agent, AgentError, InFlight, LinkId, Queued, Status};
 use crate::store::{BundleRecord, BundleStore, LogEntry, LogEvent, Retention};
-use crate::wire::block::bundle_age_data;
+use crate::wire::block::{bundle_age_data, copy_count_data, parse_copy_count, COPY_COUNT};
 use crate::wire::{
     BlockType, Bundle, BundleId, CanonicalBlock, DtnTime, Eid, HopCount, ReasonCode,
 };
@@ -15,11 +16,49 @@ pub const LINK_WINDOW: usize = 256;
 /// Most bytes outstanding on one link (one bundle may always go, however large).
 pub const LINK_WINDOW_BYTES: u64 = 64 << 20;
 
+/// Where the router sends a bundle, as links.
+enum Plan {
+    /// Forward over this link; release once acknowledged.
+    Forward(LinkId),
+    /// Copies over these links (with their copy counts); keep the bundle.
+    Replicate(Vec<(LinkId, Option<u64>)>),
+    /// Nowhere now.
+    Hold,
+}
+
+/// The copy count block of a bundle, if it has one.
+fn copy_count(bundle: &Bundle) -> Option<u64> {
+    bundle
+        .blocks
+        .iter()
+        .find(|b| b.block_type == COPY_COUNT)
+        .and_then(|b| parse_copy_count(&b.data, b.number).ok())
+}
+
 impl<S: BundleStore> Agent<S> {
-    /// The link to the next hop the router names for the bundle of `record`, if it names
-    /// one for now and a link to it is up. A router that names a later time is asked again
-    /// then (the agent's timer).
-    fn route(&mut self, now: DtnTime, record: &BundleRecord) -> Option<LinkId> {
+    /// True while `id` is handed to a link or queued for one.
+    pub(super) fn flying(&self, id: &BundleId) -> bool {
+        let range = (id.clone(), 0)..=(id.clone(), LinkId::MAX);
+        self.in_flight.range(range.clone()).next().is_some()
+            || self.waiting.range(range).next().is_some()
+    }
+
+    /// A link up to `peer`, if any.
+    fn link_to(&self, peer: &Eid) -> Option<LinkId> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.peer == *peer)
+            .map(|(&link, _)| link)
+    }
+
+    /// What the router makes of the bundle of `record`, as links that are up. A router that
+    /// names a later time is asked again then (the agent's timer). Messages between routers
+    /// go straight to the peer they are for.
+    fn route(&mut self, now: DtnTime, record: &BundleRecord, copies: Option<u64>) -> Plan {
+        let node = record.destination.node_id();
+        if record.destination == router_endpoint(&node) {
+            return self.link_to(&node).map_or(Plan::Hold, Plan::Forward);
+        }
         let links = &self.links;
         let up = |n: &Eid| links.values().any(|l| l.peer == *n);
         let request = RouteRequest {
@@ -27,19 +66,22 @@ impl<S: BundleStore> Agent<S> {
             destination: &record.destination,
             size: record.size,
             expires_at: record.expires_at,
+            copies,
         };
-        let next = match self.router.next_hop(now, &request, &up) {
-            NextHop::Now(via) => via,
+        match self.router.next_hop(now, &request, &up) {
+            NextHop::Now(via) => self.link_to(&via).map_or(Plan::Hold, Plan::Forward),
             NextHop::Later { at, .. } => {
                 self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
-                return None;
+                Plan::Hold
             }
-            NextHop::Unknown => return None,
-        };
-        self.links
-            .iter()
-            .find(|(_, l)| l.peer == next)
-            .map(|(&link, _)| link)
+            NextHop::Replicate(replicas) => Plan::Replicate(
+                replicas
+                    .into_iter()
+                    .filter_map(|r| self.link_to(&r.to).map(|l| (l, r.copies)))
+                    .collect(),
+            ),
+            NextHop::Unknown => Plan::Hold,
+        }
     }
 
     /// True when `link` may take a bundle of `size` bytes now.
@@ -51,41 +93,93 @@ impl<S: BundleStore> Agent<S> {
         })
     }
 
-    /// Queues a bundle for `link` until its window has room. Only its ID waits in memory.
-    fn wait_for_room(&mut self, link: LinkId, id: &BundleId) {
-        if self.waiting.contains_key(id) {
+    /// Queues a transmission for `link` until its window has room. Only the bundle's ID
+    /// waits in memory.
+    fn wait_for_room(&mut self, link: LinkId, q: Queued) {
+        if !self.waiting.insert((q.id.clone(), link)) {
             return;
         }
         if let Some(l) = self.links.get_mut(&link) {
-            l.waiting.push_back(id.clone());
-            self.waiting.insert(id.clone(), link);
+            l.waiting.push_back(q);
         }
     }
 
-    /// RFC 9171 §5.4: forwarding over a link to the next hop, if one is up. A link takes a
-    /// window of bundles at a time; the rest wait, in the store, for room.
+    /// RFC 9171 §5.4: forwarding a bundle just received (or made here).
     pub(super) fn forward(
         &mut self,
         now: DtnTime,
         record: &BundleRecord,
         bundle: Bundle,
     ) -> Result<(), AgentError> {
-        if self.in_flight.contains_key(&record.id) || self.waiting.contains_key(&record.id) {
-            return Ok(());
-        }
-        let Some(link) = self.route(now, record) else {
-            return Ok(());
+        let copies = copy_count(&bundle);
+        let plan = self.route(now, record, copies);
+        self.carry_out(now, record, Some(bundle), plan)
+    }
+
+    /// Sends a bundle the way `plan` says, each transmission now or, when the link's window
+    /// is full, once it has room. `bundle` is read from the store when not at hand.
+    fn carry_out(
+        &mut self,
+        now: DtnTime,
+        record: &BundleRecord,
+        mut bundle: Option<Bundle>,
+        plan: Plan,
+    ) -> Result<(), AgentError> {
+        let sends: Vec<(LinkId, Queued)> = match plan {
+            Plan::Hold => return Ok(()),
+            // One forwarding at a time: a bundle already on its way waits for the outcome.
+            Plan::Forward(_) if self.flying(&record.id) => return Ok(()),
+            Plan::Forward(link) => vec![(
+                link,
+                Queued {
+                    id: record.id.clone(),
+                    keep: false,
+                    copies: None,
+                },
+            )],
+            Plan::Replicate(links) => links
+                .into_iter()
+                .map(|(link, copies)| {
+                    (
+                        link,
+                        Queued {
+                            id: record.id.clone(),
+                            keep: true,
+                            copies,
+                        },
+                    )
+                })
+                .collect(),
         };
-        if !self.has_room(link, record.size) {
-            self.wait_for_room(link, &record.id);
-            return Ok(());
+        for (link, q) in sends {
+            let key = (q.id.clone(), link);
+            if self.in_flight.contains_key(&key) || self.waiting.contains(&key) {
+                continue;
+            }
+            if !self.has_room(link, record.size) {
+                self.wait_for_room(link, q);
+                continue;
+            }
+            if bundle.is_none() {
+                bundle = self.load(&record.id)?;
+            }
+            let Some(b) = bundle.clone() else {
+                return Ok(()); // gone meanwhile
+            };
+            self.transmit(now, link, record, b, &q);
         }
-        self.transmit(now, link, record, bundle);
         Ok(())
     }
 
     /// Hands a bundle to `link`: prepared for the next hop and cut to the link's size.
-    fn transmit(&mut self, now: DtnTime, link: LinkId, record: &BundleRecord, mut bundle: Bundle) {
+    fn transmit(
+        &mut self,
+        now: DtnTime,
+        link: LinkId,
+        record: &BundleRecord,
+        mut bundle: Bundle,
+        q: &Queued,
+    ) {
         let Some(limit) = self.links.get(&link).map(|l| l.max_bundle_size) else {
             return;
         };
@@ -93,6 +187,7 @@ impl<S: BundleStore> Agent<S> {
             &mut bundle,
             &self.cfg.node_id,
             now.0.saturating_sub(record.received_at.0),
+            q.copies,
         );
         // RFC 9171 §5.8: fragment when the link cannot carry the whole bundle. A bundle that
         // must not be fragmented stays pending for a link that can carry it.
@@ -109,12 +204,12 @@ impl<S: BundleStore> Agent<S> {
             l.sending_bytes = l.sending_bytes.saturating_add(bytes);
         }
         self.in_flight.insert(
-            record.id.clone(),
+            (record.id.clone(), link),
             InFlight {
-                link,
                 remaining: pieces.len(),
                 bytes,
                 failed: false,
+                keep: q.keep,
             },
         );
         for bytes in pieces {
@@ -126,17 +221,17 @@ impl<S: BundleStore> Agent<S> {
         }
     }
 
-    /// Sends bundles waiting for `link` while its window has room.
+    /// Sends what waits for `link` while its window has room.
     fn refill(&mut self, now: DtnTime, link: LinkId) -> Result<(), AgentError> {
         loop {
-            let Some(id) = self
+            let Some(q) = self
                 .links
                 .get(&link)
                 .and_then(|l| l.waiting.front().cloned())
             else {
                 return Ok(());
             };
-            let record = self.store.record(&id)?;
+            let record = self.store.record(&q.id)?;
             let size = record.as_ref().map_or(0, |r| r.size);
             if !self.has_room(link, size) {
                 return Ok(());
@@ -144,18 +239,18 @@ impl<S: BundleStore> Agent<S> {
             if let Some(l) = self.links.get_mut(&link) {
                 l.waiting.pop_front();
             }
-            self.waiting.remove(&id);
-            let (Some(record), Some(bundle)) = (record, self.load(&id)?) else {
+            self.waiting.remove(&(q.id.clone(), link));
+            let (Some(record), Some(bundle)) = (record, self.load(&q.id)?) else {
                 continue; // gone meanwhile (expired, deleted)
             };
             if record.retention.has(Retention::FORWARD_PENDING) {
-                self.transmit(now, link, &record, bundle);
+                self.transmit(now, link, &record, bundle, &q);
             }
         }
     }
 
-    /// A link came up: route every bundle waiting to be forwarded. Only those the link's
-    /// window takes are read from the store now.
+    /// Links changed (or the router learnt something): route every bundle waiting to be
+    /// forwarded. Only those the links' windows take are read from the store now.
     pub(super) fn forward_pending(&mut self, now: DtnTime) -> Result<(), AgentError> {
         // Every pending bundle is routed here: a router that wants a later look says so again.
         self.wake = None;
@@ -166,19 +261,8 @@ impl<S: BundleStore> Agent<S> {
             .filter(|r| r.retention.has(Retention::FORWARD_PENDING))
             .collect();
         for record in pending {
-            if self.in_flight.contains_key(&record.id) || self.waiting.contains_key(&record.id) {
-                continue;
-            }
-            let Some(link) = self.route(now, &record) else {
-                continue;
-            };
-            if !self.has_room(link, record.size) {
-                self.wait_for_room(link, &record.id);
-                continue;
-            }
-            if let Some(bundle) = self.load(&record.id)? {
-                self.transmit(now, link, &record, bundle);
-            }
+            let plan = self.route(now, &record, None);
+            self.carry_out(now, &record, None, plan)?;
         }
         Ok(())
     }
@@ -186,8 +270,8 @@ impl<S: BundleStore> Agent<S> {
     /// A link went down: what waited for it waits in the store for the next link.
     pub(super) fn link_down(&mut self, now: DtnTime, link: LinkId) {
         if let Some(l) = self.links.remove(&link) {
-            for id in l.waiting {
-                self.waiting.remove(&id);
+            for q in l.waiting {
+                self.waiting.remove(&(q.id, link));
             }
             if !self.links.values().any(|other| other.peer == l.peer) {
                 self.router.link_down(now, &l.peer);
@@ -202,14 +286,15 @@ impl<S: BundleStore> Agent<S> {
         id: BundleId,
         ok: bool,
     ) -> Result<(), AgentError> {
-        let Some(flight) = self.in_flight.get_mut(&id) else {
+        let key = (id, link);
+        let Some(flight) = self.in_flight.get_mut(&key) else {
             return Ok(());
         };
         flight.remaining = flight.remaining.saturating_sub(1);
         flight.failed |= !ok;
-        let (remaining, failed, bytes, on) =
-            (flight.remaining, flight.failed, flight.bytes, flight.link);
-        if let Some(l) = self.links.get_mut(&on) {
+        let (remaining, failed, bytes, keep) =
+            (flight.remaining, flight.failed, flight.bytes, flight.keep);
+        if let Some(l) = self.links.get_mut(&link) {
             l.sending = l.sending.saturating_sub(1);
             if remaining == 0 {
                 l.sending_bytes = l.sending_bytes.saturating_sub(bytes);
@@ -218,13 +303,15 @@ impl<S: BundleStore> Agent<S> {
         if remaining > 0 {
             return Ok(());
         }
-        self.in_flight.remove(&id);
-        if let Some(peer) = self.links.get(&on).map(|l| l.peer.clone()) {
-            self.router.sent(now, &id, &peer, !failed);
+        self.in_flight.remove(&key);
+        let (id, _) = key;
+        let peer = self.links.get(&link).map(|l| l.peer.clone());
+        if let Some(peer) = &peer {
+            self.router.sent(now, &id, peer, !failed);
         }
         if !failed {
             self.stats.forwarded += 1;
-            if let Some(peer) = self.links.get(&link).map(|l| l.peer.clone()) {
+            if let Some(peer) = peer {
                 self.store.log(
                     &id,
                     &LogEntry {
@@ -233,22 +320,25 @@ impl<S: BundleStore> Agent<S> {
                     },
                 )?;
             }
-            // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).
-            let subject = self.read_for_report(&id, Status::Forwarded)?;
-            self.store.remove(&id)?;
-            self.report_stored(now, subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
+            if !keep {
+                // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).
+                let subject = self.read_for_report(&id, Status::Forwarded)?;
+                self.store.remove(&id)?;
+                self.report_stored(now, subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
+            }
         } else {
             // The bundle stays forward pending: the router is asked again at the next timer
             // (it may know another way).
             self.wake = Some(self.wake.map_or(now, |w| w.min(now)));
         }
-        self.refill(now, on)
+        self.refill(now, link)
     }
 }
 
 /// RFC 9171 §4.4.1, §4.4.2, §4.4.3: a forwarded bundle names this node as previous node,
-/// has one more hop counted, and has its age grown by the time it spent here.
-fn prepare_for_forwarding(bundle: &mut Bundle, node: &Eid, residence_ms: u64) {
+/// has one more hop counted, and has its age grown by the time it spent here. A replica
+/// for spray-and-wait carries the copies its receiver may hand out.
+fn prepare_for_forwarding(bundle: &mut Bundle, node: &Eid, residence_ms: u64, copies: Option<u64>) {
     let crc = bundle.primary.crc_type;
     match bundle
         .blocks
@@ -285,5 +375,13 @@ fn prepare_for_forwarding(bundle: &mut Bundle, node: &Eid, residence_ms: u64) {
         if let Ok(age) = crate::wire::block::parse_bundle_age(&b.data, b.number) {
             b.data = bundle_age_data(age.saturating_add(residence_ms));
         }
+    }
+    bundle.blocks.retain(|b| b.block_type != COPY_COUNT);
+    if let Some(n) = copies {
+        let number = bundle.next_block_number();
+        bundle.blocks.insert(
+            0,
+            CanonicalBlock::new(COPY_COUNT, number, crc, copy_count_data(n)),
+        );
     }
 }

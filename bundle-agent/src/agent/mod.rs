@@ -18,6 +18,7 @@
 //! Not yet: BPSec processing on reception.
 
 mod delivery;
+mod exchange;
 mod forward;
 mod fragments;
 mod operator;
@@ -29,7 +30,8 @@ mod stats;
 pub use forward::{LINK_WINDOW, LINK_WINDOW_BYTES};
 pub use reports::Status;
 pub use router::{
-    ContactView, Explanation, NextHop, PlannedHop, PlannedRoute, RouteRequest, Router,
+    router_endpoint, ContactView, Explanation, NextHop, PlannedHop, PlannedRoute, Replica,
+    RouteRequest, Router, ROUTER_SERVICE,
 };
 pub use routes::{EidPattern, Route, RouteTable};
 pub use stats::AgentStats;
@@ -187,9 +189,10 @@ pub struct Agent<S: BundleStore> {
     inbox: BTreeMap<Eid, BTreeSet<BundleId>>,
     /// Bundles of the inboxes lent to an application and not yet confirmed.
     lent: BTreeSet<BundleId>,
-    in_flight: BTreeMap<BundleId, InFlight>,
-    /// Bundles waiting in a link's queue for room in its window, and the link.
-    waiting: BTreeMap<BundleId, LinkId>,
+    /// Transmissions handed to links (a bundle forwarded on one link, or replicas on several).
+    in_flight: BTreeMap<(BundleId, LinkId), InFlight>,
+    /// Transmissions waiting in a link's queue for room in its window.
+    waiting: BTreeSet<(BundleId, LinkId)>,
     report_sequence: u64,
     unsynced_acks: Vec<AckToken>,
     actions: VecDeque<Action>,
@@ -204,19 +207,30 @@ struct Link {
     /// Transmissions handed to the link and not yet answered by `Event::Sent`, and their bytes.
     sending: usize,
     sending_bytes: u64,
-    /// Bundles routed to this link that wait for room in its window (IDs only: the bundles
-    /// stay in the store, forward pending).
-    waiting: VecDeque<BundleId>,
+    /// Transmissions routed to this link that wait for room in its window (IDs only: the
+    /// bundles stay in the store, forward pending).
+    waiting: VecDeque<Queued>,
+}
+
+/// A transmission waiting for room on a link.
+#[derive(Debug, Clone)]
+struct Queued {
+    id: BundleId,
+    /// A replica keeps the bundle here; a forwarded bundle leaves once acknowledged.
+    keep: bool,
+    /// Copy count block for a replica.
+    copies: Option<u64>,
 }
 
 /// A bundle handed to a link: how many transmissions (fragments) are outstanding, and
 /// whether one of them failed.
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
-    link: LinkId,
     remaining: usize,
     bytes: u64,
     failed: bool,
+    /// A replica: the bundle stays once it is acknowledged.
+    keep: bool,
 }
 
 fn payload_len(bundle: &Bundle) -> u64 {
@@ -264,7 +278,7 @@ impl<S: BundleStore> Agent<S> {
             inbox,
             lent: BTreeSet::new(),
             in_flight: BTreeMap::new(),
-            waiting: BTreeMap::new(),
+            waiting: BTreeSet::new(),
             report_sequence: 0,
             unsynced_acks: Vec::new(),
             actions: VecDeque::new(),
@@ -353,6 +367,11 @@ impl<S: BundleStore> Agent<S> {
 
     /// Handles one event.
     pub fn handle(&mut self, now: DtnTime, event: Event) -> Result<(), AgentError> {
+        self.handle_event(now, event)?;
+        self.send_router_messages(now)
+    }
+
+    fn handle_event(&mut self, now: DtnTime, event: Event) -> Result<(), AgentError> {
         match event {
             Event::AppSubmit { bytes, token } => self.receive(now, None, false, bytes, token),
             Event::Received { link, bytes, token } => {
@@ -605,6 +624,9 @@ impl<S: BundleStore> Agent<S> {
             // RFC 9171 §5.7 step 1, §5.9: a fragment waits for the rest of its ADU.
             Retention::REASSEMBLY_PENDING => self.try_reassemble(now, &bundle),
             Retention::DISPATCH_PENDING => {
+                if self.for_router(&record.destination) {
+                    return self.router_message(now, &record.id, &bundle);
+                }
                 if self.registrations.get(&record.destination) == Some(&DeliveryMode::Active) {
                     return self.deliver(now, &record.id, &record.destination, &bundle);
                 }
@@ -647,7 +669,7 @@ impl<S: BundleStore> Agent<S> {
     /// RFC 9171 §5.5 (bundle expiration) and §5.10 (deletion): delete bundles whose lifetime has ended.
     fn expire(&mut self, now: DtnTime) -> Result<(), AgentError> {
         for id in self.store.expiring(now, 1024)? {
-            if self.in_flight.contains_key(&id) {
+            if self.flying(&id) {
                 continue;
             }
             self.stats.expired += 1;

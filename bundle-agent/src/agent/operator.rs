@@ -10,7 +10,7 @@ impl<S: BundleStore> Agent<S> {
     /// Deletes a stored bundle. Returns false when the store does not hold it or it is
     /// being transmitted right now (try again once the transmission ends).
     pub fn delete(&mut self, now: DtnTime, id: &BundleId) -> Result<bool, AgentError> {
-        if self.store.record(id)?.is_none() || self.in_flight.contains_key(id) {
+        if self.store.record(id)?.is_none() || self.flying(id) {
             return Ok(false);
         }
         self.store.log(

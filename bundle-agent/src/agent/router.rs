@@ -10,7 +10,7 @@
 
 use std::fmt::Debug;
 
-use crate::wire::{BundleId, DtnTime, Eid};
+use crate::wire::{BundleId, DtnTime, Eid, IpnEid};
 
 /// What a router is told of a bundle to forward.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +23,38 @@ pub struct RouteRequest<'a> {
     pub size: u64,
     /// When its lifetime ends: a route arriving later is no route (RFC 9171 §5.4 step 1).
     pub expires_at: DtnTime,
+    /// The copies it carries for spray-and-wait (its copy count block), when the agent has
+    /// the bundle at hand (on reception; `None` when it routes from the store).
+    pub copies: Option<u64>,
 }
+
+/// One copy of a bundle for a peer: the bundle stays here too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// The peer.
+    pub to: Eid,
+    /// The copies the peer may hand out in turn (spray-and-wait), carried in a copy count
+    /// block; `None` for no block.
+    pub copies: Option<u64>,
+}
+
+/// The endpoint of a node's router, where routers exchange what they know (summary vectors,
+/// delivery predictabilities): service 64 of an `ipn` node, `~router` of a `dtn` node.
+pub fn router_endpoint(node: &Eid) -> Eid {
+    match node {
+        Eid::Ipn(i) => Eid::Ipn(IpnEid {
+            service: ROUTER_SERVICE,
+            ..*i
+        }),
+        Eid::Dtn(d) => format!("dtn://{}/~router", d.node_name())
+            .parse()
+            .unwrap_or_else(|_| node.clone()),
+        Eid::Null => Eid::Null,
+    }
+}
+
+/// The `ipn` service number of [`router_endpoint`].
+pub const ROUTER_SERVICE: u64 = 64;
 
 /// A router's answer for one bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +68,10 @@ pub enum NextHop {
         /// When to ask again.
         at: DtnTime,
     },
+    /// Send copies to these peers over their links that are up, and keep the bundle
+    /// (epidemic, spray-and-wait, PRoPHET): asked again when links change or a router
+    /// message arrives.
+    Replicate(Vec<Replica>),
     /// No route is known: keep the bundle (RFC 9171 §5.4 step 2, forwarding is
     /// contraindicated only for now) and ask again when links or the plan change.
     Unknown,
@@ -149,4 +184,14 @@ pub trait Router: Debug + Send {
     fn contacts(&self) -> Vec<ContactView> {
         Vec::new()
     }
+
+    /// A message for the router of a peer node (its node ID, the payload), sent as a bundle
+    /// to that node's [`router_endpoint`] over a link that is up. Drained after each event.
+    fn poll_message(&mut self) -> Option<(Eid, Vec<u8>)> {
+        None
+    }
+
+    /// A message from the router of `from` (a node ID) arrived. Every bundle waiting to be
+    /// forwarded is routed again afterwards.
+    fn on_message(&mut self, _now: DtnTime, _from: &Eid, _payload: &[u8]) {}
 }

@@ -283,6 +283,25 @@ pub fn parse_previous_node(data: &[u8], number: u64) -> Result<Eid, DecodeError>
     Ok(eid)
 }
 
+/// Block type of the copy count that spray-and-wait routing carries with a replica: a CBOR
+/// unsigned integer, the copies the receiving node may hand out. 192 is in the range RFC
+/// 9171 §9.1 leaves for private and experimental use; a node that does not know it keeps it
+/// (its block processing flags are zero, §4.2.4).
+pub const COPY_COUNT: BlockType = BlockType(192);
+
+/// Encoded copy count block data.
+pub fn copy_count_data(copies: u64) -> Vec<u8> {
+    bundle_age_data(copies)
+}
+
+/// Parses copy count block data.
+pub fn parse_copy_count(data: &[u8], number: u64) -> Result<u64, DecodeError> {
+    let mut r = data_reader(data);
+    let n = r.uint().map_err(|e| data_error(number, "copy count", e))?;
+    expect_end(&r, number, "copy count")?;
+    Ok(n)
+}
+
 /// Parses bundle age block data: milliseconds (RFC 9171 §4.4.2).
 pub fn parse_bundle_age(data: &[u8], number: u64) -> Result<u64, DecodeError> {
     let mut r = data_reader(data);

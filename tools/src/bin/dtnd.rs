@@ -7,7 +7,7 @@ use anyhow::Context;
 use bundle_agent::agent::Router;
 use bundle_agent::store::RocksStore;
 use clap::Parser;
-use tools::dtnd::{api, contacts, core, links, Config, Flags};
+use tools::dtnd::{api, contacts, core, links, Config, Flags, RouterKind};
 use transports::tcpcl::tls::TlsContext;
 use transports::tcpcl::SessionConfig;
 
@@ -63,9 +63,23 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             None,
         ));
     }
-    let (router, plan_source): (Box<dyn Router>, _) = match plan {
+    let router: Box<dyn Router> = match (cfg.router, &plan) {
+        (RouterKind::Cgr, Some((_, plan))) => {
+            Box::new(routing::CgrRouter::new(node_id.clone(), plan.clone()))
+        }
+        (RouterKind::Epidemic, _) => Box::new(routing::EpidemicRouter::new(node_id.clone())),
+        (RouterKind::SprayAndWait(copies), _) => {
+            Box::new(routing::SprayAndWaitRouter::new(node_id.clone(), copies))
+        }
+        (RouterKind::Prophet, _) => Box::new(routing::ProphetRouter::new(
+            node_id.clone(),
+            routing::ProphetParams::default(),
+        )),
+        _ => Box::new(cfg.routes.clone()),
+    };
+    tracing::info!(router = ?cfg.router, "routing");
+    let plan_source = match plan {
         Some((path, plan)) => {
-            let router = Box::new(routing::CgrRouter::new(node_id.clone(), plan.clone()));
             let (schedule_tx, schedule_rx) = tokio::sync::watch::channel(Arc::new(plan));
             tokio::spawn(contacts::schedule(
                 node_id.clone(),
@@ -81,11 +95,12 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
                 core: core_tx.clone(),
                 schedule: schedule_tx,
                 reloading: tokio::sync::Mutex::new(()),
+                cgr: cfg.router == RouterKind::Cgr,
             });
             tokio::spawn(reload_on_sighup(source.clone()));
-            (router, Some(source))
+            Some(source)
         }
-        None => (Box::new(cfg.routes.clone()), None),
+        None => None,
     };
     let ticker = core_tx.clone();
     tokio::spawn(async move {

@@ -1,5 +1,6 @@
 //! Scheduled contacts: `dtnd` loads a contact plan, routes with contact graph routing over
-//! it, and opens a TCPCL session to each neighbour only while the plan has a contact from
+//! it (unless another router is chosen: then the plan only schedules links), and opens a
+//! TCPCL session to each neighbour only while the plan has a contact from
 //! this node to it (closing the session when the contact ends). Bundles wait durably in the
 //! store in between: the router names the time their contact opens and the agent asks
 //! again then.
@@ -52,6 +53,9 @@ pub struct PlanSource {
     pub schedule: watch::Sender<Arc<ContactPlan>>,
     /// One reload at a time.
     pub reloading: Mutex<()>,
+    /// True when the node routes by the plan (contact graph routing); else the plan only
+    /// schedules links.
+    pub cgr: bool,
 }
 
 impl PlanSource {
@@ -61,14 +65,16 @@ impl PlanSource {
         let _one = self.reloading.lock().await;
         let plan = load_plan(&self.path, dtn_now())?;
         let n = plan.contacts().len();
-        let router = Box::new(CgrRouter::new(self.node_id.clone(), plan.clone()));
-        let (reply, done) = tokio::sync::oneshot::channel();
-        self.core
-            .send(CoreMsg::SetRouter { router, reply })
-            .await
-            .map_err(|_| anyhow::anyhow!("node is shutting down"))?;
-        done.await
-            .map_err(|_| anyhow::anyhow!("node is shutting down"))?;
+        if self.cgr {
+            let router = Box::new(CgrRouter::new(self.node_id.clone(), plan.clone()));
+            let (reply, done) = tokio::sync::oneshot::channel();
+            self.core
+                .send(CoreMsg::SetRouter { router, reply })
+                .await
+                .map_err(|_| anyhow::anyhow!("node is shutting down"))?;
+            done.await
+                .map_err(|_| anyhow::anyhow!("node is shutting down"))?;
+        }
         self.schedule.send_replace(Arc::new(plan));
         tracing::info!(path = %self.path.display(), contacts = n, "contact plan reloaded");
         Ok(n)

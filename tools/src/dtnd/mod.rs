@@ -91,6 +91,15 @@ pub struct Flags {
     /// session to it is open only while the plan has a contact from this node to it.
     #[arg(long = "contact-peer", value_name = "NODE=ADDR")]
     pub contact_peers: Vec<String>,
+    /// The router: static (the --route table), cgr (contact graph routing over the contact
+    /// plan), epidemic, spray-and-wait or prophet (copies to the peers met) [default: cgr
+    /// with a contact plan, else static]. With an opportunistic router a contact plan only
+    /// schedules the links.
+    #[arg(long, value_name = "NAME")]
+    pub router: Option<String>,
+    /// Copies a bundle made here starts with under spray-and-wait [default: 8].
+    #[arg(long, value_name = "N")]
+    pub spray_copies: Option<u64>,
 }
 
 /// One UDP peer of the configuration file.
@@ -185,6 +194,25 @@ pub struct FileConfig {
     pub contact_plan: Option<PathBuf>,
     /// Contact plan neighbours: `[[contact_peers]] node_id = "ipn:2.0"  addr = "10.0.0.2:4556"`.
     pub contact_peers: Vec<PeerEntry>,
+    /// See [`Flags::router`].
+    pub router: Option<String>,
+    /// See [`Flags::spray_copies`].
+    pub spray_copies: Option<u64>,
+}
+
+/// Which router `dtnd` routes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterKind {
+    /// Static routes.
+    Static,
+    /// Contact graph routing over the contact plan.
+    Cgr,
+    /// Epidemic.
+    Epidemic,
+    /// Binary spray-and-wait with this many copies.
+    SprayAndWait(u64),
+    /// PRoPHET.
+    Prophet,
 }
 
 /// One static route of the configuration file.
@@ -224,6 +252,8 @@ pub struct Config {
     pub contact_plan: Option<PathBuf>,
     /// Contact plan neighbours and their TCPCL addresses.
     pub contact_peers: Vec<(Eid, SocketAddr)>,
+    /// The router.
+    pub router: RouterKind,
 }
 
 impl Config {
@@ -332,10 +362,28 @@ impl Config {
         if contact_plan.is_none() && !contact_peers.is_empty() {
             bail!("contact peers are configured but no contact_plan file");
         }
-        if contact_plan.is_some() && (!flags.routes.is_empty() || !file.routes.is_empty()) {
+        let copies = flags.spray_copies.or(file.spray_copies).unwrap_or(8);
+        if copies == 0 {
+            bail!("spray_copies: must be at least 1");
+        }
+        let router = match flags.router.clone().or(file.router).as_deref() {
+            None if contact_plan.is_some() => RouterKind::Cgr,
+            None | Some("static") => RouterKind::Static,
+            Some("cgr") => RouterKind::Cgr,
+            Some("epidemic") => RouterKind::Epidemic,
+            Some("spray-and-wait") => RouterKind::SprayAndWait(copies),
+            Some("prophet") => RouterKind::Prophet,
+            Some(other) => bail!(
+                "router {other:?}: unknown; use static, cgr, epidemic, spray-and-wait or prophet"
+            ),
+        };
+        if router == RouterKind::Cgr && contact_plan.is_none() {
+            bail!("router \"cgr\": needs a contact plan (--contact-plan FILE)");
+        }
+        if router != RouterKind::Static && (!flags.routes.is_empty() || !file.routes.is_empty()) {
             bail!(
-                "static routes and a contact plan: choose one (with a plan, a bundle still goes \
-                 straight to its destination over a link that is up)"
+                "static routes apply only to router \"static\" (with the other routers a bundle \
+                 still goes straight to its destination over a link that is up)"
             );
         }
         let max_datagram = flags
@@ -381,6 +429,7 @@ impl Config {
             udp,
             contact_plan,
             contact_peers,
+            router,
         })
     }
 }
@@ -427,6 +476,49 @@ mod tests {
         let c = Config::merge(&Flags::default(), file).unwrap();
         assert_eq!(c.node_id.to_string(), "ipn:1.0");
         assert_eq!(c.peers.len(), 1);
+    }
+
+    #[test]
+    fn the_router_follows_the_plan_and_flags_with_clear_errors() {
+        let merge = |flags: Flags, file: &str| {
+            Config::merge(&flags, toml::from_str::<FileConfig>(file).unwrap())
+        };
+        let plan = "node_id = \"ipn:1.0\"\ncontact_plan = \"plan.toml\"\n";
+        assert_eq!(
+            merge(Flags::default(), plan).unwrap().router,
+            RouterKind::Cgr
+        );
+        assert_eq!(
+            merge(Flags::default(), "node_id = \"ipn:1.0\"")
+                .unwrap()
+                .router,
+            RouterKind::Static
+        );
+        let spray = Flags {
+            router: Some("spray-and-wait".into()),
+            spray_copies: Some(4),
+            ..Flags::default()
+        };
+        assert_eq!(
+            merge(spray, plan).unwrap().router,
+            RouterKind::SprayAndWait(4),
+            "a plan with another router only schedules links"
+        );
+        let e = |flags: Flags, file: &str| merge(flags, file).unwrap_err().to_string();
+        let cgr = Flags {
+            router: Some("cgr".into()),
+            ..Flags::default()
+        };
+        assert!(e(cgr, "node_id = \"ipn:1.0\"").contains("needs a contact plan"));
+        let odd = Flags {
+            router: Some("flood".into()),
+            ..Flags::default()
+        };
+        assert!(e(odd, "node_id = \"ipn:1.0\"").contains("router \"flood\": unknown"));
+        let both = "node_id = \"ipn:1.0\"\nrouter = \"epidemic\"\n[[routes]]\npattern = \"*\"\nvia = \"ipn:2.0\"\n";
+        assert!(e(Flags::default(), both).contains("static routes apply only"));
+        let peers = "node_id = \"ipn:1.0\"\n[[contact_peers]]\nnode_id = \"ipn:2.0\"\naddr = \"127.0.0.1:1\"\n";
+        assert!(e(Flags::default(), peers).contains("no contact_plan"));
     }
 
     #[test]

@@ -142,5 +142,20 @@ proptest! {
             cgr.route(&later).best.map(|r| r.arrival),
             fresh.best.map(|r| r.arrival)
         );
+        // A warm router asked again and again as time goes by (the cache grows its entries
+        // by single searches) still gives the exhaustive search's earliest arrival.
+        let mut router_path = Cgr::new(plan.clone(), 3);
+        for step in [3u64, 10, 11, 25, 40, 60, 90] {
+            let q = RouteQuery { now: DtnTime((now + step) * 1000), ..later.clone() };
+            let want = oracle(plan.contacts(), &q);
+            prop_assert_eq!(cgr.route(&q).best.map(|r| r.arrival.0), want, "at +{} s", step);
+            // And the router's own path (cache, else one search) agrees.
+            prop_assert_eq!(
+                router_path.best_route(&q).map(|r| r.arrival.0),
+                want,
+                "best_route at +{} s",
+                step
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ mod yen;
 
 pub use router::CgrRouter;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bundle_agent::wire::{DtnTime, Eid};
 
@@ -234,14 +234,44 @@ impl Cgr {
         self.cache.clear();
     }
 
+    /// The earliest-arriving route for a bundle, as the router needs it for forwarding:
+    /// from the route cache when it provably holds it, else by one search for this bundle
+    /// (the cache entry is refilled, with alternatives, only now and then). The same route
+    /// [`Cgr::route`] would choose; no alternatives or explanations.
+    pub fn best_route(&mut self, q: &RouteQuery) -> Option<Route> {
+        let mut cache = std::mem::take(&mut self.cache);
+        let cached = cache.lookup(self, q);
+        let bypass = cached.is_none() && cache.bypass(q);
+        self.cache = cache;
+        if let Some(answer) = cached {
+            self.cache.hits += 1;
+            return answer.best;
+        }
+        if !bypass {
+            return self.route(q).best;
+        }
+        self.cache.misses += 1;
+        let (no_contacts, no_nodes) = (BTreeSet::new(), BTreeSet::new());
+        let start = search::Start {
+            node: &q.from,
+            ready: q.now,
+            excluded: &no_contacts,
+            avoid: &no_nodes,
+        };
+        let path = self.earliest(&start, q, None)?;
+        self.evaluate(&path, q).ok()
+    }
+
     /// Routes a bundle: the earliest-arriving route and alternatives, explained.
     pub fn route(&mut self, q: &RouteQuery) -> RoutingAnswer {
         let mut cache = std::mem::take(&mut self.cache);
         let cached = cache.lookup(self, q);
         self.cache = cache;
         if let Some(answer) = cached {
+            self.cache.hits += 1;
             return answer;
         }
+        self.cache.misses += 1;
         // Refill the cache: the routes for the smallest bundle of this one's size class with
         // no deadline, now. They answer this bundle too when they provably hold its
         // earliest route.

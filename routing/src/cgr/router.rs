@@ -99,14 +99,14 @@ impl Router for CgrRouter {
             self.decided.remove(bundle.id);
         }
         let to = bundle.destination.node_id();
-        let answer = self.cgr.route(&RouteQuery {
+        let best = self.cgr.best_route(&RouteQuery {
             from: self.node.clone(),
             to: to.clone(),
             now,
             size: bundle.size,
             deadline: bundle.expires_at,
         });
-        match answer.best {
+        match best {
             Some(route) => {
                 self.cgr.book(&route, bundle.size);
                 let next = Self::answer(&route, now);

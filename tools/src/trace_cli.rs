@@ -2,7 +2,8 @@
 //! bundles it handled (received from, forwarded to, delivered, deleted and why), kept after
 //! the bundle leaves. `trace` starts at the node of `--api`, follows the log to every node
 //! it names whose API it was told (`--node NODE-ID=URL`), and prints the events of all of
-//! them in time order with the path they make.
+//! them in time order with the path they make. Status reports about the bundle that reached
+//! the first node (its report-to endpoint) add what nodes without a known API said.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -11,7 +12,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::cli_io::dtn_time_text;
-use crate::node_cli::{agent, field, get_json, ApiArgs};
+use crate::node_cli::{agent, field, get_json, get_json_with, ApiArgs};
 
 /// Arguments of `dtnctl trace`.
 #[derive(Debug, Args)]
@@ -94,6 +95,38 @@ pub fn assemble(start_api: &str, id: &str, nodes: &[(String, String)]) -> Result
             events.push(e);
         }
     }
+    // Status reports that arrived at the first node: what the nodes reported themselves.
+    let reports = get_json_with(
+        &ApiArgs {
+            api: start_api.to_string(),
+        },
+        "/reports",
+        &[("id", id)],
+    )
+    .ok()
+    .and_then(|v| v.as_array().cloned())
+    .unwrap_or_default();
+    for r in &reports {
+        let node = field(r, "node");
+        let kind = field(r, "kind");
+        // A node whose own log was read already said it.
+        if seen.contains(&node) {
+            continue;
+        }
+        let mut e = json!({
+            "at_ms": r.get("at_ms").cloned().unwrap_or(Value::Null),
+            "node": node,
+            "kind": kind,
+            "event": format!("{kind} (status report)"),
+            "from_report": true,
+        });
+        if kind == "delivered" {
+            if let Some(o) = e.as_object_mut() {
+                o.insert("endpoint".into(), json!("(reported)"));
+            }
+        }
+        events.push(e);
+    }
     events.sort_by_key(|e| e.get("at_ms").and_then(Value::as_u64).unwrap_or(0));
     // The path: from the node the bundle entered by, along each node's forwarding.
     let mut path: Vec<String> = Vec::new();
@@ -114,7 +147,15 @@ pub fn assemble(start_api: &str, id: &str, nodes: &[(String, String)]) -> Result
             .iter()
             .rev()
             .find(|e| field(e, "node") == node && field(e, "kind") == "forwarded")
-            .map(|e| field(e, "peer"));
+            .map(|e| field(e, "peer"))
+            .filter(|p| p != "-");
+    }
+    // Nodes known only from their status reports follow, in the order they reported.
+    for e in &events {
+        let node = field(e, "node");
+        if e.get("from_report").is_some() && !path.contains(&node) {
+            path.push(node);
+        }
     }
     let outcome = events
         .iter()

@@ -155,12 +155,31 @@ fn rfc9171_6_1_status_reports_reach_the_report_to_endpoint() {
     assert_eq!(a.post("/register?endpoint=ipn:1.9", b"").0, 204);
     assert_eq!(c.post("/register?endpoint=ipn:3.1", b"").0, 204);
     b.wait_until("B's sessions to A and C", |s| s["sessions"] == 2);
-    let (code, _) = a.post(
+    let (code, id) = a.post(
         "/send?destination=ipn:3.1&report_to=ipn:1.9&reports=forwarding,delivery",
         b"report back",
     );
     assert_eq!(code, 201);
     assert_eq!(c.recv("ipn:3.1"), b"report back");
+    // While the reports wait at A, `dtnctl trace` knows the whole way from them alone (no
+    // other node's API given).
+    a.wait_until("three reports stored at A", |s| s["stored_bundles"] == 3);
+    let out = common::dtnctl(&a, &["trace", id.trim(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        trace["path"],
+        serde_json::json!(["ipn:1.0", "ipn:2.0", "ipn:3.0"]),
+        "{trace}"
+    );
+    assert_eq!(
+        trace["outcome"], "delivered (status report) at ipn:3.0",
+        "{trace}"
+    );
     // Forwarded by A, forwarded by B, delivered by C: three reports travel back to ipn:1.9.
     let mut seen = Vec::new();
     while seen.len() < 3 {

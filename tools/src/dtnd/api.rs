@@ -10,6 +10,8 @@
 //! - `GET /bundles`: the bundles stored here, with what each waits for and its log, as JSON.
 //! - `GET /bundle?id=ID`: one bundle in full (blocks decoded, log), or its log once it has
 //!   left; `404` when the node never saw it. `DELETE /bundle?id=ID` deletes it.
+//! - `GET /reports?id=ID`: the status reports about bundle ID stored here (waiting at their
+//!   report-to endpoint): reporting node, status, time.
 //! - `GET /peers`: TCPCL sessions and UDP peers, with what was negotiated.
 //! - `GET /metrics`: Prometheus metrics.
 //! - `GET /route`, `GET /contacts`, `POST /contacts/reload`: routing explained, the contact
@@ -59,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/status", get(status))
         .route("/bundles", get(bundles))
         .route("/bundle", get(show).delete(delete))
+        .route("/reports", get(reports))
         .route("/peers", get(peers))
         .route("/metrics", get(metrics))
         .route("/route", get(super::routing_api::explain))
@@ -281,6 +284,21 @@ struct IdQuery {
 fn bundle_id(q: &IdQuery) -> Result<BundleId, String> {
     q.id.parse()
         .map_err(|e: bundle_agent::wire::BundleIdError| e.to_string())
+}
+
+async fn reports(State(s): State<ApiState>, Query(q): Query<IdQuery>) -> Response {
+    let id = match bundle_id(&q) {
+        Ok(id) => id,
+        Err(e) => return bad(e),
+    };
+    let (reply, rx) = oneshot::channel();
+    if s.core.send(CoreMsg::Reports { id, reply }).await.is_err() {
+        return unavailable();
+    }
+    match rx.await {
+        Ok(v) => Json(v).into_response(),
+        Err(_) => unavailable(),
+    }
 }
 
 async fn show(State(s): State<ApiState>, Query(q): Query<IdQuery>) -> Response {

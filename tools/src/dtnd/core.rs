@@ -100,6 +100,13 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<Option<serde_json::Value>>,
     },
+    /// The status reports about a bundle stored here, as JSON.
+    Reports {
+        /// The bundle reported on.
+        id: BundleId,
+        /// The reply.
+        reply: oneshot::Sender<serde_json::Value>,
+    },
     /// Delete a stored bundle; true when it was deleted.
     Delete {
         /// The bundle.
@@ -498,6 +505,14 @@ impl Core {
             CoreMsg::Show { id, reply } => {
                 let decode = DecodeOptions::lenient();
                 let _ = reply.send(super::views::bundle_show(self.agent.store(), &id, &decode)?);
+            }
+            CoreMsg::Reports { id, reply } => {
+                let decode = DecodeOptions::lenient();
+                let _ = reply.send(super::views::reports_about(
+                    self.agent.store(),
+                    &id,
+                    &decode,
+                )?);
             }
             CoreMsg::Delete { id, reply } => {
                 let deleted = self.agent.delete(now, &id)?;

@@ -4,7 +4,9 @@
 
 use bundle_agent::agent::{ContactView, Explanation, PlannedRoute};
 use bundle_agent::store::{BundleRecord, BundleStore, LogEntry, LogEvent, Retention};
-use bundle_agent::wire::{BundleId, BundleView, DecodeOptions, DtnTime, Eid, ReasonCode};
+use bundle_agent::wire::{
+    AdminRecord, BundleId, BundleView, DecodeOptions, DtnTime, Eid, ReasonCode,
+};
 use serde_json::{json, Value};
 
 use crate::bundle_json::BundleJson;
@@ -58,6 +60,57 @@ fn planned_route(r: &PlannedRoute) -> Value {
             "arrive_at_ms": h.arrive_at.0,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The status reports (RFC 9171 §6.1) about bundle `id` that this node stores (they wait
+/// for the application at their report-to endpoint): who reported what, and when.
+pub fn reports_about<S: BundleStore>(
+    store: &S,
+    id: &BundleId,
+    decode: &DecodeOptions,
+) -> anyhow::Result<Value> {
+    let mut out = Vec::new();
+    for r in store.records()? {
+        if !r.retention.has(Retention::DISPATCH_PENDING) {
+            continue;
+        }
+        let Some(bytes) = store.get(&r.id)? else {
+            continue;
+        };
+        let Ok(view) = BundleView::decode_with(&bytes, decode) else {
+            continue;
+        };
+        if !view.primary().flags.is_admin_record() {
+            continue;
+        }
+        let Ok(AdminRecord::StatusReport(report)) = AdminRecord::decode(view.payload()) else {
+            continue;
+        };
+        if report.subject != *id {
+            continue;
+        }
+        let reporter = view.primary().source.node_id().to_string();
+        for (kind, item) in [
+            ("received", &report.received),
+            ("forwarded", &report.forwarded),
+            ("delivered", &report.delivered),
+            ("deleted", &report.deleted),
+        ] {
+            if !item.asserted {
+                continue;
+            }
+            // The status time when the bundle asked for it, else when the report was made.
+            let at = item.time.unwrap_or(view.primary().creation.time);
+            out.push(json!({
+                "node": reporter,
+                "kind": kind,
+                "at_ms": at.0,
+                "reason": report.reason.to_string(),
+                "report": r.id.to_string(),
+            }));
+        }
+    }
+    Ok(Value::Array(out))
 }
 
 /// A router's explanation of how a bundle of `size` bytes for `destination` would go, if

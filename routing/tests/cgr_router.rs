@@ -214,3 +214,102 @@ fn cgr_explains_the_route_and_books_each_bundle_once() {
     assert!(!late.rejected.is_empty() || !late.notes.is_empty());
     assert!(late.notes.iter().any(|n| n.contains("waits")), "{late:?}");
 }
+
+/// Two ways from 1 to 3: through 2 (arrives first) and through 4 (10 s of light time).
+const TWO_WAYS: &str = r#"
+[[contact]]
+from = "ipn:1.0"
+to = "ipn:2.0"
+start = 0
+end = 100
+rate = 1000000
+
+[[contact]]
+from = "ipn:2.0"
+to = "ipn:3.0"
+start = 0
+end = 100
+rate = 1000000
+
+[[contact]]
+from = "ipn:1.0"
+to = "ipn:4.0"
+start = 0
+end = 100
+rate = 1000000
+
+[[contact]]
+from = "ipn:4.0"
+to = "ipn:3.0"
+start = 0
+end = 100
+rate = 1000000
+owlt = 10
+"#;
+
+#[test]
+fn a_failed_contact_reroutes_the_bundle_another_way_until_its_link_is_back() {
+    let plan = ContactPlan::from_toml(TWO_WAYS).unwrap();
+    let mut a = Agent::new(
+        AgentConfig {
+            node_id: Eid::ipn(1, 0),
+            decode: DecodeOptions::default(),
+        },
+        MemoryStore::new(1 << 20),
+        Box::new(CgrRouter::new(Eid::ipn(1, 0), plan)),
+    )
+    .unwrap();
+    up(&mut a, 14, 4, s(0));
+    let bytes = BundleBuilder::new(
+        Eid::ipn(3, 1),
+        Eid::ipn(1, 0),
+        CreationTimestamp::new(s(1), 0),
+    )
+    .lifetime_ms(86_400_000)
+    .payload(b"either way")
+    .build()
+    .unwrap();
+    // The plan says: through 2. Its link is not up yet, so the bundle waits for it.
+    a.handle(s(1), Event::AppSubmit { bytes, token: 1 })
+        .unwrap();
+    a.commit().unwrap();
+    assert!(
+        transmissions(&drain(&mut a)).is_empty(),
+        "waits for the link to 2"
+    );
+    let e = a.explain(s(1), &Eid::ipn(3, 1), 100, s(86_400));
+    assert_eq!(e.next_hop, Some(Eid::ipn(2, 0)));
+    // The link to 2 comes up and fails at once, while its contact is on: a failed contact.
+    // (The bundle went out on it and the transmission failed.)
+    up(&mut a, 12, 2, s(2));
+    let sent = transmissions(&drain(&mut a));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, 12);
+    a.handle(s(2), Event::LinkDown { link: 12 }).unwrap();
+    a.handle(
+        s(2),
+        Event::Sent {
+            link: 12,
+            id: sent[0].1.clone(),
+            ok: false,
+        },
+    )
+    .unwrap();
+    let e = a.explain(s(3), &Eid::ipn(3, 1), 100, s(86_400));
+    assert_eq!(e.next_hop, Some(Eid::ipn(4, 0)), "{e:?}");
+    assert!(
+        e.rejected
+            .iter()
+            .any(|r| r.contains("contact 0") && r.contains("failed")),
+        "the explanation names the failed contact: {e:?}"
+    );
+    // At the next timer the bundle goes the other way.
+    a.handle(s(3), Event::Timer).unwrap();
+    let sent = transmissions(&drain(&mut a));
+    assert_eq!(sent.len(), 1, "rerouted");
+    assert_eq!(sent[0].0, 14, "through 4");
+    // The link to 2 is back while its contact lasts: the contact is usable again.
+    up(&mut a, 22, 2, s(4));
+    let e = a.explain(s(4), &Eid::ipn(3, 1), 100, s(86_400));
+    assert_eq!(e.next_hop, Some(Eid::ipn(2, 0)));
+}

@@ -33,7 +33,7 @@ pub use router::{
     router_endpoint, ContactView, Explanation, NextHop, PlannedHop, PlannedRoute, Replica,
     RouteRequest, Router, ROUTER_SERVICE,
 };
-pub use routes::{EidPattern, Route, RouteTable};
+pub use routes::{EidPattern, Route, RouteTable, DEFAULT_PRIORITY};
 pub use stats::AgentStats;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -398,6 +398,8 @@ impl<S: BundleStore> Agent<S> {
             }
             Event::LinkDown { link } => {
                 self.link_down(now, link);
+                // The router may know another way now: ask again at the next timer.
+                self.wake = Some(self.wake.map_or(now, |w| w.min(now)));
                 Ok(())
             }
             Event::Sent { link, id, ok } => self.sent(now, link, id, ok),

@@ -32,34 +32,55 @@ pub struct Route {
     pub pattern: EidPattern,
     /// Node ID of the next hop.
     pub via: Eid,
+    /// Lower is preferred; routes of equal priority in the order they were added.
+    pub priority: u32,
 }
 
-/// Static routes, first match wins.
+/// The priority of a route added without one.
+pub const DEFAULT_PRIORITY: u32 = 100;
+
+/// Static routes. Of the routes matching a destination, the most preferred one whose next
+/// hop has a link up wins; when none has, the most preferred one (the bundle waits for its
+/// link).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTable {
     routes: Vec<Route>,
 }
 
 impl RouteTable {
-    /// Adds a route after the existing ones.
+    /// Adds a route after the existing ones, with the default priority.
     pub fn add(&mut self, pattern: &str, via: Eid) {
+        self.add_with_priority(pattern, via, DEFAULT_PRIORITY);
+    }
+
+    /// Adds a route with a priority (lower is preferred).
+    pub fn add_with_priority(&mut self, pattern: &str, via: Eid, priority: u32) {
         self.routes.push(Route {
             pattern: EidPattern::new(pattern),
             via,
+            priority,
         });
+        // Stable: equal priorities keep the order they were added in.
+        self.routes.sort_by_key(|r| r.priority);
     }
 
-    /// The next hop for `destination`: the destination's own node when `direct` says a link
-    /// to it is known, else the first matching route.
-    pub fn lookup(&self, destination: &Eid, direct: impl Fn(&Eid) -> bool) -> Option<Eid> {
+    /// The next hop for `destination`: the destination's own node when `up` says a link to
+    /// it is up, else the most preferred matching route whose next hop is up, else the most
+    /// preferred matching route.
+    pub fn lookup(&self, destination: &Eid, up: impl Fn(&Eid) -> bool) -> Option<Eid> {
         let node = destination.node_id();
-        if direct(&node) {
+        if up(&node) {
             return Some(node);
         }
-        self.routes
+        let mut matching = self
+            .routes
             .iter()
-            .find(|r| r.pattern.matches(destination))
-            .map(|r| r.via.clone())
+            .filter(|r| r.pattern.matches(destination));
+        let first = matching.next()?;
+        if up(&first.via) {
+            return Some(first.via.clone());
+        }
+        Some(matching.find(|r| up(&r.via)).unwrap_or(first).via.clone())
     }
 }
 
@@ -88,8 +109,20 @@ impl Router for RouteTable {
         let mut notes = Vec::new();
         if up(&node) {
             notes.push(format!("a link to the destination's node {node} is up"));
-        } else if let Some(r) = self.routes.iter().find(|r| r.pattern.matches(destination)) {
-            notes.push(format!("static route {} via {}", r.pattern.0, r.via));
+        } else if self.routes.iter().any(|r| r.pattern.matches(destination)) {
+            for r in self
+                .routes
+                .iter()
+                .filter(|r| r.pattern.matches(destination))
+            {
+                notes.push(format!(
+                    "static route {} via {} (priority {}): link {}",
+                    r.pattern.0,
+                    r.via,
+                    r.priority,
+                    if up(&r.via) { "up" } else { "down" }
+                ));
+            }
         } else {
             notes.push(format!(
                 "no link to {node} and no static route matches {destination}: the bundle waits"
@@ -129,6 +162,27 @@ mod tests {
             Some(Eid::ipn(4, 0))
         );
         assert!(EidPattern::new("ipn:3.1").matches(&Eid::ipn(3, 1)));
+    }
+
+    #[test]
+    fn priorities_prefer_a_route_whose_link_is_up() {
+        let mut t = RouteTable::default();
+        t.add_with_priority("ipn:3.*", Eid::ipn(5, 0), 20); // backup
+        t.add_with_priority("ipn:3.*", Eid::ipn(2, 0), 10); // preferred
+        let up = |n: &Eid| *n == Eid::ipn(5, 0);
+        let none = |_: &Eid| false;
+        assert_eq!(
+            t.lookup(&Eid::ipn(3, 1), none),
+            Some(Eid::ipn(2, 0)),
+            "waits for the best"
+        );
+        assert_eq!(
+            t.lookup(&Eid::ipn(3, 1), up),
+            Some(Eid::ipn(5, 0)),
+            "the backup is up"
+        );
+        let both = |n: &Eid| *n == Eid::ipn(5, 0) || *n == Eid::ipn(2, 0);
+        assert_eq!(t.lookup(&Eid::ipn(3, 1), both), Some(Eid::ipn(2, 0)));
         assert!(!EidPattern::new("ipn:3.1").matches(&Eid::ipn(3, 10)));
     }
 }

@@ -262,6 +262,19 @@ impl Cgr {
         self.evaluate(&path, q).ok()
     }
 
+    /// A contact removed as failed is back (its link came up again while it lasts).
+    pub fn restore_contact(&mut self, id: ContactId) {
+        if let Some(r) = self.removed.get_mut(id) {
+            *r = false;
+        }
+        self.cache.clear();
+    }
+
+    /// True when `id` failed or was removed.
+    pub fn is_removed(&self, id: ContactId) -> bool {
+        self.removed.get(id).copied().unwrap_or(false)
+    }
+
     /// Routes a bundle: the earliest-arriving route and alternatives, explained.
     pub fn route(&mut self, q: &RouteQuery) -> RoutingAnswer {
         let mut cache = std::mem::take(&mut self.cache);

@@ -7,6 +7,10 @@
 //! fails (the next question finds another route) and when its first contact is over.
 //! A destination the plan cannot reach now is still reached over a link to it that happens
 //! to be up: a live link beats a plan.
+//!
+//! A link that goes down while the plan says its contact is on is a failed contact: the
+//! contact is removed from routing (bundles decided over it are routed again, another way
+//! if there is one) until the link comes back while the contact lasts.
 
 use std::collections::HashMap;
 
@@ -57,13 +61,27 @@ impl CgrRouter {
         }
     }
 
-    /// True while `route` can still be followed: its first contact has not ended.
+    /// True while `route` can still be followed: no contact of it failed, and its first
+    /// contact has not ended.
     fn still_open(&self, route: &Route, now: DtnTime) -> bool {
-        route
-            .hops
-            .first()
-            .and_then(|h| self.cgr.plan().contact(h.contact))
-            .is_some_and(|c| c.end > now)
+        route.hops.iter().all(|h| !self.cgr.is_removed(h.contact))
+            && route
+                .hops
+                .first()
+                .and_then(|h| self.cgr.plan().contact(h.contact))
+                .is_some_and(|c| c.end > now)
+    }
+
+    /// This node's contacts to `peer` that are on at `now`.
+    fn on_to(&self, peer: &Eid, now: DtnTime) -> Vec<usize> {
+        self.cgr
+            .plan()
+            .contacts()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.from == self.node && c.to == *peer && c.start <= now && now < c.end)
+            .map(|(id, _)| id)
+            .collect()
     }
 }
 
@@ -115,6 +133,20 @@ impl Router for CgrRouter {
             }
             None if up(&to) => NextHop::Now(to),
             None => NextHop::Unknown,
+        }
+    }
+
+    fn link_down(&mut self, now: DtnTime, peer: &Eid) {
+        for id in self.on_to(peer, now) {
+            self.cgr.remove_contact(id);
+        }
+    }
+
+    fn link_up(&mut self, now: DtnTime, peer: &Eid) {
+        for id in self.on_to(peer, now) {
+            if self.cgr.is_removed(id) {
+                self.cgr.restore_contact(id);
+            }
         }
     }
 

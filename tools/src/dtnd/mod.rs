@@ -55,7 +55,9 @@ pub struct Flags {
     /// A peer to keep a TCPCLv4 session with (repeatable; added to the file's): HOST:PORT.
     #[arg(long = "peer", value_name = "ADDR")]
     pub peers: Vec<SocketAddr>,
-    /// A static route (repeatable; tried before the file's): PATTERN=NODE-ID, e.g. 'ipn:3.*=ipn:2.0'.
+    /// A static route (repeatable): PATTERN=NODE-ID[@PRIORITY], e.g. 'ipn:3.*=ipn:2.0' or
+    /// 'ipn:3.*=ipn:5.0@200' (lower priority numbers are preferred; default 100; of equal
+    /// priority, flags before the file's).
     #[arg(long = "route", value_name = "PATTERN=NODE")]
     pub routes: Vec<String>,
     /// Accept bundles whose primary block has no CRC and no BIB (dtn7-rs sends those).
@@ -223,6 +225,14 @@ pub struct RouteEntry {
     pub pattern: String,
     /// Node ID of the next hop.
     pub via: String,
+    /// Lower is preferred [default: 100]: of the matching routes, the most preferred one
+    /// whose next hop has a link up is used.
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+}
+
+fn default_priority() -> u32 {
+    bundle_agent::agent::DEFAULT_PRIORITY
 }
 
 /// The settings `dtnd` runs with, after flags, file and defaults are merged and checked.
@@ -299,19 +309,29 @@ impl Config {
         for r in &flags.routes {
             let (pattern, via) = r
                 .split_once('=')
-                .with_context(|| format!("--route {r:?}: expected PATTERN=NODE-ID"))?;
-            routes.add(
+                .with_context(|| format!("--route {r:?}: expected PATTERN=NODE-ID[@PRIORITY]"))?;
+            let (via, priority) = match via.rsplit_once('@') {
+                Some((via, p)) => (
+                    via,
+                    p.parse::<u32>()
+                        .map_err(|e| anyhow::anyhow!("--route {r:?}: priority: {e}"))?,
+                ),
+                None => (via, bundle_agent::agent::DEFAULT_PRIORITY),
+            };
+            routes.add_with_priority(
                 pattern,
                 via.parse()
                     .map_err(|e| anyhow::anyhow!("--route {r:?}: next hop: {e}"))?,
+                priority,
             );
         }
         for (i, r) in file.routes.iter().enumerate() {
-            routes.add(
+            routes.add_with_priority(
                 &r.pattern,
                 r.via
                     .parse()
                     .map_err(|e| anyhow::anyhow!("routes[{i}].via {:?}: {e}", r.via))?,
+                r.priority,
             );
         }
         let tls = match (&flags.tls_cert, &flags.tls_key, &flags.tls_ca, file.tls) {

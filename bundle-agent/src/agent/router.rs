@@ -166,7 +166,7 @@ pub trait Router: Debug + Send {
     /// A transmission of `id` to `peer` ended: acknowledged (`ok`) or failed.
     fn sent(&mut self, _now: DtnTime, _id: &BundleId, _peer: &Eid, _ok: bool) {}
 
-    /// `id` left this node other than by forwarding (delivered, expired, deleted): forget it.
+    /// `id` left this node (forwarded, expired, deleted): forget it.
     fn forget(&mut self, _id: &BundleId) {}
 
     /// Explains the decision the router would make now for a bundle of `size` bytes to

@@ -1,0 +1,26 @@
+//! `netsim`: runs a network of DTN nodes described by a scenario file, with the very code
+//! `dtnd` runs (the agent of `bundle-agent` and the routers of `routing`; until the
+//! `federation` crate exists, the simulator assembles the two itself) over modelled links, in
+//! virtual time (ARCHITECTURE §3: nothing in that code reads a clock, so a run of days takes
+//! seconds and replays exactly).
+//!
+//! - [`scenario`]: the scenario format, checked on load.
+//! - [`link`]: the link model and its presets.
+//! - [`sim`]: the deterministic simulator.
+//! - [`report`]: what a run measured, as a table and as JSON.
+//! - [`rng`]: seeded random streams.
+//!
+//! Done so far for the netsim issue: scenarios (nodes, groups with uplinks, links with
+//! presets, plan schedules and random outages, traffic), the simulator and its report.
+//! Not yet: the emulator with real `dtnd` processes, plots, the tile-to-planet scenario,
+//! the scale benchmark.
+
+pub mod link;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+
+pub use report::Report;
+pub use scenario::Scenario;
+pub use sim::Simulator;

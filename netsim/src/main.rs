@@ -1,0 +1,101 @@
+//! `netsim`: run a scenario in virtual time and print what happened.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use netsim::{Scenario, Simulator};
+
+/// Simulate DTN networks with the real node code, in virtual time.
+#[derive(Debug, Parser)]
+#[command(name = "netsim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario in the simulator: every node runs the real agent, store (in memory) and
+    /// router; the clock jumps from event to event. The same scenario and seed always give
+    /// the same report.
+    Run {
+        /// The scenario file (TOML; see netsim/scenarios/ and the `scenario` module docs).
+        scenario: PathBuf,
+        /// Seed for every random stream (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write the report as JSON to this file ('-' for standard output only).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// No progress on standard error.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+fn run(
+    path: &PathBuf,
+    seed: Option<u64>,
+    json: Option<&PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut scenario = Scenario::from_toml(&text).with_context(|| path.display().to_string())?;
+    if let Some(s) = seed {
+        scenario.seed = s;
+    }
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let sim = Simulator::new(scenario)?;
+    let report = sim.run(|done, total| {
+        if !quiet && last.elapsed().as_millis() >= 500 {
+            last = Instant::now();
+            eprint!(
+                "\r{:5.1}% of virtual time, {:.1} s",
+                100.0 * done as f64 / total.max(1) as f64,
+                started.elapsed().as_secs_f64()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    })?;
+    if !quiet {
+        eprintln!(
+            "\rdone in {:.2} s of wall-clock time          ",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    match json {
+        Some(p) if p.as_os_str() == "-" => println!("{}", report.to_json()),
+        Some(p) => {
+            std::fs::write(p, report.to_json())
+                .with_context(|| format!("writing {}", p.display()))?;
+            print!("{}", report.to_table());
+        }
+        None => print!("{}", report.to_table()),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            json,
+            quiet,
+        } => run(scenario, *seed, json.as_ref(), *quiet),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

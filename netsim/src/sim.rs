@@ -1,0 +1,603 @@
+//! The simulator: every node runs the real [`Agent`] over an in-memory store with its real
+//! router, in virtual time. An event queue holds what happens next (a timer, a link going up
+//! or down, a bundle arriving, an acknowledgement, an application sending) and the clock
+//! jumps from one event to the next. Ties are broken by the order events were scheduled and
+//! every random draw comes from a seeded stream, so a scenario and a seed always give the
+//! same run, to the byte.
+//!
+//! Transfers behave like a reliable convergence layer: a bundle takes its transmission time
+//! at the link's rate (queued behind the bundles before it) plus the link's delay; the
+//! receiving agent acknowledges it once stored, and the acknowledgement takes the delay back.
+//! A bundle lost on the link, or cut by the link going down, is a failed transmission for
+//! the sender, which keeps the bundle and routes it again.
+
+// Node, link and flow numbers are made by the scenario loader, which checked every one, and
+// the simulator's vectors are built from the scenario and never shrink: indexing them cannot
+// fail.
+#![allow(clippy::indexing_slicing)]
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use bundle_agent::agent::{Action, Agent, AgentConfig, AgentError, Event, Router};
+use bundle_agent::store::{BundleStore, DeliveryMode, MemoryStore, Registration};
+use bundle_agent::wire::{
+    BundleBuilder, BundleId, BundleView, CreationTimestamp, DecodeOptions, DtnTime,
+};
+use routing::{CgrRouter, EpidemicRouter, ProphetParams, ProphetRouter, SprayAndWaitRouter};
+
+use crate::report::{Observations, Report};
+use crate::rng::Rng;
+use crate::scenario::{RouterSpec, Scenario, Schedule};
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// An agent failed (its store).
+    #[error("node {node}: {source}")]
+    Agent {
+        /// The node.
+        node: String,
+        /// What failed.
+        source: AgentError,
+    },
+}
+
+#[derive(Debug)]
+enum Ev {
+    Timer(usize),
+    Link {
+        link: usize,
+        up: bool,
+    },
+    Arrive {
+        link: usize,
+        from: usize,
+        to: usize,
+        id: BundleId,
+        bytes: Vec<u8>,
+        generation: u64,
+    },
+    Ack {
+        node: usize,
+        link: usize,
+        id: BundleId,
+        ok: bool,
+        generation: u64,
+    },
+    Traffic(usize),
+}
+
+#[derive(Debug)]
+struct Queued {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    /// Earliest first (the heap is a max-heap), then in the order scheduled.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A transfer a node received and has not acknowledged yet.
+#[derive(Debug)]
+struct Unacked {
+    from: usize,
+    link: usize,
+    id: BundleId,
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct Node {
+    agent: Agent<MemoryStore>,
+    timer_at: Option<u64>,
+    unacked: BTreeMap<u64, Unacked>,
+    sequence: u64,
+    peak_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Link {
+    up: bool,
+    /// Changes at every up and down: transfers from an earlier generation were cut.
+    generation: u64,
+    /// Per direction (a to b, b to a): when the link is free to send again.
+    busy_until: [u64; 2],
+    rng: Rng,
+}
+
+/// A run of one scenario.
+#[derive(Debug)]
+pub struct Simulator {
+    scenario: Scenario,
+    nodes: Vec<Node>,
+    links: Vec<Link>,
+    flow_rngs: Vec<Rng>,
+    queue: BinaryHeap<Queued>,
+    seq: u64,
+    now: u64,
+    end: u64,
+    next_token: u64,
+    obs: Observations,
+}
+
+fn make_router(
+    spec: &RouterSpec,
+    scenario: &Scenario,
+    node: &bundle_agent::wire::Eid,
+) -> Box<dyn Router> {
+    match spec {
+        RouterSpec::Static(table) => Box::new(table.clone()),
+        RouterSpec::Cgr => match &scenario.plan {
+            Some(plan) => Box::new(CgrRouter::new(node.clone(), plan.clone())),
+            None => Box::new(bundle_agent::agent::RouteTable::default()),
+        },
+        RouterSpec::Epidemic => Box::new(EpidemicRouter::new(node.clone())),
+        RouterSpec::SprayAndWait(copies) => {
+            Box::new(SprayAndWaitRouter::new(node.clone(), *copies))
+        }
+        RouterSpec::Prophet => Box::new(ProphetRouter::new(node.clone(), ProphetParams::default())),
+    }
+}
+
+impl Simulator {
+    /// A run of `scenario` with its seed.
+    pub fn new(scenario: Scenario) -> Result<Self, SimError> {
+        let start = scenario.start().0;
+        let mut nodes = Vec::with_capacity(scenario.nodes.len());
+        for n in &scenario.nodes {
+            let agent = Agent::new(
+                AgentConfig {
+                    node_id: n.id.clone(),
+                    decode: DecodeOptions::default(),
+                },
+                MemoryStore::new(scenario.store_quota),
+                make_router(&n.router, &scenario, &n.id),
+            )
+            .map_err(|source| SimError::Agent {
+                node: n.id.to_string(),
+                source,
+            })?;
+            nodes.push(Node {
+                agent,
+                timer_at: None,
+                unacked: BTreeMap::new(),
+                sequence: 0,
+                peak_bytes: 0,
+            });
+        }
+        let links = (0..scenario.links.len())
+            .map(|i| Link {
+                up: false,
+                generation: 0,
+                busy_until: [start; 2],
+                rng: Rng::stream(scenario.seed, &format!("link {i}")),
+            })
+            .collect();
+        let flow_rngs = (0..scenario.flows.len())
+            .map(|i| Rng::stream(scenario.seed, &format!("flow {i}")))
+            .collect();
+        let obs = Observations::new(&scenario);
+        let end = start.saturating_add(scenario.duration_ms);
+        let mut sim = Simulator {
+            scenario,
+            nodes,
+            links,
+            flow_rngs,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: start,
+            end,
+            next_token: 1,
+            obs,
+        };
+        sim.schedule_start()?;
+        Ok(sim)
+    }
+
+    fn push(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Queued {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    /// Registrations, the first link changes and the first bundle of every flow.
+    fn schedule_start(&mut self) -> Result<(), SimError> {
+        let start = self.now;
+        for f in 0..self.scenario.flows.len() {
+            let (to, node, first) = {
+                let flow = &self.scenario.flows[f];
+                (flow.to.clone(), flow.to_node, start + flow.start_ms)
+            };
+            self.with_node(node, |agent, now| {
+                agent.handle(
+                    now,
+                    Event::Register(Registration {
+                        endpoint: to.clone(),
+                        mode: DeliveryMode::Active,
+                    }),
+                )
+            })?;
+            self.push(first, Ev::Traffic(f));
+        }
+        for l in 0..self.scenario.links.len() {
+            let spec = &self.scenario.links[l];
+            match spec.schedule {
+                Schedule::Always | Schedule::Outages => {
+                    self.push(start, Ev::Link { link: l, up: true })
+                }
+                Schedule::Plan => {
+                    for (from, to) in self.windows(l) {
+                        self.push(from, Ev::Link { link: l, up: true });
+                        self.push(to, Ev::Link { link: l, up: false });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The times link `l` is up by the plan: its contacts either way, merged.
+    fn windows(&self, l: usize) -> Vec<(u64, u64)> {
+        let spec = &self.scenario.links[l];
+        let (a, b) = (
+            &self.scenario.nodes[spec.a].id,
+            &self.scenario.nodes[spec.b].id,
+        );
+        let mut w: Vec<(u64, u64)> = self
+            .scenario
+            .plan
+            .iter()
+            .flat_map(|p| p.contacts())
+            .filter(|c| (c.from == *a && c.to == *b) || (c.from == *b && c.to == *a))
+            .map(|c| (c.start.0, c.end.0))
+            .collect();
+        w.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for (s, e) in w {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        merged
+    }
+
+    /// Runs `f` on node `n`'s agent at the current time, then commits and acts on what it
+    /// asked for.
+    fn with_node(
+        &mut self,
+        n: usize,
+        f: impl FnOnce(&mut Agent<MemoryStore>, DtnTime) -> Result<(), AgentError>,
+    ) -> Result<(), SimError> {
+        let now = DtnTime(self.now);
+        let agent = &mut self.nodes[n].agent;
+        let result = f(agent, now).and_then(|()| agent.commit());
+        if let Err(source) = result {
+            return Err(SimError::Agent {
+                node: self.scenario.nodes[n].id.to_string(),
+                source,
+            });
+        }
+        let actions: Vec<Action> =
+            std::iter::from_fn(|| self.nodes[n].agent.poll_action()).collect();
+        for a in actions {
+            self.act(n, a);
+        }
+        let node = &mut self.nodes[n];
+        node.peak_bytes = node.peak_bytes.max(node.agent.store().usage().bytes);
+        if let Some(t) = node.agent.next_timeout() {
+            // A timeout already due (a bundle in flight past its lifetime) is looked at again
+            // a second later, like `dtnd`'s tick.
+            let at = if t.0 <= self.now {
+                self.now + 1000
+            } else {
+                t.0
+            };
+            if node.timer_at.is_none_or(|x| x <= self.now || at < x) {
+                node.timer_at = Some(at);
+                self.push(at, Ev::Timer(n));
+            }
+        }
+        Ok(())
+    }
+
+    fn act(&mut self, n: usize, action: Action) {
+        match action {
+            Action::Transmit { link, id, bytes } => self.transmit(n, link as usize, id, bytes),
+            Action::Accept { token } => {
+                if let Some(u) = self.nodes[n].unacked.remove(&token) {
+                    let delay = self.scenario.links[u.link].model.delay_ms;
+                    self.push(
+                        self.now + delay,
+                        Ev::Ack {
+                            node: u.from,
+                            link: u.link,
+                            id: u.id,
+                            ok: true,
+                            generation: u.generation,
+                        },
+                    );
+                }
+            }
+            Action::Refuse { token, .. } => {
+                if let Some(u) = self.nodes[n].unacked.remove(&token) {
+                    let delay = self.scenario.links[u.link].model.delay_ms;
+                    self.push(
+                        self.now + delay,
+                        Ev::Ack {
+                            node: u.from,
+                            link: u.link,
+                            id: u.id,
+                            ok: false,
+                            generation: u.generation,
+                        },
+                    );
+                }
+            }
+            Action::Deliver { id, .. } => self.obs.delivered(&id, self.now),
+        }
+    }
+
+    fn transmit(&mut self, n: usize, l: usize, id: BundleId, bytes: Vec<u8>) {
+        let Some(spec) = self.scenario.links.get(l) else {
+            return;
+        };
+        let (dir, other) = if spec.a == n {
+            (0, spec.b)
+        } else {
+            (1, spec.a)
+        };
+        let model = spec.model.clone();
+        let link = &mut self.links[l];
+        let generation = link.generation;
+        if !link.up {
+            self.push(
+                self.now,
+                Ev::Ack {
+                    node: n,
+                    link: l,
+                    id,
+                    ok: false,
+                    generation,
+                },
+            );
+            return;
+        }
+        let size = bytes.len() as u64;
+        let start = self.now.max(link.busy_until[dir]);
+        let done = start + model.transmit_ms(size);
+        link.busy_until[dir] = done;
+        let lost = model.lost(&mut link.rng, size);
+        self.obs.transmitted(l, dir, size);
+        if lost {
+            self.obs.lost_on_link();
+            // The sender learns of it when no acknowledgement comes.
+            self.push(
+                done + 2 * model.delay_ms,
+                Ev::Ack {
+                    node: n,
+                    link: l,
+                    id,
+                    ok: false,
+                    generation,
+                },
+            );
+        } else {
+            self.push(
+                done + model.delay_ms,
+                Ev::Arrive {
+                    link: l,
+                    from: n,
+                    to: other,
+                    id,
+                    bytes,
+                    generation,
+                },
+            );
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) -> Result<(), SimError> {
+        match ev {
+            Ev::Timer(n) => {
+                if self.nodes[n].timer_at != Some(self.now) {
+                    return Ok(()); // superseded
+                }
+                self.nodes[n].timer_at = None;
+                self.with_node(n, |a, now| a.handle(now, Event::Timer))
+            }
+            Ev::Link { link, up } => self.link_change(link, up),
+            Ev::Arrive {
+                link,
+                from,
+                to,
+                id,
+                bytes,
+                generation,
+            } => {
+                if self.links[link].generation != generation {
+                    // Cut by the link going down (or down and up again) on the way.
+                    self.push(
+                        self.now,
+                        Ev::Ack {
+                            node: from,
+                            link,
+                            id,
+                            ok: false,
+                            generation,
+                        },
+                    );
+                    return Ok(());
+                }
+                if self.scenario.nodes[to].id == self.obs.destination_node(&id) {
+                    if let Ok(view) = BundleView::decode(&bytes) {
+                        self.obs
+                            .arrived(&id, view.hop_count().map_or(0, |h| h.count));
+                    }
+                }
+                let token = self.next_token;
+                self.next_token += 1;
+                self.nodes[to].unacked.insert(
+                    token,
+                    Unacked {
+                        from,
+                        link,
+                        id,
+                        generation,
+                    },
+                );
+                self.with_node(to, |a, now| {
+                    a.handle(
+                        now,
+                        Event::Received {
+                            link: link as u64,
+                            bytes,
+                            token,
+                        },
+                    )
+                })
+            }
+            Ev::Ack {
+                node,
+                link,
+                id,
+                ok,
+                generation,
+            } => {
+                let ok = ok && self.links[link].generation == generation;
+                self.with_node(node, |a, now| {
+                    a.handle(
+                        now,
+                        Event::Sent {
+                            link: link as u64,
+                            id,
+                            ok,
+                        },
+                    )
+                })
+            }
+            Ev::Traffic(f) => self.traffic(f),
+        }
+    }
+
+    fn link_change(&mut self, l: usize, up: bool) -> Result<(), SimError> {
+        let (a, b, model, schedule) = {
+            let s = &self.scenario.links[l];
+            (s.a, s.b, s.model.clone(), s.schedule)
+        };
+        if self.links[l].up == up {
+            return Ok(());
+        }
+        let link = &mut self.links[l];
+        link.up = up;
+        link.generation += 1;
+        link.busy_until = [self.now; 2];
+        self.obs.link_change(l, up, self.now);
+        if schedule == Schedule::Outages {
+            if let Some((mean_up, mean_down)) = model.outages {
+                let mean = if up { mean_up } else { mean_down };
+                let next = self.now + link.rng.exponential(mean as f64).max(1.0) as u64;
+                self.push(next, Ev::Link { link: l, up: !up });
+            }
+        }
+        let (ida, idb) = (
+            self.scenario.nodes[a].id.clone(),
+            self.scenario.nodes[b].id.clone(),
+        );
+        for (n, peer) in [(a, idb), (b, ida)] {
+            let event = if up {
+                Event::LinkUp {
+                    link: l as u64,
+                    peer,
+                    max_bundle_size: None,
+                }
+            } else {
+                Event::LinkDown { link: l as u64 }
+            };
+            self.with_node(n, |agent, now| agent.handle(now, event))?;
+        }
+        Ok(())
+    }
+
+    fn traffic(&mut self, f: usize) -> Result<(), SimError> {
+        let flow = self.scenario.flows[f].clone();
+        let start = self.scenario.start().0;
+        let node = flow.from;
+        let sequence = self.nodes[node].sequence;
+        self.nodes[node].sequence += 1;
+        let source = self.scenario.nodes[node].id.clone();
+        let payload = vec![0u8; usize::try_from(flow.size).unwrap_or(0)];
+        if let Ok(bytes) = BundleBuilder::new(
+            flow.to.clone(),
+            source,
+            CreationTimestamp::new(DtnTime(self.now), sequence),
+        )
+        .lifetime_ms(flow.lifetime_ms)
+        .hop_count(64, 0)
+        .payload(&payload)
+        .build()
+        {
+            if let Ok(view) = BundleView::decode(&bytes) {
+                let dest = self.scenario.nodes[flow.to_node].id.clone();
+                self.obs.generated(view.id(), f, dest, self.now);
+            }
+            self.with_node(node, |a, now| {
+                a.handle(now, Event::AppSubmit { bytes, token: 0 })
+            })?;
+        }
+        let gap = if flow.random {
+            self.flow_rngs[f].exponential(flow.every_ms as f64).max(1.0) as u64
+        } else {
+            flow.every_ms
+        };
+        let next = self.now + gap;
+        if next < start + flow.stop_ms {
+            self.push(next, Ev::Traffic(f));
+        }
+        Ok(())
+    }
+
+    /// Runs to the end of the scenario's time (or until nothing is left to happen), calling
+    /// `progress` with the virtual time now and at the end about every `every` events.
+    pub fn run(mut self, mut progress: impl FnMut(u64, u64)) -> Result<Report, SimError> {
+        let start = self.scenario.start().0;
+        let mut events = 0u64;
+        while let Some(q) = self.queue.pop() {
+            if q.at > self.end {
+                break;
+            }
+            self.now = q.at;
+            self.handle(q.ev)?;
+            events += 1;
+            if events % 65_536 == 0 {
+                progress(self.now - start, self.end - start);
+            }
+        }
+        self.now = self.now.max(self.end);
+        let stats: Vec<(u64, u64)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.peak_bytes, n.agent.stats().expired))
+            .collect();
+        Ok(self.obs.report(&self.scenario, &stats, events, self.end))
+    }
+}

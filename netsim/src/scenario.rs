@@ -10,7 +10,8 @@
 //! id = "ipn:1.0"
 //! tier = "tile"              # tile, pod, hub, region, global, planet
 //! router = "static"          # static (default), cgr, epidemic, spray-and-wait, prophet
-//! routes = ["ipn:3.*=ipn:2.0"]   # static routes, PATTERN=NODE-ID[@PRIORITY]
+//! routes = ["ipn:3.*=ipn:2.0"]   # static routes, PATTERN=NODE-ID[@PRIORITY]; with cgr,
+//!                            # they serve the destinations the plan does not reach
 //! spray_copies = 8           # for spray-and-wait
 //!
 //! [[nodes]]                  # a group: `count` nodes ipn:first.0, ipn:first+1.0, ...
@@ -19,6 +20,8 @@
 //! tier = "tile"
 //! uplink = "ipn:2.0"         # optional: each gets a link to this node ...
 //! profile = "poe"            # ... of this profile
+//! # uplinks = { first = 10, count = 5 }  # or to ipn:10.0 .. ipn:14.0, in turn
+//! # route_up = true          # static router: a default route ("*") via the uplink
 //!
 //! [[link]]
 //! a = "ipn:1.0"
@@ -48,6 +51,7 @@
 //! lifetime = "1d"
 //! start = "0s"               # default 0
 //! stop = "1h"                # default the end of the run
+//! # count = 100              # one such flow from each of 100 nodes numbered from `from`
 //! ```
 //!
 //! Loading checks everything and names what is wrong: the item (`link[2]`), the field and
@@ -143,8 +147,9 @@ impl Tier {
 pub enum RouterSpec {
     /// Static routes.
     Static(RouteTable),
-    /// Contact graph routing over the scenario's plan.
-    Cgr,
+    /// Contact graph routing over the scenario's plan, with static routes for what the plan
+    /// does not reach (none when empty).
+    Cgr(RouteTable),
     /// Epidemic.
     Epidemic,
     /// Binary spray-and-wait with this many copies.
@@ -272,7 +277,17 @@ struct RawGroup {
     routes: Vec<String>,
     spray_copies: Option<u64>,
     uplink: Option<String>,
+    uplinks: Option<UplinkRange>,
+    #[serde(default)]
+    route_up: bool,
     profile: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UplinkRange {
+    first: u32,
+    count: u32,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -302,6 +317,8 @@ struct RawTraffic {
     lifetime: String,
     start: Option<String>,
     stop: Option<String>,
+    /// One flow from each of `count` nodes numbered from `from` (an `ipn` node).
+    count: Option<u32>,
 }
 
 /// Most nodes a scenario may have.
@@ -314,29 +331,8 @@ fn router(
     copies: Option<u64>,
 ) -> Result<RouterSpec, ScenarioError> {
     let spec = match name.unwrap_or("static") {
-        "static" => {
-            let mut table = RouteTable::default();
-            for r in routes {
-                let Some((pattern, via)) = r.split_once('=') else {
-                    return err(format!(
-                        "{what}.routes {r:?}: expected PATTERN=NODE-ID[@PRIORITY]"
-                    ));
-                };
-                let (via, priority) = match via.rsplit_once('@') {
-                    Some((v, p)) => match p.parse::<u32>() {
-                        Ok(p) => (v, p),
-                        Err(_) => return err(format!("{what}.routes {r:?}: priority {p:?}")),
-                    },
-                    None => (via, bundle_agent::agent::DEFAULT_PRIORITY),
-                };
-                let via: Eid = via
-                    .parse()
-                    .map_err(|e| ScenarioError(format!("{what}.routes {r:?}: {e}")))?;
-                table.add_with_priority(pattern, via, priority);
-            }
-            return Ok(RouterSpec::Static(table));
-        }
-        "cgr" => RouterSpec::Cgr,
+        "static" => return Ok(RouterSpec::Static(static_routes(what, routes)?)),
+        "cgr" => return Ok(RouterSpec::Cgr(static_routes(what, routes)?)),
         "epidemic" => RouterSpec::Epidemic,
         "spray-and-wait" => RouterSpec::SprayAndWait(copies.unwrap_or(8).max(1)),
         "prophet" => RouterSpec::Prophet,
@@ -347,9 +343,35 @@ fn router(
         }
     };
     if !routes.is_empty() {
-        return err(format!("{what}.routes: only a static router has routes"));
+        return err(format!(
+            "{what}.routes: only the static and cgr routers have routes"
+        ));
     }
     Ok(spec)
+}
+
+/// Static routes from `PATTERN=NODE-ID[@PRIORITY]` lines.
+fn static_routes(what: &str, routes: &[String]) -> Result<RouteTable, ScenarioError> {
+    let mut table = RouteTable::default();
+    for r in routes {
+        let Some((pattern, via)) = r.split_once('=') else {
+            return err(format!(
+                "{what}.routes {r:?}: expected PATTERN=NODE-ID[@PRIORITY]"
+            ));
+        };
+        let (via, priority) = match via.rsplit_once('@') {
+            Some((v, p)) => match p.parse::<u32>() {
+                Ok(p) => (v, p),
+                Err(_) => return err(format!("{what}.routes {r:?}: priority {p:?}")),
+            },
+            None => (via, bundle_agent::agent::DEFAULT_PRIORITY),
+        };
+        let via: Eid = via
+            .parse()
+            .map_err(|e| ScenarioError(format!("{what}.routes {r:?}: {e}")))?;
+        table.add_with_priority(pattern, via, priority);
+    }
+    Ok(table)
 }
 
 fn duration(what: &str, text: &str) -> Result<u64, ScenarioError> {
@@ -414,24 +436,52 @@ impl Scenario {
                 &group.routes,
                 group.spray_copies,
             )?;
+            if group.uplink.is_some() && group.uplinks.is_some() {
+                return err(format!("{what}: uplink or uplinks, not both"));
+            }
+            if group.uplinks.as_ref().is_some_and(|u| u.count == 0) {
+                return err(format!("{what}.uplinks.count: must be more than 0"));
+            }
+            if group.route_up && group.uplink.is_none() && group.uplinks.is_none() {
+                return err(format!("{what}.route_up: needs uplink or uplinks"));
+            }
+            if group.route_up && !matches!(spec, RouterSpec::Static(_)) {
+                return err(format!("{what}.route_up: only for the static router"));
+            }
             for k in 0..group.count {
                 let Some(number) = group.first.checked_add(k) else {
                     return err(format!("{what}: node numbers overflow"));
                 };
                 let id = Eid::ipn(number, 0);
+                let uplink = match (&group.uplink, &group.uplinks) {
+                    (Some(u), _) => Some(u.clone()),
+                    (None, Some(r)) => {
+                        Some(Eid::ipn(r.first.saturating_add(k % r.count), 0).to_string())
+                    }
+                    (None, None) => None,
+                };
+                let mut node_router = spec.clone();
+                if let (true, Some(up), RouterSpec::Static(table)) =
+                    (group.route_up, &uplink, &mut node_router)
+                {
+                    let via: Eid = up
+                        .parse()
+                        .map_err(|e| ScenarioError(format!("{what}.uplink {up:?}: {e}")))?;
+                    table.add("*", via);
+                }
                 add(
                     id.clone(),
                     NodeSpec {
                         id: id.clone(),
                         tier,
-                        router: spec.clone(),
+                        router: node_router,
                     },
                     &what,
                 )?;
-                if let Some(up) = &group.uplink {
+                if let Some(up) = uplink {
                     raw_links.push(RawLink {
                         a: id.to_string(),
-                        b: up.clone(),
+                        b: up,
                         profile: group.profile.clone(),
                         ..RawLink::default()
                     });
@@ -549,7 +599,7 @@ impl Scenario {
         };
         if let Some(n) = nodes
             .iter()
-            .find(|n| n.router == RouterSpec::Cgr && plan.is_none())
+            .find(|n| matches!(n.router, RouterSpec::Cgr(_)) && plan.is_none())
         {
             return err(format!("node {}: router \"cgr\" needs a [plan]", n.id));
         }
@@ -585,17 +635,40 @@ impl Scenario {
             if t.size > 64 << 20 {
                 return err(format!("{what}.size: at most 64 MiB"));
             }
-            flows.push(FlowSpec {
-                from,
-                to,
-                to_node,
-                every_ms,
-                random: t.random,
-                size: t.size,
-                lifetime_ms,
-                start_ms,
-                stop_ms,
-            });
+            let sources: Vec<usize> = match t.count {
+                None => vec![from],
+                Some(n) => {
+                    let Eid::Ipn(first) = t
+                        .from
+                        .parse::<Eid>()
+                        .map_err(|e| ScenarioError(format!("{what}.from: {e}")))?
+                    else {
+                        return err(format!("{what}.count: needs an ipn node in from"));
+                    };
+                    let mut v = Vec::new();
+                    for k in 0..n {
+                        let id = Eid::ipn(first.node.saturating_add(k), 0);
+                        match index.get(&id) {
+                            Some(&x) => v.push(x),
+                            None => return err(format!("{what}.count: no node {id}")),
+                        }
+                    }
+                    v
+                }
+            };
+            for from in sources {
+                flows.push(FlowSpec {
+                    from,
+                    to: to.clone(),
+                    to_node,
+                    every_ms,
+                    random: t.random,
+                    size: t.size,
+                    lifetime_ms,
+                    start_ms,
+                    stop_ms,
+                });
+            }
         }
         if nodes.is_empty() {
             return err("no nodes");

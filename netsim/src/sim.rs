@@ -19,12 +19,16 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use bundle_agent::agent::{Action, Agent, AgentConfig, AgentError, Event, Router};
+use bundle_agent::agent::{
+    Action, Agent, AgentConfig, AgentError, Event, Router, LINK_WINDOW, LINK_WINDOW_BYTES,
+};
 use bundle_agent::store::{BundleStore, DeliveryMode, MemoryStore, Registration};
 use bundle_agent::wire::{
     BundleBuilder, BundleId, BundleView, CreationTimestamp, DecodeOptions, DtnTime,
 };
-use routing::{CgrRouter, EpidemicRouter, ProphetParams, ProphetRouter, SprayAndWaitRouter};
+use routing::{
+    CgrRouter, EpidemicRouter, ProphetParams, ProphetRouter, SprayAndWaitRouter, WithFallback,
+};
 
 use crate::report::{Observations, Report};
 use crate::rng::Rng;
@@ -143,9 +147,12 @@ fn make_router(
 ) -> Box<dyn Router> {
     match spec {
         RouterSpec::Static(table) => Box::new(table.clone()),
-        RouterSpec::Cgr => match &scenario.plan {
-            Some(plan) => Box::new(CgrRouter::new(node.clone(), plan.clone())),
-            None => Box::new(bundle_agent::agent::RouteTable::default()),
+        RouterSpec::Cgr(fallback) => match &scenario.plan {
+            Some(plan) => Box::new(WithFallback::new(
+                CgrRouter::new(node.clone(), plan.clone()),
+                fallback.clone(),
+            )),
+            None => Box::new(fallback.clone()),
         },
         RouterSpec::Epidemic => Box::new(EpidemicRouter::new(node.clone())),
         RouterSpec::SprayAndWait(copies) => {
@@ -320,12 +327,32 @@ impl Simulator {
         Ok(())
     }
 
+    /// One-way delay from node `from` to node `to` over link `l` now: the light time of the
+    /// plan's contact that is on, for links scheduled by the plan; else the link's delay.
+    fn delay(&self, l: usize, from: usize, to: usize) -> u64 {
+        let spec = &self.scenario.links[l];
+        if spec.schedule == Schedule::Plan {
+            let (a, b) = (&self.scenario.nodes[from].id, &self.scenario.nodes[to].id);
+            let now = self.now;
+            if let Some(c) = self
+                .scenario
+                .plan
+                .iter()
+                .flat_map(|p| p.contacts())
+                .find(|c| c.from == *a && c.to == *b && c.start.0 <= now && now < c.end.0)
+            {
+                return c.owlt_ms;
+            }
+        }
+        spec.model.delay_ms
+    }
+
     fn act(&mut self, n: usize, action: Action) {
         match action {
             Action::Transmit { link, id, bytes } => self.transmit(n, link as usize, id, bytes),
             Action::Accept { token } => {
                 if let Some(u) = self.nodes[n].unacked.remove(&token) {
-                    let delay = self.scenario.links[u.link].model.delay_ms;
+                    let delay = self.delay(u.link, n, u.from);
                     self.push(
                         self.now + delay,
                         Ev::Ack {
@@ -340,7 +367,7 @@ impl Simulator {
             }
             Action::Refuse { token, .. } => {
                 if let Some(u) = self.nodes[n].unacked.remove(&token) {
-                    let delay = self.scenario.links[u.link].model.delay_ms;
+                    let delay = self.delay(u.link, n, u.from);
                     self.push(
                         self.now + delay,
                         Ev::Ack {
@@ -367,6 +394,7 @@ impl Simulator {
             (1, spec.a)
         };
         let model = spec.model.clone();
+        let delay = self.delay(l, n, other);
         let link = &mut self.links[l];
         let generation = link.generation;
         if !link.up {
@@ -392,7 +420,7 @@ impl Simulator {
             self.obs.lost_on_link();
             // The sender learns of it when no acknowledgement comes.
             self.push(
-                done + 2 * model.delay_ms,
+                done + 2 * delay,
                 Ev::Ack {
                     node: n,
                     link: l,
@@ -403,7 +431,7 @@ impl Simulator {
             );
         } else {
             self.push(
-                done + model.delay_ms,
+                done + delay,
                 Ev::Arrive {
                     link: l,
                     from: n,
@@ -523,17 +551,34 @@ impl Simulator {
             self.scenario.nodes[a].id.clone(),
             self.scenario.nodes[b].id.clone(),
         );
-        for (n, peer) in [(a, idb), (b, ida)] {
-            let event = if up {
-                Event::LinkUp {
-                    link: l as u64,
-                    peer,
-                    max_bundle_size: None,
-                }
-            } else {
-                Event::LinkDown { link: l as u64 }
-            };
-            self.with_node(n, |agent, now| agent.handle(now, event))?;
+        for (n, other, peer) in [(a, b, idb), (b, a, ida)] {
+            if !up {
+                self.with_node(n, |agent, now| {
+                    agent.handle(now, Event::LinkDown { link: l as u64 })
+                })?;
+                continue;
+            }
+            // A window as large as the bandwidth-delay product (twice it, for the
+            // acknowledgements' way back), so light time does not throttle the link.
+            let rtt_ms = self.delay(l, n, other) + self.delay(l, other, n);
+            let bdp = u128::from(model.rate) * u128::from(rtt_ms.max(1)) * 2 / 1000;
+            let bytes = u64::try_from(bdp)
+                .unwrap_or(u64::MAX)
+                .max(LINK_WINDOW_BYTES);
+            let transmissions = usize::try_from(bytes / 1024)
+                .unwrap_or(usize::MAX)
+                .max(LINK_WINDOW);
+            self.with_node(n, |agent, now| {
+                agent.handle(
+                    now,
+                    Event::LinkUp {
+                        link: l as u64,
+                        peer,
+                        max_bundle_size: None,
+                    },
+                )?;
+                agent.set_link_window(now, l as u64, transmissions, bytes)
+            })?;
         }
         Ok(())
     }

@@ -19,6 +19,7 @@
 
 pub mod cgr;
 pub mod epidemic;
+pub mod fallback;
 pub mod import;
 pub mod messages;
 pub mod plan;
@@ -26,6 +27,7 @@ pub mod prophet;
 pub mod spray;
 
 pub use epidemic::EpidemicRouter;
+pub use fallback::WithFallback;
 pub use prophet::{ProphetParams, ProphetRouter};
 pub use spray::SprayAndWaitRouter;
 

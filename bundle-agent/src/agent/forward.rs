@@ -15,6 +15,9 @@ use crate::wire::{
 pub const LINK_WINDOW: usize = 256;
 /// Most bytes outstanding on one link (one bundle may always go, however large).
 pub const LINK_WINDOW_BYTES: u64 = 64 << 20;
+/// The largest window [`Agent::set_link_window`] allows, in transmissions: each costs an
+/// entry in memory while it is outstanding.
+pub const MAX_LINK_WINDOW: usize = 65_536;
 
 /// Where the router sends a bundle, as links.
 enum Plan {
@@ -88,8 +91,7 @@ impl<S: BundleStore> Agent<S> {
     fn has_room(&self, link: LinkId, size: u64) -> bool {
         self.links.get(&link).is_some_and(|l| {
             l.sending == 0
-                || (l.sending < LINK_WINDOW
-                    && l.sending_bytes.saturating_add(size) <= LINK_WINDOW_BYTES)
+                || (l.sending < l.window && l.sending_bytes.saturating_add(size) <= l.window_bytes)
         })
     }
 
@@ -222,7 +224,7 @@ impl<S: BundleStore> Agent<S> {
     }
 
     /// Sends what waits for `link` while its window has room.
-    fn refill(&mut self, now: DtnTime, link: LinkId) -> Result<(), AgentError> {
+    pub(super) fn refill(&mut self, now: DtnTime, link: LinkId) -> Result<(), AgentError> {
         loop {
             let Some(q) = self
                 .links

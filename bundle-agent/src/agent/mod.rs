@@ -27,7 +27,7 @@ mod router;
 mod routes;
 mod stats;
 
-pub use forward::{LINK_WINDOW, LINK_WINDOW_BYTES};
+pub use forward::{LINK_WINDOW, LINK_WINDOW_BYTES, MAX_LINK_WINDOW};
 pub use reports::Status;
 pub use router::{
     router_endpoint, ContactView, Explanation, NextHop, PlannedHop, PlannedRoute, Replica,
@@ -207,6 +207,10 @@ struct Link {
     /// Transmissions handed to the link and not yet answered by `Event::Sent`, and their bytes.
     sending: usize,
     sending_bytes: u64,
+    /// Most of those at a time ([`LINK_WINDOW`], [`LINK_WINDOW_BYTES`] unless the runtime
+    /// knows the link's bandwidth-delay product: [`Agent::set_link_window`]).
+    window: usize,
+    window_bytes: u64,
     /// Transmissions routed to this link that wait for room in its window (IDs only: the
     /// bundles stay in the store, forward pending).
     waiting: VecDeque<Queued>,
@@ -360,6 +364,24 @@ impl<S: BundleStore> Agent<S> {
         self.router.explain(now, destination, size, deadline, &up)
     }
 
+    /// Lets `link` have up to `transmissions` bundles and `bytes` bytes outstanding (unanswered
+    /// by `Event::Sent`) at once, for a link whose bandwidth-delay product is larger than the
+    /// default window (a deep-space link with minutes of light time keeps many bundles in
+    /// flight). Bounded by [`MAX_LINK_WINDOW`] transmissions.
+    pub fn set_link_window(
+        &mut self,
+        now: DtnTime,
+        link: LinkId,
+        transmissions: usize,
+        bytes: u64,
+    ) -> Result<(), AgentError> {
+        if let Some(l) = self.links.get_mut(&link) {
+            l.window = transmissions.clamp(1, MAX_LINK_WINDOW);
+            l.window_bytes = bytes.max(1);
+        }
+        self.refill(now, link)
+    }
+
     /// The contacts the router plans with.
     pub fn contacts(&self) -> Vec<ContactView> {
         self.router.contacts()
@@ -391,6 +413,8 @@ impl<S: BundleStore> Agent<S> {
                         max_bundle_size,
                         sending: 0,
                         sending_bytes: 0,
+                        window: LINK_WINDOW,
+                        window_bytes: LINK_WINDOW_BYTES,
                         waiting: VecDeque::new(),
                     },
                 );

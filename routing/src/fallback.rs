@@ -1,0 +1,91 @@
+//! Two routers in turn: a primary (contact graph routing over a plan) answers where it
+//! knows a way, and a fallback (static routes) answers for the rest: the destinations the
+//! plan does not name, the way ION's CGR falls back to its static routes.
+
+use bundle_agent::agent::{ContactView, Explanation, NextHop, RouteRequest, Router};
+use bundle_agent::wire::{BundleId, DtnTime, Eid};
+
+/// `primary`, then `fallback` where the primary knows no way.
+#[derive(Debug)]
+pub struct WithFallback<P, F> {
+    primary: P,
+    fallback: F,
+}
+
+impl<P: Router, F: Router> WithFallback<P, F> {
+    /// Asks `primary` first, `fallback` when it answers [`NextHop::Unknown`].
+    pub fn new(primary: P, fallback: F) -> Self {
+        Self { primary, fallback }
+    }
+}
+
+impl<P: Router, F: Router> Router for WithFallback<P, F> {
+    fn next_hop(
+        &mut self,
+        now: DtnTime,
+        bundle: &RouteRequest<'_>,
+        up: &dyn Fn(&Eid) -> bool,
+    ) -> NextHop {
+        match self.primary.next_hop(now, bundle, up) {
+            NextHop::Unknown => self.fallback.next_hop(now, bundle, up),
+            answer => answer,
+        }
+    }
+
+    fn link_up(&mut self, now: DtnTime, peer: &Eid) {
+        self.primary.link_up(now, peer);
+        self.fallback.link_up(now, peer);
+    }
+
+    fn link_down(&mut self, now: DtnTime, peer: &Eid) {
+        self.primary.link_down(now, peer);
+        self.fallback.link_down(now, peer);
+    }
+
+    fn sent(&mut self, now: DtnTime, id: &BundleId, peer: &Eid, ok: bool) {
+        self.primary.sent(now, id, peer, ok);
+        self.fallback.sent(now, id, peer, ok);
+    }
+
+    fn forget(&mut self, id: &BundleId) {
+        self.primary.forget(id);
+        self.fallback.forget(id);
+    }
+
+    fn explain(
+        &mut self,
+        now: DtnTime,
+        destination: &Eid,
+        size: u64,
+        deadline: DtnTime,
+        up: &dyn Fn(&Eid) -> bool,
+    ) -> Explanation {
+        let first = self.primary.explain(now, destination, size, deadline, up);
+        if first.next_hop.is_some() {
+            return first;
+        }
+        let mut second = self.fallback.explain(now, destination, size, deadline, up);
+        let mut notes = vec![format!("{} knows no way now; falling back", first.router)];
+        notes.extend(first.notes);
+        notes.append(&mut second.notes);
+        second.notes = notes;
+        second.rejected = first.rejected;
+        second.router = format!("{} then {}", first.router, second.router);
+        second
+    }
+
+    fn contacts(&self) -> Vec<ContactView> {
+        self.primary.contacts()
+    }
+
+    fn poll_message(&mut self) -> Option<(Eid, Vec<u8>)> {
+        self.primary
+            .poll_message()
+            .or_else(|| self.fallback.poll_message())
+    }
+
+    fn on_message(&mut self, now: DtnTime, from: &Eid, payload: &[u8]) {
+        self.primary.on_message(now, from, payload);
+        self.fallback.on_message(now, from, payload);
+    }
+}

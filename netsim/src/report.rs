@@ -123,20 +123,24 @@ impl Observations {
             v.sort_unstable();
             Latency::of(&v)
         };
+        // One pass over the bundles, by flow.
+        let mut by_flow: Vec<(u64, Vec<&Generated>)> = vec![(0, Vec::new()); s.flows.len()];
+        for g in self.bundles.values() {
+            if let Some((made, got)) = by_flow.get_mut(g.flow) {
+                *made += 1;
+                if g.delivered_at.is_some() {
+                    got.push(g);
+                }
+            }
+        }
         let mut flows = Vec::new();
-        for (f, spec) in s.flows.iter().enumerate() {
-            let of_flow: Vec<&Generated> = self.bundles.values().filter(|g| g.flow == f).collect();
-            let got: Vec<&Generated> = of_flow
-                .iter()
-                .copied()
-                .filter(|g| g.delivered_at.is_some())
-                .collect();
+        for (spec, (made, got)) in s.flows.iter().zip(&by_flow) {
             flows.push(FlowReport {
                 from: s.nodes[spec.from].id.to_string(),
                 to: spec.to.to_string(),
-                generated: of_flow.len() as u64,
+                generated: *made,
                 delivered: got.len() as u64,
-                latency_ms: latency(&got),
+                latency_ms: latency(got),
             });
         }
         let mut tiers: BTreeMap<String, TierReport> = BTreeMap::new();

@@ -1,6 +1,8 @@
-//! Two routers in turn: a primary (contact graph routing over a plan) answers where it
-//! knows a way, and a fallback (static routes) answers for the rest: the destinations the
-//! plan does not name, the way ION's CGR falls back to its static routes.
+//! Two routers in turn: a primary (contact graph routing over a plan) routes the
+//! destinations it knows (the nodes its plan names), and a fallback (static routes) the
+//! rest. A known destination without a route now waits for one: handing it to the fallback
+//! would send it away from the contact it waits for (and, with a default route, round in a
+//! loop).
 
 use bundle_agent::agent::{ContactView, Explanation, NextHop, RouteRequest, Router};
 use bundle_agent::wire::{BundleId, DtnTime, Eid};
@@ -13,7 +15,7 @@ pub struct WithFallback<P, F> {
 }
 
 impl<P: Router, F: Router> WithFallback<P, F> {
-    /// Asks `primary` first, `fallback` when it answers [`NextHop::Unknown`].
+    /// Routes by `primary` what it [knows](Router::knows), by `fallback` the rest.
     pub fn new(primary: P, fallback: F) -> Self {
         Self { primary, fallback }
     }
@@ -26,9 +28,10 @@ impl<P: Router, F: Router> Router for WithFallback<P, F> {
         bundle: &RouteRequest<'_>,
         up: &dyn Fn(&Eid) -> bool,
     ) -> NextHop {
-        match self.primary.next_hop(now, bundle, up) {
-            NextHop::Unknown => self.fallback.next_hop(now, bundle, up),
-            answer => answer,
+        if self.primary.knows(bundle.destination) {
+            self.primary.next_hop(now, bundle, up)
+        } else {
+            self.fallback.next_hop(now, bundle, up)
         }
     }
 
@@ -60,17 +63,14 @@ impl<P: Router, F: Router> Router for WithFallback<P, F> {
         deadline: DtnTime,
         up: &dyn Fn(&Eid) -> bool,
     ) -> Explanation {
-        let first = self.primary.explain(now, destination, size, deadline, up);
-        if first.next_hop.is_some() {
-            return first;
+        if self.primary.knows(destination) {
+            return self.primary.explain(now, destination, size, deadline, up);
         }
         let mut second = self.fallback.explain(now, destination, size, deadline, up);
-        let mut notes = vec![format!("{} knows no way now; falling back", first.router)];
-        notes.extend(first.notes);
-        notes.append(&mut second.notes);
-        second.notes = notes;
-        second.rejected = first.rejected;
-        second.router = format!("{} then {}", first.router, second.router);
+        second.notes.insert(
+            0,
+            format!("{destination} is not in the plan: the fallback routes it"),
+        );
         second
     }
 

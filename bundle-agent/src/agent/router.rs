@@ -157,6 +157,13 @@ pub trait Router: Debug + Send {
         up: &dyn Fn(&Eid) -> bool,
     ) -> NextHop;
 
+    /// True when routing to `destination` is this router's business (contact graph routing:
+    /// the plan names its node). A router with a fallback hands the others to the fallback;
+    /// for the ones it knows, "no route now" means the bundle waits.
+    fn knows(&self, _destination: &Eid) -> bool {
+        true
+    }
+
     /// A link to `peer` came up.
     fn link_up(&mut self, _now: DtnTime, _peer: &Eid) {}
 

@@ -201,6 +201,11 @@ impl Cgr {
         }
     }
 
+    /// True when the plan has a contact to or from `node`.
+    pub fn knows(&self, node: &Eid) -> bool {
+        self.node_index.contains_key(node)
+    }
+
     /// The plan.
     pub fn plan(&self) -> &ContactPlan {
         &self.plan

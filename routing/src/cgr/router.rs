@@ -104,6 +104,10 @@ fn planned(route: &Route) -> PlannedRoute {
 }
 
 impl Router for CgrRouter {
+    fn knows(&self, destination: &Eid) -> bool {
+        self.cgr.knows(&destination.node_id())
+    }
+
     fn next_hop(
         &mut self,
         now: DtnTime,

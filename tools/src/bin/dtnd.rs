@@ -64,9 +64,10 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         ));
     }
     let router: Box<dyn Router> = match (cfg.router, &plan) {
-        (RouterKind::Cgr, Some((_, plan))) => {
-            Box::new(routing::CgrRouter::new(node_id.clone(), plan.clone()))
-        }
+        (RouterKind::Cgr, Some((_, plan))) => Box::new(routing::WithFallback::new(
+            routing::CgrRouter::new(node_id.clone(), plan.clone()),
+            cfg.routes.clone(),
+        )),
         (RouterKind::Epidemic, _) => Box::new(routing::EpidemicRouter::new(node_id.clone())),
         (RouterKind::SprayAndWait(copies), _) => {
             Box::new(routing::SprayAndWaitRouter::new(node_id.clone(), copies))
@@ -95,7 +96,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
                 core: core_tx.clone(),
                 schedule: schedule_tx,
                 reloading: tokio::sync::Mutex::new(()),
-                cgr: cfg.router == RouterKind::Cgr,
+                cgr: (cfg.router == RouterKind::Cgr).then(|| cfg.routes.clone()),
             });
             tokio::spawn(reload_on_sighup(source.clone()));
             Some(source)

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bundle_agent::agent::RouteTable;
 use bundle_agent::wire::{DtnTime, Eid};
-use routing::{CgrRouter, ContactPlan};
+use routing::{CgrRouter, ContactPlan, WithFallback};
 use tokio::sync::{mpsc, watch, Mutex};
 
 use super::core::CoreMsg;
@@ -53,9 +54,9 @@ pub struct PlanSource {
     pub schedule: watch::Sender<Arc<ContactPlan>>,
     /// One reload at a time.
     pub reloading: Mutex<()>,
-    /// True when the node routes by the plan (contact graph routing); else the plan only
-    /// schedules links.
-    pub cgr: bool,
+    /// The static routes beside the plan when the node routes by the plan (contact graph
+    /// routing); `None` when the plan only schedules links.
+    pub cgr: Option<RouteTable>,
 }
 
 impl PlanSource {
@@ -65,8 +66,11 @@ impl PlanSource {
         let _one = self.reloading.lock().await;
         let plan = load_plan(&self.path, dtn_now())?;
         let n = plan.contacts().len();
-        if self.cgr {
-            let router = Box::new(CgrRouter::new(self.node_id.clone(), plan.clone()));
+        if let Some(routes) = &self.cgr {
+            let router = Box::new(WithFallback::new(
+                CgrRouter::new(self.node_id.clone(), plan.clone()),
+                routes.clone(),
+            ));
             let (reply, done) = tokio::sync::oneshot::channel();
             self.core
                 .send(CoreMsg::SetRouter { router, reply })

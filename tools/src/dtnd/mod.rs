@@ -94,9 +94,9 @@ pub struct Flags {
     #[arg(long = "contact-peer", value_name = "NODE=ADDR")]
     pub contact_peers: Vec<String>,
     /// The router: static (the --route table), cgr (contact graph routing over the contact
-    /// plan), epidemic, spray-and-wait or prophet (copies to the peers met) [default: cgr
-    /// with a contact plan, else static]. With an opportunistic router a contact plan only
-    /// schedules the links.
+    /// plan; --route entries serve the destinations the plan does not name), epidemic,
+    /// spray-and-wait or prophet (copies to the peers met) [default: cgr with a contact plan,
+    /// else static]. With an opportunistic router a contact plan only schedules the links.
     #[arg(long, value_name = "NAME")]
     pub router: Option<String>,
     /// Copies a bundle made here starts with under spray-and-wait [default: 8].
@@ -400,10 +400,12 @@ impl Config {
         if router == RouterKind::Cgr && contact_plan.is_none() {
             bail!("router \"cgr\": needs a contact plan (--contact-plan FILE)");
         }
-        if router != RouterKind::Static && (!flags.routes.is_empty() || !file.routes.is_empty()) {
+        if !matches!(router, RouterKind::Static | RouterKind::Cgr)
+            && (!flags.routes.is_empty() || !file.routes.is_empty())
+        {
             bail!(
-                "static routes apply only to router \"static\" (with the other routers a bundle \
-                 still goes straight to its destination over a link that is up)"
+                "static routes apply only to routers \"static\" and \"cgr\" (with the other \
+                 routers a bundle still goes straight to its destination over a link that is up)"
             );
         }
         let max_datagram = flags
@@ -537,6 +539,12 @@ mod tests {
         assert!(e(odd, "node_id = \"ipn:1.0\"").contains("router \"flood\": unknown"));
         let both = "node_id = \"ipn:1.0\"\nrouter = \"epidemic\"\n[[routes]]\npattern = \"*\"\nvia = \"ipn:2.0\"\n";
         assert!(e(Flags::default(), both).contains("static routes apply only"));
+        let fallback = "node_id = \"ipn:1.0\"\ncontact_plan = \"p.toml\"\n[[routes]]\npattern = \"*\"\nvia = \"ipn:2.0\"\n";
+        assert_eq!(
+            merge(Flags::default(), fallback).unwrap().router,
+            RouterKind::Cgr,
+            "CGR with a static fallback"
+        );
         let peers = "node_id = \"ipn:1.0\"\n[[contact_peers]]\nnode_id = \"ipn:2.0\"\naddr = \"127.0.0.1:1\"\n";
         assert!(e(Flags::default(), peers).contains("no contact_plan"));
     }

@@ -7,7 +7,7 @@
 //! - [`scenario`]: the scenario format, checked on load.
 //! - [`link`]: the link model and its presets.
 //! - [`sim`]: the deterministic simulator.
-//! - [`report`]: what a run measured, as a table and as JSON.
+//! - [`report`]: what a run measured, as a table and as JSON; [`plot`] draws it as SVG.
 //! - [`rng`]: seeded random streams.
 //!
 //! Done so far for the netsim issue: scenarios (nodes, groups with uplinks, links with
@@ -16,6 +16,7 @@
 //! the scale benchmark.
 
 pub mod link;
+pub mod plot;
 pub mod report;
 pub mod rng;
 pub mod scenario;

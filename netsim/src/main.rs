@@ -31,6 +31,9 @@ enum Command {
         /// Also write the report as JSON to this file ('-' for standard output only).
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Also draw the report as SVG plots (latency.svg, deliveries.svg, store.svg) in DIR.
+        #[arg(long, value_name = "DIR")]
+        plots: Option<PathBuf>,
         /// No progress on standard error.
         #[arg(long, short)]
         quiet: bool,
@@ -41,6 +44,7 @@ fn run(
     path: &PathBuf,
     seed: Option<u64>,
     json: Option<&PathBuf>,
+    plots: Option<&PathBuf>,
     quiet: bool,
 ) -> anyhow::Result<()> {
     let text =
@@ -69,6 +73,13 @@ fn run(
             started.elapsed().as_secs_f64()
         );
     }
+    if let Some(dir) = plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, svg) in netsim::plot::plots(&report) {
+            let file = dir.join(name);
+            std::fs::write(&file, svg).with_context(|| format!("writing {}", file.display()))?;
+        }
+    }
     match json {
         Some(p) if p.as_os_str() == "-" => println!("{}", report.to_json()),
         Some(p) => {
@@ -88,8 +99,9 @@ fn main() -> ExitCode {
             scenario,
             seed,
             json,
+            plots,
             quiet,
-        } => run(scenario, *seed, json.as_ref(), *quiet),
+        } => run(scenario, *seed, json.as_ref(), plots.as_ref(), *quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,6 +32,8 @@ pub struct Observations {
     link_up: Vec<(u64, Option<u64>)>,
     transmissions: u64,
     lost_on_links: u64,
+    delivered_count: u64,
+    timeline: Vec<Sample>,
 }
 
 impl Observations {
@@ -43,7 +45,19 @@ impl Observations {
             link_up: vec![(0, None); s.links.len()],
             transmissions: 0,
             lost_on_links: 0,
+            delivered_count: 0,
+            timeline: Vec::new(),
         }
+    }
+
+    /// A sample of the run at `at_ms` from the start: bytes stored per tier.
+    pub fn sample(&mut self, at_ms: u64, stored_bytes: BTreeMap<String, u64>) {
+        self.timeline.push(Sample {
+            at_ms,
+            generated: self.bundles.len() as u64,
+            delivered: self.delivered_count,
+            stored_bytes,
+        });
     }
 
     /// A flow made a bundle.
@@ -77,7 +91,10 @@ impl Observations {
     /// A bundle was delivered to its endpoint (the first delivery counts).
     pub fn delivered(&mut self, id: &BundleId, at: u64) {
         if let Some(g) = self.bundles.get_mut(id) {
-            g.delivered_at.get_or_insert(at);
+            if g.delivered_at.is_none() {
+                g.delivered_at = Some(at);
+                self.delivered_count += 1;
+            }
         }
     }
 
@@ -121,7 +138,18 @@ impl Observations {
                 .filter_map(|g| g.delivered_at.map(|d| d - g.at))
                 .collect();
             v.sort_unstable();
-            Latency::of(&v)
+            v
+        };
+        let all_latencies = latency(&delivered);
+        let latency_cdf_ms: Vec<u64> = if all_latencies.is_empty() {
+            Vec::new()
+        } else {
+            (0..=100)
+                .map(|p| {
+                    let i = ((all_latencies.len() - 1) * p) / 100;
+                    all_latencies.get(i).copied().unwrap_or(0)
+                })
+                .collect()
         };
         // One pass over the bundles, by flow.
         let mut by_flow: Vec<(u64, Vec<&Generated>)> = vec![(0, Vec::new()); s.flows.len()];
@@ -140,7 +168,7 @@ impl Observations {
                 to: spec.to.to_string(),
                 generated: *made,
                 delivered: got.len() as u64,
-                latency_ms: latency(got),
+                latency_ms: Latency::of(&latency(got)),
             });
         }
         let mut tiers: BTreeMap<String, TierReport> = BTreeMap::new();
@@ -196,7 +224,9 @@ impl Observations {
             } else {
                 n_delivered as f64 / generated as f64
             }),
-            latency_ms: latency(&delivered),
+            latency_ms: Latency::of(&all_latencies),
+            latency_cdf_ms,
+            timeline: self.timeline.clone(),
             hops_mean: round(if hops.is_empty() {
                 0.0
             } else {
@@ -333,6 +363,23 @@ pub struct Report {
     pub tiers: BTreeMap<String, TierReport>,
     /// Per link.
     pub links: Vec<LinkReport>,
+    /// Latency at each percentile of the delivered bundles, 0 to 100 (for the plot).
+    pub latency_cdf_ms: Vec<u64>,
+    /// Samples through the run (for the plots).
+    pub timeline: Vec<Sample>,
+}
+
+/// The state of a run at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    /// Milliseconds from the start.
+    pub at_ms: u64,
+    /// Bundles made so far.
+    pub generated: u64,
+    /// Bundles delivered so far.
+    pub delivered: u64,
+    /// Bytes in the stores of each tier.
+    pub stored_bytes: BTreeMap<String, u64>,
 }
 
 fn ms_text(ms: u64) -> String {

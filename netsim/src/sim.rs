@@ -70,6 +70,7 @@ enum Ev {
         generation: u64,
     },
     Traffic(usize),
+    Sample,
 }
 
 #[derive(Debug)]
@@ -245,6 +246,7 @@ impl Simulator {
             })?;
             self.push(first, Ev::Traffic(f));
         }
+        self.push(start, Ev::Sample);
         for l in 0..self.scenario.links.len() {
             let spec = &self.scenario.links[l];
             match spec.schedule {
@@ -524,6 +526,20 @@ impl Simulator {
                 })
             }
             Ev::Traffic(f) => self.traffic(f),
+            Ev::Sample => {
+                let mut stored: BTreeMap<String, u64> = BTreeMap::new();
+                for (i, n) in self.nodes.iter().enumerate() {
+                    *stored
+                        .entry(self.scenario.nodes[i].tier.name().to_string())
+                        .or_default() += n.agent.store().usage().bytes;
+                }
+                let start = self.scenario.start().0;
+                self.obs.sample(self.now - start, stored);
+                // About 200 samples a run.
+                let step = (self.scenario.duration_ms / 200).max(1000);
+                self.push(self.now + step, Ev::Sample);
+                Ok(())
+            }
         }
     }
 

@@ -144,3 +144,34 @@ fn bad_scenarios_are_refused_with_the_item_and_the_rule() {
     .contains("needs a [plan]"));
     assert!(e(&format!("{base}\nspeed = 3\n")).contains("unknown field"));
 }
+
+#[test]
+fn plots_draw_every_series_of_the_report() {
+    let r = run(&small(), None);
+    assert!(
+        r.timeline.len() > 100,
+        "about 200 samples: {}",
+        r.timeline.len()
+    );
+    assert_eq!(r.latency_cdf_ms.len(), 101);
+    assert!(
+        r.latency_cdf_ms.windows(2).all(|w| w[0] <= w[1]),
+        "a CDF rises"
+    );
+    let plots = netsim::plot::plots(&r);
+    let names: Vec<&str> = plots.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["latency.svg", "deliveries.svg", "store.svg"]);
+    for (name, svg) in &plots {
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+        let lines = svg.matches("<polyline").count();
+        let want = match *name {
+            "latency.svg" => 1,
+            "deliveries.svg" => 2,
+            _ => r.tiers.len(),
+        };
+        assert_eq!(lines, want, "{name}: one line per series");
+    }
+}

@@ -7,6 +7,7 @@
 //! - [`scenario`]: the scenario format, checked on load.
 //! - [`link`]: the link model and its presets.
 //! - [`sim`]: the deterministic simulator.
+//! - [`emulate`]: the same scenario with real `dtnd` processes behind userspace link relays.
 //! - [`report`]: what a run measured, as a table and as JSON; [`plot`] draws it as SVG.
 //! - [`rng`]: seeded random streams.
 //!
@@ -15,6 +16,7 @@
 //! Not yet: the emulator with real `dtnd` processes, plots, the tile-to-planet scenario,
 //! the scale benchmark.
 
+pub mod emulate;
 pub mod link;
 pub mod plot;
 pub mod report;

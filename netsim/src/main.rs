@@ -19,6 +19,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a scenario with real `dtnd` processes on loopback, in real time, with a userspace
+    /// link emulator between linked nodes (rate, delay, up/down windows; not loss). Gives the
+    /// same report as `run`, to compare the two.
+    Emulate {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The dtnd binary [default: next to this netsim, else dtnd on PATH].
+        #[arg(long)]
+        dtnd: Option<PathBuf>,
+        /// Longest scenario to run in real time.
+        #[arg(long, default_value = "10m")]
+        max_duration: String,
+        /// Also write the report as JSON to this file ('-' for standard output only).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// No progress on standard error.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Run a scenario in the simulator: every node runs the real agent, store (in memory) and
     /// router; the clock jumps from event to event. The same scenario and seed always give
     /// the same report.
@@ -92,6 +111,60 @@ fn run(
     Ok(())
 }
 
+fn emulate(
+    path: &PathBuf,
+    dtnd: Option<&PathBuf>,
+    max_duration: &str,
+    json: Option<&PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let scenario = Scenario::from_toml(&text).with_context(|| path.display().to_string())?;
+    let max_duration_ms = netsim::scenario::duration_ms(max_duration)
+        .map_err(|e| anyhow::anyhow!("--max-duration {e}"))?;
+    let dtnd = match dtnd {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("dtnd")))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("dtnd")),
+    };
+    let work_dir = std::env::temp_dir().join(format!("netsim-emulate-{}", std::process::id()));
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let opts = netsim::emulate::Options {
+        dtnd,
+        work_dir: work_dir.clone(),
+        max_duration_ms,
+    };
+    let result = netsim::emulate::emulate(&scenario, &opts, |done, total| {
+        if !quiet {
+            eprint!(
+                "\r{:5.1}% of the scenario's time",
+                100.0 * done as f64 / total.max(1) as f64
+            );
+            let _ = std::io::stderr().flush();
+        }
+    });
+    let _ = std::fs::remove_dir_all(&work_dir);
+    let report = result?;
+    if !quiet {
+        eprintln!();
+    }
+    match json {
+        Some(p) if p.as_os_str() == "-" => println!("{}", report.to_json()),
+        Some(p) => {
+            std::fs::write(p, report.to_json())
+                .with_context(|| format!("writing {}", p.display()))?;
+            print!("{}", report.to_table());
+        }
+        None => print!("{}", report.to_table()),
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -102,6 +175,13 @@ fn main() -> ExitCode {
             plots,
             quiet,
         } => run(scenario, *seed, json.as_ref(), plots.as_ref(), *quiet),
+        Command::Emulate {
+            scenario,
+            dtnd,
+            max_duration,
+            json,
+            quiet,
+        } => emulate(scenario, dtnd.as_ref(), max_duration, json.as_ref(), *quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

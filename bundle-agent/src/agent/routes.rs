@@ -15,6 +15,11 @@ impl EidPattern {
         Self(text.to_string())
     }
 
+    /// Its text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// True when `eid` matches.
     pub fn matches(&self, eid: &Eid) -> bool {
         let text = eid.to_string();
@@ -48,6 +53,11 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
+    /// The routes, most preferred first.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
     /// Adds a route after the existing ones, with the default priority.
     pub fn add(&mut self, pattern: &str, via: Eid) {
         self.add_with_priority(pattern, via, DEFAULT_PRIORITY);

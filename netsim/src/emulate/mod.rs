@@ -1,0 +1,400 @@
+//! The emulator: the scenario run by real `dtnd` processes on loopback, in real time, with a
+//! userspace relay ([`proxy`]) between every pair of linked TCPCL endpoints applying the
+//! link's rate, delay and up/down windows to the real traffic. The traffic is sent and
+//! received through the daemons' HTTP APIs, and the same [`Report`] is made of it, so an
+//! emulated and a simulated run of one scenario can be compared.
+//!
+//! Real time: a scenario of ten minutes takes ten minutes (runs are capped, see
+//! [`Options::max_duration_ms`]). Not emulated: loss (TCP hides it, see [`proxy`]).
+
+// Node, link and flow numbers come from the checked scenario, and the vectors here are built
+// one entry per node, link or flow: indexing them cannot fail. The payload header slices are
+// of a buffer at least 12 bytes long.
+#![allow(clippy::indexing_slicing)]
+
+pub mod proxy;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bundle_agent::wire::{BundleId, Eid};
+
+use crate::report::{Observations, Report};
+use crate::rng::Rng;
+use crate::scenario::{RouterSpec, Scenario, Schedule, START_MS};
+use proxy::LinkRelay;
+
+/// How to run an emulation.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `dtnd` binary.
+    pub dtnd: PathBuf,
+    /// Where the daemons keep their stores and the plan file.
+    pub work_dir: PathBuf,
+    /// Longest scenario accepted (it runs in real time).
+    pub max_duration_ms: u64,
+}
+
+/// Why an emulation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulateError {
+    /// The scenario is too long to run in real time.
+    #[error("the scenario lasts {0} ms; the emulator runs in real time and takes at most {1} ms (raise --max-duration)")]
+    TooLong(u64, u64),
+    /// A daemon or a relay could not start.
+    #[error("{0}")]
+    Start(String),
+}
+
+fn free_port() -> Result<u16, EmulateError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| EmulateError::Start(format!("no free port: {e}")))
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::config::Config::builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build(),
+    )
+}
+
+/// A `dtnd` process, killed when dropped.
+#[derive(Debug)]
+struct Daemon {
+    child: Child,
+    api: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The flags that give a node its router.
+fn router_flags(spec: &RouterSpec, plan: Option<&Path>) -> Vec<String> {
+    let routes = |t: &bundle_agent::agent::RouteTable| -> Vec<String> {
+        t.routes()
+            .iter()
+            .flat_map(|r| {
+                [
+                    "--route".to_string(),
+                    format!("{}={}@{}", r.pattern.as_str(), r.via, r.priority),
+                ]
+            })
+            .collect()
+    };
+    match spec {
+        RouterSpec::Static(t) => routes(t),
+        RouterSpec::Cgr(t) => {
+            let mut v = vec!["--router".into(), "cgr".into()];
+            if let Some(p) = plan {
+                v.push("--contact-plan".into());
+                v.push(p.display().to_string());
+            }
+            v.extend(routes(t));
+            v
+        }
+        RouterSpec::Epidemic => vec!["--router".into(), "epidemic".into()],
+        RouterSpec::SprayAndWait(n) => vec![
+            "--router".into(),
+            "spray-and-wait".into(),
+            "--spray-copies".into(),
+            n.to_string(),
+        ],
+        RouterSpec::Prophet => vec!["--router".into(), "prophet".into()],
+    }
+}
+
+/// The scenario's plan as a plan file whose times count from `epoch_ms` (now).
+fn plan_file(s: &Scenario, epoch_ms: u64) -> String {
+    let mut out = format!("epoch_ms = {epoch_ms}\n");
+    for c in s.plan.iter().flat_map(|p| p.contacts()) {
+        out.push_str(&format!(
+            "[[contact]]\nfrom = \"{}\"\nto = \"{}\"\nstart = {}\nend = {}\nrate = {}\nowlt = {}\nconfidence = {}\n",
+            c.from,
+            c.to,
+            (c.start.0 - START_MS) / 1000,
+            (c.end.0 - START_MS) / 1000,
+            c.rate,
+            c.owlt_ms / 1000,
+            c.confidence
+        ));
+    }
+    out
+}
+
+/// The current DTN time from the system clock.
+fn dtn_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        .saturating_sub(946_684_800_000)
+}
+
+/// What happens next in the emulation, at a time from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Next {
+    Link(usize, bool),
+    Send(usize),
+}
+
+/// Runs `scenario` with real daemons. `progress` gets the elapsed and total milliseconds.
+pub fn emulate(
+    scenario: &Scenario,
+    opts: &Options,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Report, EmulateError> {
+    if scenario.duration_ms > opts.max_duration_ms {
+        return Err(EmulateError::TooLong(
+            scenario.duration_ms,
+            opts.max_duration_ms,
+        ));
+    }
+    let n = scenario.nodes.len();
+    let mut tcpcl = Vec::with_capacity(n);
+    let mut apis = Vec::with_capacity(n);
+    for _ in 0..n {
+        tcpcl.push(SocketAddr::from(([127, 0, 0, 1], free_port()?)));
+        apis.push(format!("http://127.0.0.1:{}", free_port()?));
+    }
+    // Relays: node a dials the relay of each of its links; b is dialled by the relay.
+    let mut relays = Vec::new();
+    let mut peers: Vec<Vec<SocketAddr>> = vec![Vec::new(); n];
+    let windows = |l: usize| -> Vec<(u64, u64)> {
+        let spec = &scenario.links[l];
+        let (a, b) = (&scenario.nodes[spec.a].id, &scenario.nodes[spec.b].id);
+        let mut w: Vec<(u64, u64)> = scenario
+            .plan
+            .iter()
+            .flat_map(|p| p.contacts())
+            .filter(|c| (c.from == *a && c.to == *b) || (c.from == *b && c.to == *a))
+            .map(|c| (c.start.0 - START_MS, c.end.0 - START_MS))
+            .collect();
+        w.sort_unstable();
+        w
+    };
+    let mut schedule: Vec<(u64, Next)> = Vec::new();
+    for (l, spec) in scenario.links.iter().enumerate() {
+        let up = spec.schedule != Schedule::Plan;
+        let relay = LinkRelay::start(tcpcl[spec.b], spec.model.clone(), up)
+            .map_err(|e| EmulateError::Start(format!("link relay: {e}")))?;
+        peers[spec.a].push(relay.addr);
+        relays.push(relay);
+        match spec.schedule {
+            Schedule::Always => {}
+            Schedule::Plan => {
+                for (s, e) in windows(l) {
+                    schedule.push((s, Next::Link(l, true)));
+                    schedule.push((e, Next::Link(l, false)));
+                }
+            }
+            Schedule::Outages => {
+                if let Some((mean_up, mean_down)) = spec.model.outages {
+                    let mut rng = Rng::stream(scenario.seed, &format!("link {l}"));
+                    let (mut t, mut up) = (0u64, true);
+                    while t < scenario.duration_ms {
+                        let mean = if up { mean_up } else { mean_down };
+                        t += rng.exponential(mean as f64).max(1.0) as u64;
+                        up = !up;
+                        schedule.push((t, Next::Link(l, up)));
+                    }
+                }
+            }
+        }
+    }
+    let epoch = dtn_now_ms() + 3_000;
+    let plan_path = opts.work_dir.join("plan.toml");
+    if scenario.plan.is_some() {
+        std::fs::write(&plan_path, plan_file(scenario, epoch))
+            .map_err(|e| EmulateError::Start(format!("writing {}: {e}", plan_path.display())))?;
+    }
+    let mut daemons = Vec::with_capacity(n);
+    for (i, node) in scenario.nodes.iter().enumerate() {
+        let mut args = vec![
+            "--node-id".to_string(),
+            node.id.to_string(),
+            "--data-dir".into(),
+            opts.work_dir.join(format!("node{i}")).display().to_string(),
+            "--tcpcl-listen".into(),
+            tcpcl[i].to_string(),
+            "--api-listen".into(),
+            apis[i].trim_start_matches("http://").to_string(),
+        ];
+        for p in &peers[i] {
+            args.push("--peer".into());
+            args.push(p.to_string());
+        }
+        args.extend(router_flags(
+            &node.router,
+            scenario.plan.as_ref().map(|_| plan_path.as_path()),
+        ));
+        let child = Command::new(&opts.dtnd)
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| EmulateError::Start(format!("starting {}: {e}", opts.dtnd.display())))?;
+        daemons.push(Daemon {
+            child,
+            api: apis[i].clone(),
+        });
+    }
+    let agent = http();
+    for d in &daemons {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while agent.get(format!("{}/status", d.api)).call().is_err() {
+            if Instant::now() > deadline {
+                return Err(EmulateError::Start(format!(
+                    "dtnd at {} did not come up",
+                    d.api
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    for f in &scenario.flows {
+        let api = &daemons[f.to_node].api;
+        let _ = agent
+            .post(format!("{api}/register"))
+            .query("endpoint", f.to.to_string())
+            .send_empty();
+    }
+    // Traffic times, drawn like the simulator's.
+    for (i, f) in scenario.flows.iter().enumerate() {
+        let mut rng = Rng::stream(scenario.seed, &format!("flow {i}"));
+        let mut t = f.start_ms;
+        while t < f.stop_ms.min(scenario.duration_ms) {
+            schedule.push((t, Next::Send(i)));
+            t += if f.random {
+                rng.exponential(f.every_ms as f64).max(1.0) as u64
+            } else {
+                f.every_ms
+            };
+        }
+    }
+    schedule.sort();
+    // Wait for the plan's epoch, so plan times and emulation times agree.
+    while dtn_now_ms() < epoch {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let mut obs = Observations::new(scenario);
+    let mut sent: BTreeMap<(u32, u64), BundleId> = BTreeMap::new();
+    let mut sequence: Vec<u64> = vec![0; scenario.flows.len()];
+    let mut endpoints: Vec<(usize, Eid)> = scenario
+        .flows
+        .iter()
+        .map(|f| (f.to_node, f.to.clone()))
+        .collect();
+    endpoints.sort();
+    endpoints.dedup();
+    let mut next = schedule.into_iter().peekable();
+    let mut last_sample = 0u64;
+    let mut peaks = vec![(0u64, 0u64); n];
+    loop {
+        let elapsed = started.elapsed().as_millis() as u64;
+        if elapsed >= scenario.duration_ms {
+            break;
+        }
+        while let Some(&(t, what)) = next.peek() {
+            if t > elapsed {
+                break;
+            }
+            next.next();
+            match what {
+                Next::Link(l, up) => {
+                    if let Some(r) = relays.get(l) {
+                        r.set_up(up);
+                    }
+                }
+                Next::Send(i) => {
+                    let f = &scenario.flows[i];
+                    let seq = sequence[i];
+                    sequence[i] += 1;
+                    let mut payload = vec![0u8; (f.size as usize).max(12)];
+                    payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
+                    payload[4..12].copy_from_slice(&seq.to_be_bytes());
+                    let api = &daemons[f.from].api;
+                    let now = START_MS + started.elapsed().as_millis() as u64;
+                    if let Ok(mut r) = agent
+                        .post(format!("{api}/send"))
+                        .query("destination", f.to.to_string())
+                        .query("lifetime", format!("{}ms", f.lifetime_ms))
+                        .send(&payload[..])
+                    {
+                        if r.status().as_u16() == 201 {
+                            if let Ok(Ok(id)) = r
+                                .body_mut()
+                                .read_to_string()
+                                .map(|t| t.trim().parse::<BundleId>())
+                            {
+                                let dest = scenario.nodes[f.to_node].id.clone();
+                                obs.generated(id.clone(), i, dest, now);
+                                sent.insert((i as u32, seq), id);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (node, endpoint) in &endpoints {
+            let api = &daemons[*node].api;
+            while let Ok(mut r) = agent
+                .get(format!("{api}/recv"))
+                .query("endpoint", endpoint.to_string())
+                .call()
+            {
+                if r.status().as_u16() != 200 {
+                    break;
+                }
+                let Ok(body) = r.body_mut().read_to_vec() else {
+                    break;
+                };
+                let now = START_MS + started.elapsed().as_millis() as u64;
+                if let (Some(f), Some(s)) = (body.get(..4), body.get(4..12)) {
+                    let flow = u32::from_be_bytes(f.try_into().unwrap_or([0; 4]));
+                    let seq = u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
+                    if let Some(id) = sent.get(&(flow, seq)) {
+                        obs.delivered(id, now);
+                    }
+                }
+            }
+        }
+        if elapsed >= last_sample + (scenario.duration_ms / 50).max(1000) {
+            last_sample = elapsed;
+            let mut stored: BTreeMap<String, u64> = BTreeMap::new();
+            for (i, d) in daemons.iter().enumerate() {
+                if let Ok(mut r) = agent.get(format!("{}/status", d.api)).call() {
+                    if let Ok(v) = r.body_mut().read_to_vec().map(|b| {
+                        serde_json::from_slice::<serde_json::Value>(&b).unwrap_or_default()
+                    }) {
+                        let bytes = v["stored_bytes"].as_u64().unwrap_or(0);
+                        peaks[i].0 = peaks[i].0.max(bytes);
+                        peaks[i].1 = v["stats"]["expired"].as_u64().unwrap_or(0);
+                        *stored
+                            .entry(scenario.nodes[i].tier.name().to_string())
+                            .or_default() += bytes;
+                    }
+                }
+            }
+            obs.sample(elapsed, stored);
+            progress(elapsed, scenario.duration_ms);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for r in &relays {
+        r.stop();
+    }
+    drop(daemons);
+    Ok(obs.report(scenario, &peaks, 0, START_MS + scenario.duration_ms))
+}

@@ -1,0 +1,155 @@
+//! The userspace link emulator (the kernel here has no netem): a TCP relay between two
+//! nodes' convergence-layer endpoints that applies a link's model to the real bytes. Node
+//! `a` dials the relay as if it were `b`; the relay dials `b` and pumps both ways. Each
+//! direction paces bytes to the link's rate and holds them for the link's delay (a delay
+//! line: a reader stamps each chunk with when it may leave, a writer waits for that time).
+//! While the link is down the relay refuses connections and cuts the ones it has.
+//!
+//! Loss is not emulated: over TCP a lost segment is retransmitted by TCP itself, so the
+//! loss of a real link would show as delay, not as a lost bundle.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::link::LinkModel;
+
+/// Chunks read at once.
+const CHUNK: usize = 64 * 1024;
+
+/// One emulated link: a listening relay and the sockets it holds.
+#[derive(Debug)]
+pub struct LinkRelay {
+    /// Where node `a` connects.
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+    /// Bytes relayed a to b and b to a.
+    pub bytes: Arc<[AtomicU64; 2]>,
+}
+
+impl LinkRelay {
+    /// A relay to `target` (node b's TCPCL listener) with `model`, up from the start when
+    /// `up` says so.
+    pub fn start(target: SocketAddr, model: LinkModel, up: bool) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let relay = LinkRelay {
+            addr,
+            up: Arc::new(AtomicBool::new(up)),
+            open: Arc::new(Mutex::new(Vec::new())),
+            stop: Arc::new(AtomicBool::new(false)),
+            bytes: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
+        };
+        let (up, open, stop, bytes) = (
+            relay.up.clone(),
+            relay.open.clone(),
+            relay.stop.clone(),
+            relay.bytes.clone(),
+        );
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((from, _)) => {
+                        if !up.load(Ordering::Relaxed) {
+                            let _ = from.shutdown(Shutdown::Both);
+                            continue;
+                        }
+                        let Ok(to) = TcpStream::connect(target) else {
+                            let _ = from.shutdown(Shutdown::Both);
+                            continue;
+                        };
+                        let _ = from.set_nonblocking(false);
+                        let _ = from.set_nodelay(true);
+                        let _ = to.set_nodelay(true);
+                        if let (Ok(f2), Ok(t2)) = (from.try_clone(), to.try_clone()) {
+                            if let Ok(mut o) = open.lock() {
+                                o.push(f2);
+                                o.push(t2);
+                            }
+                        }
+                        pump(&from, &to, model.clone(), bytes.clone(), 0);
+                        pump(&to, &from, model.clone(), bytes.clone(), 1);
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(relay)
+    }
+
+    /// Brings the link up, or down (cutting every connection through it).
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+        if !up {
+            if let Ok(mut o) = self.open.lock() {
+                for s in o.drain(..) {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+            }
+        }
+    }
+
+    /// Stops accepting and cuts everything.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.set_up(false);
+    }
+}
+
+/// Relays `from` to `to` through the link's rate and delay, on two threads.
+fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    model: LinkModel,
+    bytes: Arc<[AtomicU64; 2]>,
+    dir: usize,
+) {
+    let (Ok(mut reader), Ok(mut writer)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let delay = Duration::from_millis(model.delay_ms);
+    let rate = model.rate.max(1) as f64;
+    thread::spawn(move || {
+        // Pacing: the link is busy until `free`; a chunk leaves once the link has sent it.
+        let mut free = Instant::now();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let now = Instant::now();
+            let start = free.max(now);
+            free = start + Duration::from_secs_f64(n as f64 / rate);
+            if let Some(b) = bytes.get(dir) {
+                b.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            if tx
+                .send((free + delay, buf.get(..n).unwrap_or(&[]).to_vec()))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    thread::spawn(move || {
+        for (at, chunk) in rx {
+            let now = Instant::now();
+            if at > now {
+                thread::sleep(at - now);
+            }
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown(Shutdown::Write);
+    });
+}

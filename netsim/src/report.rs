@@ -172,12 +172,19 @@ impl Observations {
             });
         }
         let mut tiers: BTreeMap<String, TierReport> = BTreeMap::new();
+        let mut per_node = Vec::with_capacity(s.nodes.len());
         for (i, n) in s.nodes.iter().enumerate() {
             let t = tiers.entry(n.tier.name().to_string()).or_default();
             let (peak, expired) = nodes.get(i).copied().unwrap_or((0, 0));
             t.nodes += 1;
             t.store_peak_bytes = t.store_peak_bytes.max(peak);
             t.expired += expired;
+            per_node.push(NodeReport {
+                id: n.id.to_string(),
+                tier: n.tier.name().to_string(),
+                store_peak_bytes: peak,
+                expired,
+            });
         }
         let duration = s.duration_ms.max(1);
         let links = s
@@ -242,6 +249,7 @@ impl Observations {
             lost_on_links: self.lost_on_links,
             flows,
             tiers,
+            per_node,
             links,
         }
     }
@@ -309,6 +317,19 @@ pub struct TierReport {
     pub expired: u64,
 }
 
+/// One node's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeReport {
+    /// Its node ID.
+    pub id: String,
+    /// Its tier.
+    pub tier: String,
+    /// The most bytes its store held.
+    pub store_peak_bytes: u64,
+    /// Bundles it deleted at the end of their lifetime.
+    pub expired: u64,
+}
+
 /// One link's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinkReport {
@@ -361,6 +382,8 @@ pub struct Report {
     pub flows: Vec<FlowReport>,
     /// Per tier.
     pub tiers: BTreeMap<String, TierReport>,
+    /// Per node (in the JSON; the table shows tiers).
+    pub per_node: Vec<NodeReport>,
     /// Per link.
     pub links: Vec<LinkReport>,
     /// Latency at each percentile of the delivered bundles, 0 to 100 (for the plot).

@@ -404,6 +404,109 @@ fn a_link_takes_a_window_of_bundles_and_the_rest_follow() {
     assert_eq!(a.store().usage().bundles, 0);
 }
 
+/// Bundles with a priority block: a congested link sends expedited bundles before normal
+/// ones and bulk ones last, first come first within a priority, also when the bundles were
+/// waiting in the store before the link came up.
+#[test]
+fn priority_orders_a_congested_link() {
+    use bundle_agent::wire::block::{priority_data, PRIORITY};
+    use bundle_agent::wire::BlockFlags;
+    let mut routes = RouteTable::default();
+    routes.add("*", Eid::ipn(3, 0));
+    let mut a = agent(2, routes, 64 << 20);
+    let with_priority = |seq: u64, p: Option<u8>| {
+        let mut b = BundleBuilder::new(
+            Eid::ipn(7, 1),
+            Eid::ipn(1, 0),
+            CreationTimestamp::new(NOW, seq),
+        )
+        .lifetime_ms(60_000)
+        .payload(b"x");
+        if let Some(p) = p {
+            b = b.block(PRIORITY, BlockFlags(0), priority_data(p));
+        }
+        b.build().unwrap()
+    };
+    let transmitted = |a: &mut Agent<MemoryStore>| -> Vec<u64> {
+        drain(a)
+            .into_iter()
+            .filter_map(|x| match x {
+                Action::Transmit { id, .. } => Some(id.creation.sequence),
+                _ => None,
+            })
+            .collect()
+    };
+    // Waiting in the store before the link is up: bulk, normal, expedited, normal. The link
+    // comes up and takes them, expedited first, bulk last.
+    for (seq, p) in [(0, Some(0)), (1, None), (2, Some(2)), (3, Some(1))] {
+        receive(&mut a, with_priority(seq, p), seq);
+    }
+    a.commit().unwrap();
+    drain(&mut a);
+    a.handle(
+        NOW,
+        Event::LinkUp {
+            link: 5,
+            peer: Eid::ipn(3, 0),
+            max_bundle_size: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(transmitted(&mut a), vec![2, 1, 3, 0]);
+    // A link that takes one at a time: what arrives meanwhile queues by priority.
+    a.set_link_window(NOW, 5, 1, 1 << 20).unwrap();
+    for seq in 0..4 {
+        let id = bundle_agent::wire::BundleId {
+            source: Eid::ipn(1, 0),
+            creation: CreationTimestamp::new(NOW, seq),
+            fragment: None,
+        };
+        a.handle(
+            NOW,
+            Event::Sent {
+                link: 5,
+                id,
+                ok: true,
+            },
+        )
+        .unwrap();
+    }
+    drain(&mut a);
+    let mut order = Vec::new();
+    for (seq, p) in [
+        (10, Some(0)),
+        (11, None),
+        (12, Some(2)),
+        (13, Some(1)),
+        (14, Some(2)),
+    ] {
+        receive(&mut a, with_priority(seq, p), seq);
+        a.commit().unwrap();
+        order.extend(transmitted(&mut a));
+    }
+    for _ in 0..10 {
+        let Some(&seq) = order.last() else { break };
+        let id = bundle_agent::wire::BundleId {
+            source: Eid::ipn(1, 0),
+            creation: CreationTimestamp::new(NOW, seq),
+            fragment: None,
+        };
+        a.handle(
+            NOW,
+            Event::Sent {
+                link: 5,
+                id,
+                ok: true,
+            },
+        )
+        .unwrap();
+        order.extend(transmitted(&mut a));
+    }
+    // 10 (bulk) found the link free; then the two expedited in arrival order, the normal
+    // ones, and nothing else.
+    assert_eq!(order, vec![10, 12, 14, 11, 13]);
+}
+
 /// Two-phase delivery (push subscribers): a lent bundle stays stored until confirmed, is not
 /// lent twice, waits again when given back, and survives a restart unconfirmed.
 #[test]

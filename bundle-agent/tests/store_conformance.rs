@@ -34,6 +34,7 @@ fn record(id: &BundleId, dest: &str, expires: u64) -> BundleRecord {
         size: 0,
         retention: Retention(Retention::FORWARD_PENDING),
         reports: 0x0004_0000,
+        priority: 1,
     }
 }
 
@@ -48,6 +49,19 @@ fn conformance<S: BundleStore>(make: impl Fn(u64) -> S) {
     remove_keeps_the_log(&mut make(1 << 20));
     registrations(&mut make(1 << 20));
     fragments_are_distinct_bundles(&mut make(1 << 20));
+    records_keep_their_priority(&mut make(1 << 20));
+}
+
+fn records_keep_their_priority(s: &mut impl BundleStore) {
+    let a = id(1, 1);
+    let expedited = BundleRecord {
+        priority: 2,
+        ..record(&a, "ipn:2.1", 50)
+    };
+    s.insert(&expedited, b"x").unwrap();
+    s.sync().unwrap();
+    assert_eq!(s.record(&a).unwrap().unwrap().priority, 2);
+    assert_eq!(s.records().unwrap()[0].priority, 2);
 }
 
 fn insert_get_and_duplicates(s: &mut impl BundleStore) {

@@ -52,6 +52,7 @@
 //! start = "0s"               # default 0
 //! stop = "1h"                # default the end of the run
 //! # count = 100              # one such flow from each of 100 nodes numbered from `from`
+//! # priority = "expedited"   # bulk, normal (default) or expedited
 //! ```
 //!
 //! Loading checks everything and names what is wrong: the item (`link[2]`), the field and
@@ -214,6 +215,8 @@ pub struct FlowSpec {
     pub start_ms: u64,
     /// No bundle from (offset from the start).
     pub stop_ms: u64,
+    /// The bundles' priority (a priority block unless normal).
+    pub priority: u8,
 }
 
 /// A loaded, checked scenario.
@@ -319,6 +322,8 @@ struct RawTraffic {
     stop: Option<String>,
     /// One flow from each of `count` nodes numbered from `from` (an `ipn` node).
     count: Option<u32>,
+    /// bulk, normal (default) or expedited.
+    priority: Option<String>,
 }
 
 /// Most nodes a scenario may have.
@@ -656,6 +661,16 @@ impl Scenario {
                     v
                 }
             };
+            let priority = match t.priority.as_deref() {
+                None => bundle_agent::wire::block::PRIORITY_NORMAL,
+                Some(name) => {
+                    bundle_agent::wire::block::priority_by_name(name).ok_or_else(|| {
+                        ScenarioError(format!(
+                            "{what}.priority {name:?}: use bulk, normal or expedited"
+                        ))
+                    })?
+                }
+            };
             for from in sources {
                 flows.push(FlowSpec {
                     from,
@@ -667,6 +682,7 @@ impl Scenario {
                     lifetime_ms,
                     start_ms,
                     stop_ms,
+                    priority,
                 });
             }
         }

@@ -19,9 +19,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use bundle_agent::agent::{
-    Action, Agent, AgentConfig, AgentError, Event, Router, LINK_WINDOW, LINK_WINDOW_BYTES,
-};
+use bundle_agent::agent::{Action, Agent, AgentConfig, AgentError, Event, Router};
 use bundle_agent::store::{BundleStore, DeliveryMode, MemoryStore, Registration};
 use bundle_agent::wire::{
     BundleBuilder, BundleId, BundleView, CreationTimestamp, DecodeOptions, DtnTime,
@@ -97,6 +95,10 @@ impl Ord for Queued {
         (other.at, other.seq).cmp(&(self.at, self.seq))
     }
 }
+
+/// The fewest transmissions a link's window allows (its bytes: a second of the link's time,
+/// or twice the bandwidth-delay product).
+const MIN_WINDOW: usize = 4;
 
 /// A transfer a node received and has not acknowledged yet.
 #[derive(Debug)]
@@ -574,16 +576,17 @@ impl Simulator {
                 })?;
                 continue;
             }
-            // A window as large as the bandwidth-delay product (twice it, for the
-            // acknowledgements' way back), so light time does not throttle the link.
+            // A window of twice the bandwidth-delay product (the acknowledgements come back
+            // over the light time too): light time does not throttle the link, and a
+            // congested link's backlog waits in the agent, in priority order, not in the
+            // link's queue.
             let rtt_ms = self.delay(l, n, other) + self.delay(l, other, n);
             let bdp = u128::from(model.rate) * u128::from(rtt_ms.max(1)) * 2 / 1000;
-            let bytes = u64::try_from(bdp)
-                .unwrap_or(u64::MAX)
-                .max(LINK_WINDOW_BYTES);
+            // At least a second of the link's time.
+            let bytes = u64::try_from(bdp).unwrap_or(u64::MAX).max(model.rate);
             let transmissions = usize::try_from(bytes / 1024)
                 .unwrap_or(usize::MAX)
-                .max(LINK_WINDOW);
+                .max(MIN_WINDOW);
             self.with_node(n, |agent, now| {
                 agent.handle(
                     now,
@@ -615,6 +618,7 @@ impl Simulator {
         .lifetime_ms(flow.lifetime_ms)
         .hop_count(64, 0)
         .payload(&payload)
+        .priority(flow.priority)
         .build()
         {
             if let Ok(view) = BundleView::decode(&bytes) {

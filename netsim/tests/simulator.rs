@@ -175,3 +175,35 @@ fn plots_draw_every_series_of_the_report() {
         assert_eq!(lines, want, "{name}: one line per series");
     }
 }
+
+#[test]
+fn expedited_bundles_overtake_bulk_ones_on_a_congested_link() {
+    // 3 kB/s offered to a 2 kB/s link: a backlog builds; the expedited flow goes first.
+    let text = two_nodes(
+        "rate = 2000\ndelay = \"10ms\"",
+        "every = \"400ms\"\nsize = 1000\nlifetime = \"1d\"\npriority = \"bulk\"\n\
+         [[traffic]]\nfrom = \"ipn:1.0\"\nto = \"ipn:2.2\"\nevery = \"2s\"\nsize = 1000\n\
+         lifetime = \"1d\"\npriority = \"expedited\"",
+        "10m",
+    );
+    let r = run(&text, None);
+    let (bulk, expedited) = (&r.flows[0], &r.flows[1]);
+    assert!(
+        expedited.latency_ms.p90 < 5_000,
+        "expedited waits only behind what is on the link: {:?}",
+        expedited.latency_ms
+    );
+    assert!(
+        bulk.latency_ms.p50 > 10 * expedited.latency_ms.p90,
+        "bulk {:?} against expedited {:?}",
+        bulk.latency_ms,
+        expedited.latency_ms
+    );
+    assert_eq!(expedited.delivered, expedited.generated);
+    assert!(
+        Scenario::from_toml(&text.replace("\"expedited\"", "\"urgent\""))
+            .unwrap_err()
+            .to_string()
+            .contains("traffic[1].priority \"urgent\"")
+    );
+}

@@ -40,6 +40,9 @@ pub struct SendArgs {
     /// Lifetime: a number with unit ms, s, m, h or d.
     #[arg(long, default_value = "1d")]
     pub lifetime: String,
+    /// Priority on congested links: bulk, normal or expedited.
+    #[arg(long, default_value = "normal", value_parser = ["bulk", "normal", "expedited"])]
+    pub priority: String,
 }
 
 /// Arguments of `dtnctl recv`.
@@ -89,6 +92,7 @@ pub fn send(api: &ApiArgs, a: &SendArgs) -> Result<()> {
         .post(url(api, "/send"))
         .query("destination", &a.destination)
         .query("lifetime", &a.lifetime)
+        .query("priority", &a.priority)
         .send(&payload[..])
         .with_context(|| format!("contacting dtnd at {}", api.api))?;
     let body = r.body_mut().read_to_string().unwrap_or_default();

@@ -95,14 +95,15 @@ impl<S: BundleStore> Agent<S> {
         })
     }
 
-    /// Queues a transmission for `link` until its window has room. Only the bundle's ID
-    /// waits in memory.
+    /// Queues a transmission for `link` until its window has room, behind the ones of its
+    /// priority and higher. Only the bundle's ID waits in memory.
     fn wait_for_room(&mut self, link: LinkId, q: Queued) {
         if !self.waiting.insert((q.id.clone(), link)) {
             return;
         }
         if let Some(l) = self.links.get_mut(&link) {
-            l.waiting.push_back(q);
+            let at = l.waiting.partition_point(|w| w.priority >= q.priority);
+            l.waiting.insert(at, q);
         }
     }
 
@@ -135,6 +136,7 @@ impl<S: BundleStore> Agent<S> {
                 link,
                 Queued {
                     id: record.id.clone(),
+                    priority: record.priority,
                     keep: false,
                     copies: None,
                 },
@@ -146,6 +148,7 @@ impl<S: BundleStore> Agent<S> {
                         link,
                         Queued {
                             id: record.id.clone(),
+                            priority: record.priority,
                             keep: true,
                             copies,
                         },
@@ -256,12 +259,14 @@ impl<S: BundleStore> Agent<S> {
     pub(super) fn forward_pending(&mut self, now: DtnTime) -> Result<(), AgentError> {
         // Every pending bundle is routed here: a router that wants a later look says so again.
         self.wake = None;
-        let pending: Vec<BundleRecord> = self
+        let mut pending: Vec<BundleRecord> = self
             .store
             .records()?
             .into_iter()
             .filter(|r| r.retention.has(Retention::FORWARD_PENDING))
             .collect();
+        // Higher priority first, then in the order they came.
+        pending.sort_by_key(|r| (std::cmp::Reverse(r.priority), r.received_at));
         for record in pending {
             let plan = self.route(now, &record, None);
             self.carry_out(now, &record, None, plan)?;

@@ -220,6 +220,8 @@ struct Link {
 #[derive(Debug, Clone)]
 struct Queued {
     id: BundleId,
+    /// Its bundle's priority: a link's queue is ordered by it, first come first within.
+    priority: u8,
     /// A replica keeps the bundle here; a forwarded bundle leaves once acknowledged.
     keep: bool,
     /// Copy count block for a replica.
@@ -235,6 +237,18 @@ struct InFlight {
     failed: bool,
     /// A replica: the bundle stays once it is acknowledged.
     keep: bool,
+}
+
+/// A bundle's priority: its priority block, or normal (a block that does not parse counts as
+/// normal too: the block is advice for ordering, not a reason to refuse a bundle).
+fn priority_of(bundle: &Bundle) -> u8 {
+    use crate::wire::block::{parse_priority, PRIORITY, PRIORITY_NORMAL};
+    bundle
+        .blocks
+        .iter()
+        .find(|b| b.block_type == PRIORITY)
+        .and_then(|b| parse_priority(&b.data, b.number).ok())
+        .unwrap_or(PRIORITY_NORMAL)
 }
 
 fn payload_len(bundle: &Bundle) -> u64 {
@@ -534,6 +548,7 @@ impl<S: BundleStore> Agent<S> {
             // never leave a stored bundle that nothing will deliver or forward.
             retention: Retention(self.retention_for(&bundle)),
             reports: reports::requested_reports(&bundle.primary),
+            priority: priority_of(&bundle),
         };
         match self.store.insert(&record, &bytes) {
             Ok(Inserted::New) => {}

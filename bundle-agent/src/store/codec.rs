@@ -101,13 +101,14 @@ pub fn decode_expiry_key(key: &[u8]) -> Result<(DtnTime, BundleId), StoreError> 
 /// The record value (the ID is the key).
 pub fn encode_record(r: &BundleRecord) -> Vec<u8> {
     let mut w = Writer::with_capacity(48);
-    w.array(6);
+    w.array(7);
     r.destination.encode(&mut w);
     w.uint(r.expires_at.0)
         .uint(r.received_at.0)
         .uint(r.size)
         .uint(u64::from(r.retention.0))
-        .uint(r.reports);
+        .uint(r.reports)
+        .uint(u64::from(r.priority));
     w.into_vec()
 }
 
@@ -116,8 +117,8 @@ pub fn decode_record(key: &[u8], value: &[u8]) -> Result<BundleRecord, StoreErro
     let id = decode_bundle_key(key)?;
     let mut r = Reader::new(value, 4);
     let n = r.definite_array().map_err(|e| corrupt("record", e))?;
-    // Five fields: a record written before `reports` existed.
-    if n != 5 && n != 6 {
+    // Five fields: a record written before `reports` existed; six, before `priority`.
+    if !(5..=7).contains(&n) {
         return Err(corrupt("record", format!("{n} fields")));
     }
     let destination = Eid::decode(&mut r).map_err(|e| corrupt("record", e))?;
@@ -127,7 +128,12 @@ pub fn decode_record(key: &[u8], value: &[u8]) -> Result<BundleRecord, StoreErro
     let size = next()?;
     let retention = Retention(u8::try_from(next()?).map_err(|e| corrupt("record retention", e))?);
     // Not known for an old record: assume every report, so the bundle is read and checked.
-    let reports = if n == 6 { next()? } else { u64::MAX };
+    let reports = if n >= 6 { next()? } else { u64::MAX };
+    let priority = if n == 7 {
+        u8::try_from(next()?).map_err(|e| corrupt("record priority", e))?
+    } else {
+        crate::wire::block::PRIORITY_NORMAL
+    };
     Ok(BundleRecord {
         id,
         destination,
@@ -136,6 +142,7 @@ pub fn decode_record(key: &[u8], value: &[u8]) -> Result<BundleRecord, StoreErro
         size,
         retention,
         reports,
+        priority,
     })
 }
 
@@ -218,4 +225,50 @@ pub fn decode_log(value: &[u8]) -> Result<LogEntry, StoreError> {
         }
     };
     Ok(LogEntry { at, event })
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    use crate::store::Retention;
+    use crate::wire::CreationTimestamp;
+
+    #[test]
+    fn records_written_before_reports_and_priority_still_read() {
+        let record = BundleRecord {
+            id: BundleId {
+                source: Eid::ipn(1, 0),
+                creation: CreationTimestamp::new(DtnTime(7), 0),
+                fragment: None,
+            },
+            destination: Eid::ipn(2, 1),
+            expires_at: DtnTime(9),
+            received_at: DtnTime(8),
+            size: 3,
+            retention: Retention(Retention::FORWARD_PENDING),
+            reports: 0,
+            priority: 0,
+        };
+        let key = bundle_key(&record.id);
+        assert_eq!(
+            decode_record(&key, &encode_record(&record)).unwrap(),
+            record
+        );
+        // The same record as a six- and a five-field array: normal priority, and every
+        // report assumed when the field is missing.
+        let mut six = encode_record(&record);
+        six[0] = 0x86;
+        six.pop();
+        let old = decode_record(&key, &six).unwrap();
+        assert_eq!((old.priority, old.reports), (1, 0));
+        let mut five = six.clone();
+        five[0] = 0x85;
+        five.pop();
+        let older = decode_record(&key, &five).unwrap();
+        assert_eq!((older.priority, older.reports), (1, u64::MAX));
+        let mut eight = encode_record(&record);
+        eight[0] = 0x88;
+        eight.push(0);
+        assert!(decode_record(&key, &eight).is_err());
+    }
 }

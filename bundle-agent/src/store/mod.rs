@@ -70,6 +70,8 @@ pub struct BundleRecord {
     /// when it cannot be reported on (an administrative record, or report-to `dtn:none`).
     /// Lets the agent skip reading a bundle back when it leaves without a report to send.
     pub reports: u64,
+    /// Its priority (its priority block; normal without one): links take higher first.
+    pub priority: u8,
 }
 
 /// Whether an insert stored a new bundle.

@@ -302,6 +302,57 @@ pub fn parse_copy_count(data: &[u8], number: u64) -> Result<u64, DecodeError> {
     Ok(n)
 }
 
+/// Block type of a bundle's priority: a CBOR unsigned integer, [`PRIORITY_BULK`],
+/// [`PRIORITY_NORMAL`] (a bundle without the block) or [`PRIORITY_EXPEDITED`], in the spirit
+/// of the class of service of RFC 5050 §4.2 that BPv7 left out. Private use range (RFC 9171
+/// §9.1); a node that does not know it keeps it and forwards in its own order.
+pub const PRIORITY: BlockType = BlockType(193);
+/// Bulk: goes after the others.
+pub const PRIORITY_BULK: u8 = 0;
+/// Normal: the default.
+pub const PRIORITY_NORMAL: u8 = 1;
+/// Expedited: goes first.
+pub const PRIORITY_EXPEDITED: u8 = 2;
+
+/// A priority by its name: `bulk`, `normal` or `expedited`.
+pub fn priority_by_name(name: &str) -> Option<u8> {
+    match name {
+        "bulk" => Some(PRIORITY_BULK),
+        "normal" => Some(PRIORITY_NORMAL),
+        "expedited" => Some(PRIORITY_EXPEDITED),
+        _ => None,
+    }
+}
+
+/// The name of a priority.
+pub fn priority_name(priority: u8) -> &'static str {
+    match priority {
+        PRIORITY_BULK => "bulk",
+        PRIORITY_EXPEDITED => "expedited",
+        _ => "normal",
+    }
+}
+
+/// Encoded priority block data.
+pub fn priority_data(priority: u8) -> Vec<u8> {
+    bundle_age_data(u64::from(priority))
+}
+
+/// Parses priority block data; values above [`PRIORITY_EXPEDITED`] are an error.
+pub fn parse_priority(data: &[u8], number: u64) -> Result<u8, DecodeError> {
+    let mut r = data_reader(data);
+    let p = r.uint().map_err(|e| data_error(number, "priority", e))?;
+    expect_end(&r, number, "priority")?;
+    match u8::try_from(p) {
+        Ok(p) if p <= PRIORITY_EXPEDITED => Ok(p),
+        _ => Err(data_error(
+            number,
+            "priority",
+            format_args!("{p} is not 0, 1 or 2"),
+        )),
+    }
+}
+
 /// Parses bundle age block data: milliseconds (RFC 9171 §4.4.2).
 pub fn parse_bundle_age(data: &[u8], number: u64) -> Result<u64, DecodeError> {
     let mut r = data_reader(data);

@@ -304,6 +304,15 @@ impl<'p> BundleBuilder<'p> {
         self.block(BlockType::PREVIOUS_NODE, BlockFlags::default(), data)
     }
 
+    /// Adds a priority block ([`super::block::PRIORITY`]), none for normal priority.
+    pub fn priority(self, priority: u8) -> Self {
+        if priority == super::block::PRIORITY_NORMAL {
+            return self;
+        }
+        let data = super::block::priority_data(priority);
+        self.block(super::block::PRIORITY, BlockFlags::default(), data)
+    }
+
     /// Adds any extension block, numbered after the ones already added.
     pub fn block(mut self, block_type: BlockType, flags: BlockFlags, data: Vec<u8>) -> Self {
         let number = self.next_number();

@@ -330,6 +330,10 @@ pub fn emulate(
                         .post(format!("{api}/send"))
                         .query("destination", f.to.to_string())
                         .query("lifetime", format!("{}ms", f.lifetime_ms))
+                        .query(
+                            "priority",
+                            bundle_agent::wire::block::priority_name(f.priority),
+                        )
                         .send(&payload[..])
                     {
                         if r.status().as_u16() == 201 {

@@ -1,6 +1,7 @@
 //! The HTTP API for applications and `dtnctl`.
 //!
-//! - `POST /send?destination=EID[&lifetime=1h][&report_to=EID][&reports=delivery,...]` with the
+//! - `POST /send?destination=EID[&lifetime=1h][&report_to=EID][&reports=delivery,...]
+//!   [&priority=bulk|normal|expedited]` with the
 //!   payload as body: builds a bundle from this node and answers `201` once it is durable,
 //!   `4xx`/`507` when refused. Status reports (RFC 9171 §6.1) arrive at `report_to` as payloads
 //!   that `dtnctl bundle decode` can read as administrative records.
@@ -27,6 +28,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bundle_agent::wire::block::{priority_by_name, PRIORITY_NORMAL};
 use bundle_agent::wire::{BundleBuilder, BundleFlags, BundleId, CreationTimestamp, Eid};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -92,6 +94,8 @@ pub(super) struct SendQuery {
     reports: Option<String>,
     /// Source endpoint, one of this node's (default: the node ID).
     source: Option<String>,
+    /// bulk, normal (default) or expedited: the order in which congested links take bundles.
+    priority: Option<String>,
 }
 
 /// Bundle flags for a `reports=` list.
@@ -121,6 +125,8 @@ pub(super) struct SendSpec {
     report_to: Eid,
     lifetime_ms: u64,
     flags: BundleFlags,
+    /// The bundles' priority.
+    priority: u8,
 }
 
 impl SendSpec {
@@ -151,12 +157,18 @@ impl SendSpec {
             Ok(None) => s.node_id.clone(),
             Err(e) => return Err(format!("source: {e}")),
         };
+        let priority = match q.priority.as_deref() {
+            None => PRIORITY_NORMAL,
+            Some(name) => priority_by_name(name)
+                .ok_or_else(|| format!("priority {name:?}: use bulk, normal or expedited"))?,
+        };
         Ok(Self {
             destination,
             source,
             report_to,
             lifetime_ms,
             flags,
+            priority,
         })
     }
 
@@ -171,6 +183,7 @@ impl SendSpec {
             .flags(self.flags)
             .report_to(self.report_to.clone())
             .hop_count(32, 0)
+            .priority(self.priority)
             .payload(payload)
             .build()
             .map_err(|e| e.to_string())?;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use netsim::emulate::proxy::LinkRelay;
 use netsim::link::LinkModel;
+use netsim::rng::Rng;
 
 /// A server that reads until EOF and reports how many bytes and when the last came.
 fn sink() -> (
@@ -48,10 +49,14 @@ fn sink() -> (
 }
 
 fn model(rate: u64, delay_ms: u64) -> LinkModel {
+    lossy(rate, delay_ms, 0.0)
+}
+
+fn lossy(rate: u64, delay_ms: u64, loss: f64) -> LinkModel {
     LinkModel {
         rate,
         delay_ms,
-        loss: 0.0,
+        loss,
         ber: 0.0,
         outages: None,
     }
@@ -60,7 +65,7 @@ fn model(rate: u64, delay_ms: u64) -> LinkModel {
 #[test]
 fn bytes_take_the_rate_and_the_delay_of_the_link() {
     let (target, got) = sink();
-    let relay = LinkRelay::start(target, model(100_000, 200), true).unwrap();
+    let relay = LinkRelay::start(target, model(100_000, 200), true, Rng::stream(1, "t")).unwrap();
     let mut c = TcpStream::connect(relay.addr).unwrap();
     let start = Instant::now();
     c.write_all(&vec![7u8; 100_000]).unwrap();
@@ -84,7 +89,7 @@ fn bytes_take_the_rate_and_the_delay_of_the_link() {
 #[test]
 fn a_link_that_goes_down_cuts_and_refuses_connections() {
     let (target, _got) = sink();
-    let relay = LinkRelay::start(target, model(10_000_000, 0), true).unwrap();
+    let relay = LinkRelay::start(target, model(10_000_000, 0), true, Rng::stream(1, "t")).unwrap();
     let mut c = TcpStream::connect(relay.addr).unwrap();
     c.write_all(b"hello").unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -97,5 +102,21 @@ fn a_link_that_goes_down_cuts_and_refuses_connections() {
     let mut d = TcpStream::connect(relay.addr).unwrap();
     d.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert!(matches!(d.read(&mut buf), Ok(0) | Err(_)), "refused");
+    relay.stop();
+}
+
+#[test]
+fn a_loss_cuts_the_connection() {
+    let (target, _got) = sink();
+    let relay =
+        LinkRelay::start(target, lossy(10_000_000, 0, 1.0), true, Rng::stream(1, "t")).unwrap();
+    let mut c = TcpStream::connect(relay.addr).unwrap();
+    c.write_all(b"a bundle that will be lost").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(c.read(&mut buf), Ok(0) | Err(_)),
+        "the transfer's connection is cut"
+    );
     relay.stop();
 }

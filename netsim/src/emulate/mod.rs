@@ -5,7 +5,8 @@
 //! emulated and a simulated run of one scenario can be compared.
 //!
 //! Real time: a scenario of ten minutes takes ten minutes (runs are capped, see
-//! [`Options::max_duration_ms`]). Not emulated: loss (TCP hides it, see [`proxy`]).
+//! [`Options::max_duration_ms`]). Loss cuts a connection (see [`proxy`]); a link that comes
+//! up is used once `dtnd` reconnects (its backoff reaches 5 s).
 
 // Node, link and flow numbers come from the checked scenario, and the vectors here are built
 // one entry per node, link or flow: indexing them cannot fail. The payload header slices are
@@ -185,7 +186,8 @@ pub fn emulate(
     let mut schedule: Vec<(u64, Next)> = Vec::new();
     for (l, spec) in scenario.links.iter().enumerate() {
         let up = spec.schedule != Schedule::Plan;
-        let relay = LinkRelay::start(tcpcl[spec.b], spec.model.clone(), up)
+        let rng = Rng::stream(scenario.seed, &format!("relay {l}"));
+        let relay = LinkRelay::start(tcpcl[spec.b], spec.model.clone(), up, rng)
             .map_err(|e| EmulateError::Start(format!("link relay: {e}")))?;
         peers[spec.a].push(relay.addr);
         relays.push(relay);

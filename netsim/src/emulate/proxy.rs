@@ -5,8 +5,10 @@
 //! line: a reader stamps each chunk with when it may leave, a writer waits for that time).
 //! While the link is down the relay refuses connections and cuts the ones it has.
 //!
-//! Loss is not emulated: over TCP a lost segment is retransmitted by TCP itself, so the
-//! loss of a real link would show as delay, not as a lost bundle.
+//! Loss: over TCP a lost segment would only be retransmitted by TCP itself, so a loss drawn
+//! for a chunk (with the link's per-bundle loss and bit-error rate for the chunk's size)
+//! cuts the connection instead: the transfers on it fail and the sender sends them again on
+//! a new session, as a failed transmission does in the simulator.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -17,6 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::link::LinkModel;
+use crate::rng::Rng;
 
 /// Chunks read at once.
 const CHUNK: usize = 64 * 1024;
@@ -35,8 +38,13 @@ pub struct LinkRelay {
 
 impl LinkRelay {
     /// A relay to `target` (node b's TCPCL listener) with `model`, up from the start when
-    /// `up` says so.
-    pub fn start(target: SocketAddr, model: LinkModel, up: bool) -> std::io::Result<Self> {
+    /// `up` says so; losses drawn from `rng`.
+    pub fn start(
+        target: SocketAddr,
+        model: LinkModel,
+        up: bool,
+        rng: Rng,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
@@ -53,6 +61,7 @@ impl LinkRelay {
             relay.stop.clone(),
             relay.bytes.clone(),
         );
+        let rng = Arc::new(Mutex::new(rng));
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -74,8 +83,13 @@ impl LinkRelay {
                                 o.push(t2);
                             }
                         }
-                        pump(&from, &to, model.clone(), bytes.clone(), 0);
-                        pump(&to, &from, model.clone(), bytes.clone(), 1);
+                        let link = Pump {
+                            model: model.clone(),
+                            bytes: bytes.clone(),
+                            rng: rng.clone(),
+                        };
+                        pump(&from, &to, &link, 0);
+                        pump(&to, &from, &link, 1);
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
@@ -103,17 +117,23 @@ impl LinkRelay {
     }
 }
 
-/// Relays `from` to `to` through the link's rate and delay, on two threads.
-fn pump(
-    from: &TcpStream,
-    to: &TcpStream,
+/// What both directions of a connection share.
+#[derive(Clone)]
+struct Pump {
     model: LinkModel,
     bytes: Arc<[AtomicU64; 2]>,
-    dir: usize,
-) {
+    rng: Arc<Mutex<Rng>>,
+}
+
+/// Relays `from` to `to` through the link's rate, delay and loss, on two threads.
+fn pump(from: &TcpStream, to: &TcpStream, link: &Pump, dir: usize) {
     let (Ok(mut reader), Ok(mut writer)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
+    let (Ok(cut_from), Ok(cut_to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    let Pump { model, bytes, rng } = link.clone();
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
     let delay = Duration::from_millis(model.delay_ms);
     let rate = model.rate.max(1) as f64;
@@ -131,6 +151,15 @@ fn pump(
             free = start + Duration::from_secs_f64(n as f64 / rate);
             if let Some(b) = bytes.get(dir) {
                 b.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            let lost = rng
+                .lock()
+                .map(|mut r| model.lost(&mut r, n as u64))
+                .unwrap_or(false);
+            if lost {
+                let _ = cut_from.shutdown(Shutdown::Both);
+                let _ = cut_to.shutdown(Shutdown::Both);
+                break;
             }
             if tx
                 .send((free + delay, buf.get(..n).unwrap_or(&[]).to_vec()))

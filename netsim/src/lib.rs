@@ -11,10 +11,9 @@
 //! - [`report`]: what a run measured, as a table and as JSON; [`plot`] draws it as SVG.
 //! - [`rng`]: seeded random streams.
 //!
-//! Done so far for the netsim issue: scenarios (nodes, groups with uplinks, links with
-//! presets, plan schedules and random outages, traffic), the simulator and its report.
-//! Not yet: the emulator with real `dtnd` processes, plots, the tile-to-planet scenario,
-//! the scale benchmark.
+//! Both modes read the same scenario and make the same [`Report`]: `netsim run` (the
+//! simulator) and `netsim emulate` (real daemons, real time). Shipped scenarios are in
+//! `netsim/scenarios/`; `benches/scale.rs` measures the simulator's speed.
 
 pub mod emulate;
 pub mod link;

@@ -15,6 +15,9 @@
 //! (§6.1) when a bundle asks for them, fragmentation for links that cannot carry a bundle
 //! whole (§5.8) and reassembly at the destination (§5.9, in `fragments`), deletion by an
 //! operator (§5.10, in `operator`), and rebuilding all of that from the store on start.
+//! Copies for opportunistic routers (the bundle stays), messages between neighbouring
+//! routers (`exchange`), per-link windows (sized to a link's bandwidth-delay product when
+//! the runtime knows it) and bundle priorities on congested links.
 //! Not yet: BPSec processing on reception.
 
 mod delivery;

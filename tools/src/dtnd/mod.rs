@@ -5,9 +5,11 @@
 //! to it over channels. The core handles a batch of messages, commits the store once (group
 //! commit), and only then lets the acknowledgements out.
 //!
-//! This version: static peers and routes from flags or a TOML file, TCPCLv4 with optional
-//! TLS, an HTTP API to send, register, receive and list bundles. Not yet: UDP, WebSocket
-//! push, metrics, peers, ping.
+//! Configured by flags over a TOML file over defaults: static peers and routes (with
+//! priorities), TCPCLv4 with optional TLS, UDP, a contact plan (contact graph routing, links
+//! opened and closed on its schedule, [`contacts`]) or an opportunistic router. The HTTP
+//! and WebSocket API ([`api`]) sends, registers, receives (poll and push), lists and shows
+//! bundles, peers, status, metrics, routes ([`routing_api`]) and status reports.
 
 pub mod api;
 pub mod contacts;

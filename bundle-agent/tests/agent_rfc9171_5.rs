@@ -404,6 +404,15 @@ fn a_link_takes_a_window_of_bundles_and_the_rest_follow() {
     assert_eq!(a.store().usage().bundles, 0);
 }
 
+/// The ID of the bundle `bundle(1, _, seq, ..)` makes.
+fn id_of(seq: u64) -> bundle_agent::wire::BundleId {
+    bundle_agent::wire::BundleId {
+        source: Eid::ipn(1, 0),
+        creation: CreationTimestamp::new(NOW, seq),
+        fragment: None,
+    }
+}
+
 /// Bundles with a priority block: a congested link sends expedited bundles before normal
 /// ones and bulk ones last, first come first within a priority, also when the bundles were
 /// waiting in the store before the link came up.
@@ -456,11 +465,7 @@ fn priority_orders_a_congested_link() {
     // A link that takes one at a time: what arrives meanwhile queues by priority.
     a.set_link_window(NOW, 5, 1, 1 << 20).unwrap();
     for seq in 0..4 {
-        let id = bundle_agent::wire::BundleId {
-            source: Eid::ipn(1, 0),
-            creation: CreationTimestamp::new(NOW, seq),
-            fragment: None,
-        };
+        let id = id_of(seq);
         a.handle(
             NOW,
             Event::Sent {
@@ -486,11 +491,7 @@ fn priority_orders_a_congested_link() {
     }
     for _ in 0..10 {
         let Some(&seq) = order.last() else { break };
-        let id = bundle_agent::wire::BundleId {
-            source: Eid::ipn(1, 0),
-            creation: CreationTimestamp::new(NOW, seq),
-            fragment: None,
-        };
+        let id = id_of(seq);
         a.handle(
             NOW,
             Event::Sent {

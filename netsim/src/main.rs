@@ -99,16 +99,7 @@ fn run(
             std::fs::write(&file, svg).with_context(|| format!("writing {}", file.display()))?;
         }
     }
-    match json {
-        Some(p) if p.as_os_str() == "-" => println!("{}", report.to_json()),
-        Some(p) => {
-            std::fs::write(p, report.to_json())
-                .with_context(|| format!("writing {}", p.display()))?;
-            print!("{}", report.to_table());
-        }
-        None => print!("{}", report.to_table()),
-    }
-    Ok(())
+    print_report(&report, json)
 }
 
 fn emulate(
@@ -153,6 +144,12 @@ fn emulate(
     if !quiet {
         eprintln!();
     }
+    print_report(&report, json)
+}
+
+/// Prints the report as a table, and writes it as JSON when asked ('-': JSON only, to
+/// standard output).
+fn print_report(report: &netsim::Report, json: Option<&PathBuf>) -> anyhow::Result<()> {
     match json {
         Some(p) if p.as_os_str() == "-" => println!("{}", report.to_json()),
         Some(p) => {

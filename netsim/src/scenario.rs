@@ -80,25 +80,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ScenarioError> {
     Err(ScenarioError(msg.into()))
 }
 
-/// Parses `90s`, `15m`, `2h`, `7d`, `250ms`, or a number of milliseconds.
-pub fn duration_ms(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number and a unit (ms, s, m, h, d)"))?;
-    let factor = match unit {
-        "" | "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => return Err(format!("{text:?}: unknown unit {other:?}")),
-    };
-    n.checked_mul(factor)
-        .ok_or_else(|| format!("{text:?}: too long"))
-}
+pub use bundle_agent::wire::parse_duration_ms as duration_ms;
 
 /// The tiers of the federation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

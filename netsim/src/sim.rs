@@ -354,37 +354,27 @@ impl Simulator {
     fn act(&mut self, n: usize, action: Action) {
         match action {
             Action::Transmit { link, id, bytes } => self.transmit(n, link as usize, id, bytes),
-            Action::Accept { token } => {
-                if let Some(u) = self.nodes[n].unacked.remove(&token) {
-                    let delay = self.delay(u.link, n, u.from);
-                    self.push(
-                        self.now + delay,
-                        Ev::Ack {
-                            node: u.from,
-                            link: u.link,
-                            id: u.id,
-                            ok: true,
-                            generation: u.generation,
-                        },
-                    );
-                }
-            }
-            Action::Refuse { token, .. } => {
-                if let Some(u) = self.nodes[n].unacked.remove(&token) {
-                    let delay = self.delay(u.link, n, u.from);
-                    self.push(
-                        self.now + delay,
-                        Ev::Ack {
-                            node: u.from,
-                            link: u.link,
-                            id: u.id,
-                            ok: false,
-                            generation: u.generation,
-                        },
-                    );
-                }
-            }
+            Action::Accept { token } => self.answer(n, token, true),
+            Action::Refuse { token, .. } => self.answer(n, token, false),
             Action::Deliver { id, .. } => self.obs.delivered(&id, self.now),
+        }
+    }
+
+    /// Node `n` accepted (or refused) the transfer of `token`: the answer travels back to
+    /// the sender over the link's delay.
+    fn answer(&mut self, n: usize, token: u64, ok: bool) {
+        if let Some(u) = self.nodes[n].unacked.remove(&token) {
+            let delay = self.delay(u.link, n, u.from);
+            self.push(
+                self.now + delay,
+                Ev::Ack {
+                    node: u.from,
+                    link: u.link,
+                    id: u.id,
+                    ok,
+                    generation: u.generation,
+                },
+            );
         }
     }
 

@@ -138,9 +138,7 @@ impl Router for EpidemicRouter {
         let dest = destination.node_id();
         let mut notes = Vec::new();
         let next_hop = if up(&dest) {
-            notes.push(format!(
-                "a link to {dest} is up: the bundle goes there and leaves"
-            ));
+            notes.push(crate::handed_over(&dest));
             Some(dest)
         } else {
             let peers: Vec<String> = self.peer_has.keys().map(ToString::to_string).collect();

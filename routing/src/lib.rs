@@ -31,6 +31,12 @@ pub use fallback::WithFallback;
 pub use prophet::{ProphetParams, ProphetRouter};
 pub use spray::SprayAndWaitRouter;
 
+/// What the opportunistic routers say when a link to the destination's node is up: every
+/// one of them hands the bundle over there, and lets it go.
+pub(crate) fn handed_over(dest: &bundle_agent::wire::Eid) -> String {
+    format!("a link to {dest} is up: the bundle goes there and leaves")
+}
+
 /// Most bundles an opportunistic router keeps state for (beyond it, a bundle is treated as
 /// one the router knows nothing about); bounded like every table fed from the network.
 pub const MAX_TRACKED: usize = 1 << 20;

@@ -246,9 +246,7 @@ impl Router for ProphetRouter {
         let mine = self.predictability(&dest);
         let mut notes = vec![format!("P({}, {dest}) = {mine:.3}", self.node)];
         let next_hop = if up(&dest) {
-            notes.push(format!(
-                "a link to {dest} is up: the bundle goes there and leaves"
-            ));
+            notes.push(crate::handed_over(&dest));
             Some(dest.clone())
         } else {
             None

@@ -122,9 +122,7 @@ impl Router for SprayAndWaitRouter {
         let dest = destination.node_id();
         let mut notes = Vec::new();
         let next_hop = if up(&dest) {
-            notes.push(format!(
-                "a link to {dest} is up: the bundle goes there and leaves"
-            ));
+            notes.push(crate::handed_over(&dest));
             Some(dest)
         } else {
             notes.push(format!(

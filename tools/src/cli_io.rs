@@ -53,24 +53,9 @@ pub fn dtn_now() -> DtnTime {
 }
 
 /// Parses a duration such as `90s`, `15m`, `2h`, `1d`, `250ms` or a plain number of
-/// milliseconds, into milliseconds.
+/// milliseconds, into milliseconds ([`bundle_agent::wire::parse_duration_ms`]).
 pub fn parse_duration_ms(s: &str) -> Result<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().with_context(|| {
-        format!("duration {s:?}: expected a number and a unit (ms, s, m, h, d)")
-    })?;
-    let factor = match unit {
-        "" | "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => bail!("duration {s:?}: unknown unit {other:?}; use ms, s, m, h or d"),
-    };
-    n.checked_mul(factor)
-        .with_context(|| format!("duration {s:?} is too long"))
+    bundle_agent::wire::parse_duration_ms(s).map_err(anyhow::Error::msg)
 }
 
 /// Random bytes from the operating system.

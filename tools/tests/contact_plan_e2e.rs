@@ -111,14 +111,7 @@ fn a_bundle_waits_for_two_contacts_and_trace_shows_both_hops() {
     assert_eq!(contacts[0]["state"], "future");
 
     // Delivered after the second contact opens, not before.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let payload = loop {
-        if let Some((200, body)) = c.get("/recv?endpoint=ipn:3.1") {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "the bundle never arrived");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let payload = c.recv_within("ipn:3.1", Duration::from_secs(40));
     assert_eq!(payload, b"waited for two contacts");
     assert!(
         tools::cli_io::dtn_now().0 >= epoch + 11_000,

@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{dtnctl, free_port, Node};
 use serde_json::Value;
@@ -80,14 +80,7 @@ fn mule(router: &[&str]) -> Vec<Value> {
         "A has no way to C: {explained}"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let payload = loop {
-        if let Some((200, body)) = c.get("/recv?endpoint=ipn:3.1") {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "the bundle never reached C");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let payload = c.recv_within("ipn:3.1", Duration::from_secs(40));
     assert_eq!(payload, b"carried by the mule");
     assert!(
         tools::cli_io::dtn_now().0 >= epoch + 11_000,

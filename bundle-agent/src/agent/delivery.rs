@@ -2,7 +2,7 @@
 //! application fetches; what delivery leaves behind (log, removal, delivery report).
 
 use super::{Action, Agent, AgentError, Status};
-use crate::store::{BundleStore, DeliveryMode, LogEntry, LogEvent};
+use crate::store::{BundleStore, DeliveryMode, LogEvent};
 use crate::wire::{Bundle, BundleId, BundleView, DtnTime, Eid, PrimaryBlock, ReasonCode};
 
 impl<S: BundleStore> Agent<S> {
@@ -34,13 +34,11 @@ impl<S: BundleStore> Agent<S> {
         payload_len: u64,
     ) -> Result<(), AgentError> {
         self.stats.delivered += 1;
-        self.store.log(
+        self.log_event(
+            now,
             id,
-            &LogEntry {
-                at: now,
-                event: LogEvent::Delivered {
-                    endpoint: endpoint.clone(),
-                },
+            LogEvent::Delivered {
+                endpoint: endpoint.clone(),
             },
         )?;
         self.store.remove(id)?;
@@ -154,13 +152,11 @@ impl<S: BundleStore> Agent<S> {
             return Ok(false);
         }
         self.stats.delivered += 1;
-        self.store.log(
+        self.log_event(
+            now,
             id,
-            &LogEntry {
-                at: now,
-                event: LogEvent::Delivered {
-                    endpoint: endpoint.clone(),
-                },
+            LogEvent::Delivered {
+                endpoint: endpoint.clone(),
             },
         )?;
         let subject = self.read_for_report(id, Status::Delivered)?;

@@ -5,7 +5,7 @@
 
 use super::router::{router_endpoint, NextHop, RouteRequest};
 use super::{Action, Agent, AgentError, InFlight, LinkId, Queued, Status};
-use crate::store::{BundleRecord, BundleStore, LogEntry, LogEvent, Retention};
+use crate::store::{BundleRecord, BundleStore, LogEvent, Retention};
 use crate::wire::block::{bundle_age_data, copy_count_data, parse_copy_count, COPY_COUNT};
 use crate::wire::{
     BlockType, Bundle, BundleId, CanonicalBlock, DtnTime, Eid, HopCount, ReasonCode,
@@ -319,13 +319,7 @@ impl<S: BundleStore> Agent<S> {
         if !failed {
             self.stats.forwarded += 1;
             if let Some(peer) = peer {
-                self.store.log(
-                    &id,
-                    &LogEntry {
-                        at: now,
-                        event: LogEvent::Forwarded { to: peer },
-                    },
-                )?;
+                self.log_event(now, &id, LogEvent::Forwarded { to: peer })?;
             }
             if !keep {
                 // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).

@@ -5,7 +5,7 @@
 
 use super::{Agent, AgentError};
 use crate::fragment::{reassemble, Reassembly};
-use crate::store::{BundleStore, LogEntry, LogEvent, Retention};
+use crate::store::{BundleStore, LogEvent, Retention};
 use crate::wire::{Bundle, BundleId, DtnTime, ReasonCode};
 
 impl<S: BundleStore> Agent<S> {
@@ -48,13 +48,11 @@ impl<S: BundleStore> Agent<S> {
                 // Fragments that cannot be put together (disagreeing overlaps or totals) are
                 // deleted, as a bundle that cannot be processed (RFC 9171 §5.9, §5.10).
                 for id in &ids {
-                    self.store.log(
+                    self.log_event(
+                        now,
                         id,
-                        &LogEntry {
-                            at: now,
-                            event: LogEvent::Deleted {
-                                reason: ReasonCode::BLOCK_UNINTELLIGIBLE.0,
-                            },
+                        LogEvent::Deleted {
+                            reason: ReasonCode::BLOCK_UNINTELLIGIBLE.0,
                         },
                     )?;
                     self.store.remove(id)?;

@@ -564,13 +564,7 @@ impl<S: BundleStore> Agent<S> {
             }
             Err(e) => return Err(e.into()),
         }
-        self.store.log(
-            &id,
-            &LogEntry {
-                at: now,
-                event: LogEvent::Received { from },
-            },
-        )?;
+        self.log_event(now, &id, LogEvent::Received { from })?;
         self.stats.received += 1;
         if from_peer {
             let len = payload_len(&bundle);
@@ -642,6 +636,18 @@ impl<S: BundleStore> Agent<S> {
         };
         let len = view.payload().len() as u64;
         self.report(now, view.primary(), len, status, reason)
+    }
+
+    /// Adds an entry to the forwarding log of `id` (kept after the bundle leaves: `trace`
+    /// and duplicate suppression read it).
+    fn log_event(
+        &mut self,
+        now: DtnTime,
+        id: &BundleId,
+        event: LogEvent,
+    ) -> Result<(), AgentError> {
+        self.store.log(id, &LogEntry { at: now, event })?;
+        Ok(())
     }
 
     /// Forgets `id` in the inboxes (it was delivered, expired or deleted).
@@ -717,13 +723,11 @@ impl<S: BundleStore> Agent<S> {
                 continue;
             }
             self.stats.expired += 1;
-            self.store.log(
+            self.log_event(
+                now,
                 &id,
-                &LogEntry {
-                    at: now,
-                    event: LogEvent::Deleted {
-                        reason: ReasonCode::LIFETIME_EXPIRED.0,
-                    },
+                LogEvent::Deleted {
+                    reason: ReasonCode::LIFETIME_EXPIRED.0,
                 },
             )?;
             let subject = self.read_for_report(&id, Status::Deleted)?;

@@ -3,7 +3,7 @@
 //! the bundle asked for one, reason "no additional information").
 
 use super::{Agent, AgentError, Status};
-use crate::store::{BundleStore, LogEntry, LogEvent};
+use crate::store::{BundleStore, LogEvent};
 use crate::wire::{BundleId, DtnTime, ReasonCode};
 
 impl<S: BundleStore> Agent<S> {
@@ -13,13 +13,11 @@ impl<S: BundleStore> Agent<S> {
         if self.store.record(id)?.is_none() || self.flying(id) {
             return Ok(false);
         }
-        self.store.log(
+        self.log_event(
+            now,
             id,
-            &LogEntry {
-                at: now,
-                event: LogEvent::Deleted {
-                    reason: ReasonCode::NO_INFORMATION.0,
-                },
+            LogEvent::Deleted {
+                reason: ReasonCode::NO_INFORMATION.0,
             },
         )?;
         let subject = self.read_for_report(id, Status::Deleted)?;

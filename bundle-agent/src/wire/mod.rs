@@ -25,5 +25,5 @@ pub use error::{DecodeError, EidError, FlagRule, Location, SecurityRule};
 pub use flags::{BlockFlags, BundleFlags, UnknownBlockDisposition};
 pub use primary::{FragmentInfo, PrimaryBlock};
 pub use rules::{DecodeOptions, Extensions};
-pub use time::{CreationTimestamp, DtnTime};
+pub use time::{parse_duration_ms, CreationTimestamp, DtnTime};
 pub use view::{BundleMeta, BundleView};

@@ -92,6 +92,32 @@ impl fmt::Display for CreationTimestamp {
     }
 }
 
+/// Parses a duration such as `90s`, `15m`, `2h`, `1d`, `250ms` or a plain number of
+/// milliseconds (lifetimes, timeouts, scenario times), into milliseconds. The error says
+/// what is wrong in words.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let s = text.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("duration {s:?}: expected a number and a unit (ms, s, m, h, d)"))?;
+    let factor = match unit {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => {
+            return Err(format!(
+                "duration {s:?}: unknown unit {other:?}; use ms, s, m, h or d"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("duration {s:?} is too long"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,7 +129,12 @@ impl Node {
 
     /// Waits for the next payload at `endpoint`.
     pub fn recv(&self, endpoint: &str) -> Vec<u8> {
-        let deadline = Instant::now() + WAIT;
+        self.recv_within(endpoint, WAIT)
+    }
+
+    /// Waits up to `limit` for the next payload at `endpoint`.
+    pub fn recv_within(&self, endpoint: &str, limit: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some((200, body)) = self.get(&format!("/recv?endpoint={endpoint}")) {
                 return body;

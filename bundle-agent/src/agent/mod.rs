@@ -312,6 +312,13 @@ impl<S: BundleStore> Agent<S> {
         &self.store
     }
 
+    /// The store, for services that keep their own state in it beside the bundles (twin
+    /// documents, through [`BundleStore::put_state`]); their writes become durable with the
+    /// agent's next commit. Bundles are the agent's alone: change them through events.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// What the agent has done since it started.
     pub fn stats(&self) -> &AgentStats {
         &self.stats

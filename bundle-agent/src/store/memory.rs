@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use crate::wire::{BundleId, DtnTime, Eid};
 
 use super::codec::{bundle_key, decode_bundle_key, decode_expiry_key, destination_key, expiry_key};
-use super::{BundleRecord, BundleStore, Inserted, LogEntry, Registration, StoreError, StoreUsage};
+use super::{
+    BundleRecord, BundleStore, Inserted, LogEntry, Registration, StateEntry, StoreError, StoreUsage,
+};
 
 /// Bundles, records, indexes, registrations and logs in ordered maps.
 #[derive(Debug, Clone)]
@@ -17,6 +19,7 @@ pub struct MemoryStore {
     by_expiry: BTreeMap<Vec<u8>, ()>,
     registrations: BTreeMap<Vec<u8>, Registration>,
     logs: BTreeMap<Vec<u8>, Vec<LogEntry>>,
+    state: BTreeMap<Vec<u8>, Vec<u8>>,
     bytes: u64,
     quota: u64,
 }
@@ -29,6 +32,7 @@ impl MemoryStore {
             by_destination: BTreeMap::new(),
             by_expiry: BTreeMap::new(),
             registrations: BTreeMap::new(),
+            state: BTreeMap::new(),
             logs: BTreeMap::new(),
             bytes: 0,
             quota,
@@ -158,5 +162,24 @@ impl BundleStore for MemoryStore {
 
     fn log_for(&self, id: &BundleId) -> Result<Vec<LogEntry>, StoreError> {
         Ok(self.logs.get(&bundle_key(id)).cloned().unwrap_or_default())
+    }
+
+    fn put_state(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.state.insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete_state(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.state.remove(key);
+        Ok(())
+    }
+
+    fn state_with_prefix(&self, prefix: &[u8]) -> Result<Vec<StateEntry>, StoreError> {
+        Ok(self
+            .state
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }

@@ -181,6 +181,9 @@ pub(crate) fn check_quota(used: u64, quota: u64, needed: u64) -> Result<(), Stor
     Ok(())
 }
 
+/// A service state entry: key and value.
+pub type StateEntry = (Vec<u8>, Vec<u8>);
+
 /// Durable storage of bundles, registrations and the forwarding log.
 pub trait BundleStore {
     /// Stores a bundle and its record, atomically. Refuses, changing nothing, when the
@@ -229,4 +232,15 @@ pub trait BundleStore {
 
     /// A bundle's forwarding log, oldest first.
     fn log_for(&self, id: &BundleId) -> Result<Vec<LogEntry>, StoreError>;
+
+    /// Stores a service's state under `key` (twin documents; keys are prefixed by the
+    /// service, e.g. `twin/`), replacing what was there. Durable after the next
+    /// [`BundleStore::sync`], in the same commit as the bundles it goes with.
+    fn put_state(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+
+    /// Removes the service state under `key` (nothing when there is none).
+    fn delete_state(&mut self, key: &[u8]) -> Result<(), StoreError>;
+
+    /// Every service state entry whose key starts with `prefix`, in key order.
+    fn state_with_prefix(&self, prefix: &[u8]) -> Result<Vec<StateEntry>, StoreError>;
 }

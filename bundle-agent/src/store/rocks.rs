@@ -27,7 +27,9 @@ use super::codec::{
     decode_registration, destination_key, encode_log, encode_record, encode_registration,
     expiry_key,
 };
-use super::{BundleRecord, BundleStore, Inserted, LogEntry, Registration, StoreError, StoreUsage};
+use super::{
+    BundleRecord, BundleStore, Inserted, LogEntry, Registration, StateEntry, StoreError, StoreUsage,
+};
 
 const CF_BUNDLES: &str = "bundles";
 const CF_RECORDS: &str = "records";
@@ -35,13 +37,16 @@ const CF_BY_DESTINATION: &str = "by_destination";
 const CF_BY_EXPIRY: &str = "by_expiry";
 const CF_REGISTRATIONS: &str = "registrations";
 const CF_LOG: &str = "forwarding_log";
-const FAMILIES: [&str; 6] = [
+/// Services' own state: CRDT twin documents (keys `twin/...`), later blob metadata.
+const CF_STATE: &str = "service_state";
+const FAMILIES: [&str; 7] = [
     CF_BUNDLES,
     CF_RECORDS,
     CF_BY_DESTINATION,
     CF_BY_EXPIRY,
     CF_REGISTRATIONS,
     CF_LOG,
+    CF_STATE,
 ];
 
 fn db_err(e: rocksdb::Error) -> StoreError {
@@ -412,6 +417,33 @@ impl BundleStore for RocksStore {
             if k.len() == prefix.len() + 8 && k.starts_with(&prefix) {
                 out.push(decode_log(v)?);
             }
+        }
+        Ok(out)
+    }
+
+    fn put_state(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_STATE)?, key, value);
+        self.write(batch)
+    }
+
+    fn delete_state(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_STATE)?, key);
+        self.write(batch)
+    }
+
+    fn state_with_prefix(&self, prefix: &[u8]) -> Result<Vec<StateEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_STATE)?,
+            IteratorMode::From(prefix, Direction::Forward),
+        ) {
+            let (k, v) = item.map_err(db_err)?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
         }
         Ok(out)
     }

@@ -238,17 +238,16 @@ fn byte_at(s: &str, index: usize) -> u32 {
     s.char_indices().nth(index).map_or(s.len(), |(i, _)| i) as u32
 }
 
-/// Applies one checked edit in `txn`; true when it deleted something.
-pub(crate) fn apply_edit(txn: &mut TransactionMut, replica: u32, e: &Edit) -> bool {
+/// Applies one checked edit in `txn`.
+pub(crate) fn apply_edit(txn: &mut TransactionMut, replica: u32, e: &Edit) {
     match e {
         Edit::Set { key, value } => {
             let f: MapRef = txn.get_or_insert_map(FIELDS);
             f.insert(txn, key.as_str(), value.to_any());
-            false
         }
         Edit::Remove { key } => {
             let f: MapRef = txn.get_or_insert_map(FIELDS);
-            f.remove(txn, key).is_some()
+            f.remove(txn, key);
         }
         Edit::Add { key, by } => {
             let c: MapRef = txn.get_or_insert_map(root_name(Kind::Counter, key));
@@ -258,23 +257,19 @@ pub(crate) fn apply_edit(txn: &mut TransactionMut, replica: u32, e: &Edit) -> bo
                 _ => 0.0,
             };
             c.insert(txn, me, n + by);
-            false
         }
         Edit::Push { key, value } => {
             let a: ArrayRef = txn.get_or_insert_array(root_name(Kind::List, key));
             a.push_back(txn, value.to_any());
-            false
         }
         Edit::RemoveItem { key, index } => {
             let a: ArrayRef = txn.get_or_insert_array(root_name(Kind::List, key));
             a.remove(txn, *index);
-            true
         }
         Edit::InsertText { key, index, text } => {
             let t = txn.get_or_insert_text(root_name(Kind::Text, key));
             let current = t.get_string(txn);
             t.insert(txn, byte_at(&current, *index as usize), text);
-            false
         }
         Edit::DeleteText { key, index, len } => {
             let t = txn.get_or_insert_text(root_name(Kind::Text, key));
@@ -282,7 +277,6 @@ pub(crate) fn apply_edit(txn: &mut TransactionMut, replica: u32, e: &Edit) -> bo
             let from = byte_at(&current, *index as usize);
             let to = byte_at(&current, *index as usize + *len as usize);
             t.remove_range(txn, from, to - from);
-            *len > 0
         }
         Edit::SetText { key, text } => {
             let t = txn.get_or_insert_text(root_name(Kind::Text, key));
@@ -311,7 +305,6 @@ pub(crate) fn apply_edit(txn: &mut TransactionMut, replica: u32, e: &Edit) -> bo
             if !inserted.is_empty() {
                 t.insert(txn, from, &inserted);
             }
-            to > from
         }
     }
 }

@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bundle_agent::wire::Eid;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::{Any, Doc, Map, Out, ReadTxn, StateVector, Transact, Update, WriteTxn};
+use yrs::{Doc, Map, ReadTxn, StateVector, Transact, Update};
 
 use crate::check::{check_state_vector, check_update, CheckError};
 use crate::fields::{apply_edit, read_root, root_name, Edit, Field, Kind, Value, FIELDS};

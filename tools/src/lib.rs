@@ -11,3 +11,4 @@ pub mod node_cli;
 pub mod ping_cli;
 pub mod route_cli;
 pub mod trace_cli;
+pub mod twin_cli;

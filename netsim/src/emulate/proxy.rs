@@ -12,7 +12,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -34,6 +34,28 @@ pub struct LinkRelay {
     stop: Arc<AtomicBool>,
     /// Bytes relayed a to b and b to a.
     pub bytes: Arc<[AtomicU64; 2]>,
+    tap: Arc<Tap>,
+}
+
+/// A copy of the bytes relayed, for tests that check what crossed a link.
+#[derive(Debug, Default)]
+struct Tap {
+    /// Most bytes kept per direction (0: none).
+    limit: AtomicUsize,
+    kept: [Mutex<Vec<u8>>; 2],
+}
+
+impl Tap {
+    fn keep(&self, dir: usize, chunk: &[u8]) {
+        let limit = self.limit.load(Ordering::Relaxed);
+        if limit == 0 {
+            return;
+        }
+        if let Some(Ok(mut kept)) = self.kept.get(dir).map(Mutex::lock) {
+            let room = limit.saturating_sub(kept.len());
+            kept.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+        }
+    }
 }
 
 impl LinkRelay {
@@ -54,12 +76,14 @@ impl LinkRelay {
             open: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(AtomicBool::new(false)),
             bytes: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
+            tap: Arc::default(),
         };
-        let (up, open, stop, bytes) = (
+        let (up, open, stop, bytes, tap) = (
             relay.up.clone(),
             relay.open.clone(),
             relay.stop.clone(),
             relay.bytes.clone(),
+            relay.tap.clone(),
         );
         let rng = Arc::new(Mutex::new(rng));
         thread::spawn(move || {
@@ -87,6 +111,7 @@ impl LinkRelay {
                             model: model.clone(),
                             bytes: bytes.clone(),
                             rng: rng.clone(),
+                            tap: tap.clone(),
                         };
                         pump(&from, &to, &link, 0);
                         pump(&to, &from, &link, 1);
@@ -110,6 +135,20 @@ impl LinkRelay {
         }
     }
 
+    /// Keeps a copy of up to `limit` bytes relayed in each direction from now on.
+    pub fn record(&self, limit: usize) {
+        self.tap.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// The bytes kept so far that went from a to b (`dir` 0) or b to a (1).
+    pub fn recorded(&self, dir: usize) -> Vec<u8> {
+        self.tap
+            .kept
+            .get(dir)
+            .and_then(|k| k.lock().ok().map(|k| k.clone()))
+            .unwrap_or_default()
+    }
+
     /// Stops accepting and cuts everything.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -123,6 +162,7 @@ struct Pump {
     model: LinkModel,
     bytes: Arc<[AtomicU64; 2]>,
     rng: Arc<Mutex<Rng>>,
+    tap: Arc<Tap>,
 }
 
 /// Relays `from` to `to` through the link's rate, delay and loss, on two threads.
@@ -133,7 +173,12 @@ fn pump(from: &TcpStream, to: &TcpStream, link: &Pump, dir: usize) {
     let (Ok(cut_from), Ok(cut_to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
-    let Pump { model, bytes, rng } = link.clone();
+    let Pump {
+        model,
+        bytes,
+        rng,
+        tap,
+    } = link.clone();
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
     let delay = Duration::from_millis(model.delay_ms);
     let rate = model.rate.max(1) as f64;
@@ -152,6 +197,7 @@ fn pump(from: &TcpStream, to: &TcpStream, link: &Pump, dir: usize) {
             if let Some(b) = bytes.get(dir) {
                 b.fetch_add(n as u64, Ordering::Relaxed);
             }
+            tap.keep(dir, buf.get(..n).unwrap_or_default());
             let lost = rng
                 .lock()
                 .map(|mut r| model.lost(&mut r, n as u64))

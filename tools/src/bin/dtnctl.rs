@@ -10,6 +10,7 @@ use tools::node_cli::{self, ApiArgs, PeersArgs, RecvArgs, SendArgs, StatusArgs};
 use tools::ping_cli::{self, PingArgs};
 use tools::route_cli::{self, ContactsArgs, RouteCommand};
 use tools::trace_cli::{self, TraceArgs};
+use tools::twin_cli::{self, TwinCommand};
 
 /// Operate DTN nodes and inspect, build and secure BPv7 bundles.
 #[derive(Debug, Parser)]
@@ -51,6 +52,9 @@ enum Command {
     Contacts(ContactsArgs),
     /// Show where a bundle went: the forwarding logs of every node reachable, in time order.
     Trace(TraceArgs),
+    /// Digital twins: list, get, set, watch changes merge, history.
+    #[command(subcommand)]
+    Twin(TwinCommand),
     /// Make a CA and node certificates for TCPCL TLS (node ID as URI subjectAltName).
     #[command(subcommand)]
     Cert(cert_cli::CertCommand),
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Route(c) => route_cli::route(&cli.api, c),
         Command::Contacts(a) => route_cli::contacts(&cli.api, a),
         Command::Trace(a) => trace_cli::trace(&cli.api, a),
+        Command::Twin(c) => twin_cli::twin(&cli.api, c),
         Command::Cert(c) => cert_cli::run(c),
     };
     match result {

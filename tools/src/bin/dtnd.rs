@@ -113,12 +113,14 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
     });
+    let (twin_changes, _) = tokio::sync::broadcast::channel(1024);
     let state = api::ApiState {
         core: core_tx.clone(),
         node_id: node_id.clone(),
         sequence: Arc::default(),
         metrics: tools::dtnd::metrics::install()?,
         plan: plan_source,
+        twin_changes: twin_changes.clone(),
     };
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http, api::router(state)).await {
@@ -159,6 +161,8 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         router,
         lenient: cfg.lenient,
         udp,
+        twins: cfg.twins.clone(),
+        twin_changes,
     };
     let core = core::run(setup, store, core_rx);
     tokio::select! {

@@ -21,6 +21,8 @@
 //!   arrives there as a binary message (see [`super::push`]).
 //! - `GET /ws/send?destination=EID[&...]` (WebSocket, the parameters of `/send`): each binary
 //!   message is a payload to send; each is answered in order (see [`super::submit`]).
+//! - `GET /twins`, `GET|POST /twin?name=`, `GET /twin/history`, `GET /twin/watch`: twin
+//!   state (see [`super::twin_api`]).
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -49,6 +51,8 @@ pub struct ApiState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The contact plan file, when the node routes by one.
     pub plan: Option<std::sync::Arc<super::contacts::PlanSource>>,
+    /// Twin changes as they merge, for `/twin/watch`.
+    pub twin_changes: tokio::sync::broadcast::Sender<serde_json::Value>,
 }
 
 /// The largest payload `POST /send` takes, the decoder's default bundle size limit.
@@ -71,6 +75,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/contacts/reload", post(super::routing_api::reload))
         .route("/ws", get(super::push::websocket))
         .route("/ws/send", get(super::submit::websocket))
+        .route("/twins", get(super::twin_api::list))
+        .route(
+            "/twin",
+            get(super::twin_api::get).post(super::twin_api::edit),
+        )
+        .route("/twin/history", get(super::twin_api::history))
+        .route("/twin/watch", get(super::twin_api::watch))
         // A payload may be as large as a bundle the node accepts (256 MiB by default).
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(state)

@@ -163,7 +163,40 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// Every twin, as JSON.
+    TwinList {
+        /// The reply.
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// A twin's fields, as JSON; `None` when there is no such twin.
+    TwinGet {
+        /// The twin.
+        name: String,
+        /// The reply.
+        reply: oneshot::Sender<Option<serde_json::Value>>,
+    },
+    /// Local edits to a twin; answered once they are durable.
+    TwinEdit {
+        /// The twin.
+        name: String,
+        /// The edits, applied all or none.
+        edits: Vec<crdt_store::Edit>,
+        /// The change, or the status and reason of the refusal.
+        reply: oneshot::Sender<TwinReply>,
+    },
+    /// A twin's history, as JSON.
+    TwinHistory {
+        /// The twin.
+        name: String,
+        /// Most entries.
+        limit: usize,
+        /// The reply.
+        reply: oneshot::Sender<TwinReply>,
+    },
 }
+
+/// A twin API answer: JSON, or the HTTP status and reason of a refusal.
+pub type TwinReply = Result<serde_json::Value, (axum::http::StatusCode, String)>;
 
 /// The UDP convergence layer as the core sees it: the socket and the peers, each a link that
 /// is always up (UDP has no sessions).
@@ -207,6 +240,10 @@ pub struct CoreSetup {
     pub lenient: bool,
     /// The UDP convergence layer.
     pub udp: Option<UdpLinks>,
+    /// Twin sync.
+    pub twins: crdt_store::ServiceConfig,
+    /// Where twin changes go for watchers.
+    pub twin_changes: tokio::sync::broadcast::Sender<serde_json::Value>,
 }
 
 /// Bundles lent to a push subscriber, with their payloads, oldest first.
@@ -235,6 +272,7 @@ struct Core {
     transfers: BTreeMap<(LinkId, u64), BundleId>,
     udp: Option<UdpLink>,
     udp_peers: BTreeMap<LinkId, SocketAddr>,
+    twins: super::twin_sync::TwinSync,
 }
 
 /// Runs the core until every sender is gone.
@@ -248,13 +286,15 @@ pub async fn run(
         router,
         lenient,
         udp,
+        twins,
+        twin_changes,
     } = setup;
     let decode = if lenient {
         DecodeOptions::lenient()
     } else {
         DecodeOptions::default()
     };
-    let agent = Agent::new(
+    let mut agent = Agent::new(
         AgentConfig {
             node_id: node_id.clone(),
             decode,
@@ -262,6 +302,7 @@ pub async fn run(
         store,
         router,
     )?;
+    let twins = super::twin_sync::TwinSync::open(twins, agent.store_mut(), twin_changes)?;
     let echo = super::echo::endpoint(&node_id);
     let mut core = Core {
         agent,
@@ -277,12 +318,20 @@ pub async fn run(
         transfers: BTreeMap::new(),
         udp: None,
         udp_peers: BTreeMap::new(),
+        twins,
     };
     // The echo service answers as soon as a request is delivered (an active registration).
     core.agent.handle(
         dtn_now(),
         Event::Register(Registration {
             endpoint: echo,
+            mode: DeliveryMode::Active,
+        }),
+    )?;
+    core.agent.handle(
+        dtn_now(),
+        Event::Register(Registration {
+            endpoint: core.twins.endpoint().clone(),
             mode: DeliveryMode::Active,
         }),
     )?;
@@ -323,6 +372,10 @@ pub async fn run(
         // sync stays off the delivery path as well.
         core.serve_parked()?;
         core.agent.commit()?;
+        // Twin edits are answered, and twin deltas and acknowledgements made, only once what
+        // they report is durable: an acknowledged delta is never lost to a crash.
+        let deltas = core.twins.after_commit(dtn_now());
+        core.submit_internal(deltas);
         core.act().await;
         core.serve_parked()?;
     }
@@ -596,6 +649,19 @@ impl Core {
             CoreMsg::Contacts { reply } => {
                 let _ = reply.send(super::views::contacts(&self.agent.contacts(), now));
             }
+            CoreMsg::TwinList { reply } => {
+                let _ = reply.send(self.twins.list());
+            }
+            CoreMsg::TwinGet { name, reply } => {
+                let _ = reply.send(self.twins.get(&name));
+            }
+            CoreMsg::TwinEdit { name, edits, reply } => {
+                self.twins
+                    .edit(now, self.agent.store_mut(), &name, &edits, reply);
+            }
+            CoreMsg::TwinHistory { name, limit, reply } => {
+                let _ = reply.send(self.twins.history(self.agent.store(), &name, limit));
+            }
         }
         Ok(())
     }
@@ -721,12 +787,17 @@ impl Core {
                 return;
             }
             // Echo replies go out at once; they become durable with the next group commit.
-            let now = dtn_now();
-            for bytes in echoes {
-                let token = self.token(Origin::Internal);
-                if let Err(e) = self.agent.handle(now, Event::AppSubmit { bytes, token }) {
-                    tracing::error!("store: {e:#}");
-                }
+            self.submit_internal(echoes);
+        }
+    }
+
+    /// Submits bundles made by this node (echo replies, twin deltas).
+    fn submit_internal(&mut self, bundles: Vec<Vec<u8>>) {
+        let now = dtn_now();
+        for bytes in bundles {
+            let token = self.token(Origin::Internal);
+            if let Err(e) = self.agent.handle(now, Event::AppSubmit { bytes, token }) {
+                tracing::error!("store: {e:#}");
             }
         }
     }
@@ -807,6 +878,15 @@ impl Core {
                     ) {
                         echoes.push(bytes);
                     }
+                }
+                Action::Deliver {
+                    endpoint,
+                    id,
+                    payload,
+                } if &endpoint == self.twins.endpoint() => {
+                    let now = dtn_now();
+                    self.twins
+                        .deliver(now, self.agent.store_mut(), &id, &payload);
                 }
                 Action::Deliver {
                     endpoint,

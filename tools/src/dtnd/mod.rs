@@ -20,6 +20,9 @@ pub mod metrics;
 pub mod push;
 pub mod routing_api;
 pub mod submit;
+pub mod twin_api;
+pub mod twin_config;
+pub mod twin_sync;
 pub mod views;
 
 use std::net::SocketAddr;
@@ -104,6 +107,23 @@ pub struct Flags {
     /// Copies a bundle made here starts with under spray-and-wait [default: 8].
     #[arg(long, value_name = "N")]
     pub spray_copies: Option<u64>,
+    /// This node's tier: tile, pod, hub, region, global or planet. A twin field whose
+    /// sovereignty scope is below it may not be written or received here [default: tile].
+    #[arg(long, value_name = "TIER")]
+    pub tier: Option<String>,
+    /// Keep twins matching TWIN (`*` matches anything) in sync with a peer node (repeatable):
+    /// TWIN=NODE-ID[@TIER], e.g. 'pod7/*=dtn://hub1/@hub'. The peer's tier decides which
+    /// fields it is sent [default tier: planet, i.e. only unrestricted fields].
+    #[arg(long = "twin-follow", value_name = "TWIN=NODE[@TIER]")]
+    pub twin_follows: Vec<String>,
+    /// A sovereignty rule (repeatable): TWIN:FIELD=SCOPE, e.g. 'pod7/*:raw.*=pod' keeps raw
+    /// readings of pod 7's twins inside the pod. The first rule matching a field decides.
+    #[arg(long = "twin-policy", value_name = "TWIN:FIELD=SCOPE")]
+    pub twin_policies: Vec<String>,
+    /// How often a twin peer that has not acknowledged everything is sent its backlog again
+    /// (30s, 10m, 1h) [default: 1h].
+    #[arg(long, value_name = "DURATION")]
+    pub twin_resync: Option<String>,
 }
 
 /// One UDP peer of the configuration file.
@@ -202,6 +222,10 @@ pub struct FileConfig {
     pub router: Option<String>,
     /// See [`Flags::spray_copies`].
     pub spray_copies: Option<u64>,
+    /// See [`Flags::tier`].
+    pub tier: Option<String>,
+    /// Twin sync: follows, policies, resync, limits.
+    pub twins: twin_config::TwinsFile,
 }
 
 /// Which router `dtnd` routes with.
@@ -266,6 +290,8 @@ pub struct Config {
     pub contact_peers: Vec<(Eid, SocketAddr)>,
     /// The router.
     pub router: RouterKind,
+    /// Twin sync.
+    pub twins: crdt_store::ServiceConfig,
 }
 
 impl Config {
@@ -428,6 +454,14 @@ impl Config {
             }
             None => None,
         };
+        let twins = twin_config::merge(
+            &node_id,
+            flags.tier.as_deref().or(file.tier.as_deref()),
+            &flags.twin_follows,
+            &flags.twin_policies,
+            flags.twin_resync.as_deref(),
+            file.twins,
+        )?;
         let mut peers = file.peers;
         peers.extend(flags.peers.iter().copied());
         Ok(Self {
@@ -454,6 +488,7 @@ impl Config {
             contact_plan,
             contact_peers,
             router,
+            twins,
         })
     }
 }

@@ -22,6 +22,8 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod twin_spec;
+pub mod twins;
 
 pub use report::Report;
 pub use scenario::Scenario;

@@ -234,6 +234,7 @@ impl Observations {
             latency_ms: Latency::of(&all_latencies),
             latency_cdf_ms,
             timeline: self.timeline.clone(),
+            twins: None,
             hops_mean: round(if hops.is_empty() {
                 0.0
             } else {
@@ -390,6 +391,9 @@ pub struct Report {
     pub latency_cdf_ms: Vec<u64>,
     /// Samples through the run (for the plots).
     pub timeline: Vec<Sample>,
+    /// Twin sync, when the scenario has twins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twins: Option<crate::twins::TwinReport>,
 }
 
 /// The state of a run at one moment.
@@ -472,6 +476,25 @@ impl Report {
                 "| {name} | {} | {} B | {} |\n",
                 t.nodes, t.store_peak_bytes, t.expired
             ));
+        }
+        if let Some(tw) = &self.twins {
+            out.push_str(&format!(
+                "\ntwins: {} edits, {} delta bundles ({} B), {} refused\n\n",
+                tw.edits, tw.deltas, tw.delta_bytes, tw.refused
+            ));
+            out.push_str(
+                "| twin | replicas | fields | converged | last change |\n|---|---|---|---|---|\n",
+            );
+            for t in &tw.twins {
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} | {} |\n",
+                    t.name,
+                    t.replicas,
+                    t.fields,
+                    if t.converged { "yes" } else { "NO" },
+                    ms_text(t.last_change_ms)
+                ));
+            }
         }
         out
     }

@@ -55,6 +55,8 @@
 //! # priority = "expedited"   # bulk, normal (default) or expedited
 //! ```
 //!
+//! A `[twins]` table adds twin state synced between nodes (see [`crate::twin_spec`]).
+//!
 //! Loading checks everything and names what is wrong: the item (`link[2]`), the field and
 //! the rule.
 
@@ -82,48 +84,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ScenarioError> {
 
 pub use bundle_agent::wire::parse_duration_ms as duration_ms;
 
-/// The tiers of the federation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Tier {
-    /// A compute board.
-    Tile,
-    /// A building.
-    Pod,
-    /// A hub.
-    Hub,
-    /// A region.
-    Region,
-    /// The global tier.
-    Global,
-    /// Ground stations and off-world gateways.
-    Planet,
-}
-
-impl Tier {
-    fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "tile" => Tier::Tile,
-            "pod" => Tier::Pod,
-            "hub" => Tier::Hub,
-            "region" => Tier::Region,
-            "global" => Tier::Global,
-            "planet" => Tier::Planet,
-            _ => return None,
-        })
-    }
-
-    /// Its name in scenario files and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tier::Tile => "tile",
-            Tier::Pod => "pod",
-            Tier::Hub => "hub",
-            Tier::Region => "region",
-            Tier::Global => "global",
-            Tier::Planet => "planet",
-        }
-    }
-}
+/// The tiers of the federation (shared with twin sovereignty policies).
+pub use crdt_store::Tier;
 
 /// Which router a node runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +182,8 @@ pub struct Scenario {
     pub flows: Vec<FlowSpec>,
     /// The contact plan, if any (times absolute, from [`START_MS`]).
     pub plan: Option<ContactPlan>,
+    /// Twin sync, if any.
+    pub twins: Option<crate::twin_spec::TwinsSpec>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +202,7 @@ struct Raw {
     #[serde(default)]
     traffic: Vec<RawTraffic>,
     plan: Option<toml::Table>,
+    twins: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -396,7 +361,7 @@ impl Scenario {
             let id: Eid =
                 n.id.parse()
                     .map_err(|e| ScenarioError(format!("{what}.id {:?}: {e}", n.id)))?;
-            let Some(tier) = Tier::parse(&n.tier) else {
+            let Ok(tier) = n.tier.parse::<Tier>() else {
                 return err(format!(
                     "{what}.tier {:?}: use tile, pod, hub, region, global or planet",
                     n.tier
@@ -408,7 +373,7 @@ impl Scenario {
         let mut raw_links = raw.link.clone();
         for (g, group) in raw.nodes.iter().enumerate() {
             let what = format!("nodes[{g}]");
-            let Some(tier) = Tier::parse(&group.tier) else {
+            let Ok(tier) = group.tier.parse::<Tier>() else {
                 return err(format!(
                     "{what}.tier {:?}: use tile, pod, hub, region, global or planet",
                     group.tier
@@ -671,6 +636,10 @@ impl Scenario {
         if nodes.is_empty() {
             return err("no nodes");
         }
+        let twins = match raw.twins {
+            Some(t) => Some(crate::twin_spec::parse(t, &index, duration_ms)?),
+            None => None,
+        };
         Ok(Scenario {
             name: raw.name,
             seed: raw.seed.unwrap_or(1),
@@ -680,6 +649,7 @@ impl Scenario {
             links,
             flows,
             plan,
+            twins,
         })
     }
 

@@ -31,6 +31,7 @@ use routing::{
 use crate::report::{Observations, Report};
 use crate::rng::Rng;
 use crate::scenario::{RouterSpec, Scenario, Schedule};
+use crate::twins::SimTwins;
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum SimError {
         /// What failed.
         source: AgentError,
     },
+    /// A twin service failed to open.
+    #[error("twins: {0}")]
+    Twins(String),
 }
 
 #[derive(Debug)]
@@ -68,6 +72,8 @@ enum Ev {
         generation: u64,
     },
     Traffic(usize),
+    /// The next edit of a twin edit stream.
+    TwinEdit(usize),
     Sample,
 }
 
@@ -141,6 +147,7 @@ pub struct Simulator {
     end: u64,
     next_token: u64,
     obs: Observations,
+    twins: Option<SimTwins>,
 }
 
 fn make_router(
@@ -204,6 +211,17 @@ impl Simulator {
             .collect();
         let obs = Observations::new(&scenario);
         let end = start.saturating_add(scenario.duration_ms);
+        let twins = match &scenario.twins {
+            Some(spec) => Some(
+                SimTwins::open(
+                    &scenario,
+                    spec,
+                    nodes.iter_mut().map(|n| n.agent.store_mut()),
+                )
+                .map_err(|e| SimError::Twins(e.to_string()))?,
+            ),
+            None => None,
+        };
         let mut sim = Simulator {
             scenario,
             nodes,
@@ -215,6 +233,7 @@ impl Simulator {
             end,
             next_token: 1,
             obs,
+            twins,
         };
         sim.schedule_start()?;
         Ok(sim)
@@ -249,6 +268,32 @@ impl Simulator {
             self.push(first, Ev::Traffic(f));
         }
         self.push(start, Ev::Sample);
+        let twin_endpoints: Vec<(usize, bundle_agent::wire::Eid)> = self
+            .twins
+            .iter()
+            .flat_map(|t| {
+                (0..self.nodes.len()).filter_map(move |n| t.endpoint(n).map(|e| (n, e.clone())))
+            })
+            .collect();
+        for (n, endpoint) in twin_endpoints {
+            self.with_node(n, |agent, now| {
+                agent.handle(
+                    now,
+                    Event::Register(Registration {
+                        endpoint,
+                        mode: DeliveryMode::Active,
+                    }),
+                )
+            })?;
+        }
+        let streams = self
+            .twins
+            .as_ref()
+            .map(SimTwins::streams)
+            .unwrap_or_default();
+        for (e, first) in streams.into_iter().enumerate() {
+            self.push(start + first, Ev::TwinEdit(e));
+        }
         for l in 0..self.scenario.links.len() {
             let spec = &self.scenario.links[l];
             match spec.schedule {
@@ -308,14 +353,41 @@ impl Simulator {
                 source,
             });
         }
-        let actions: Vec<Action> =
-            std::iter::from_fn(|| self.nodes[n].agent.poll_action()).collect();
-        for a in actions {
-            self.act(n, a);
+        loop {
+            let actions: Vec<Action> =
+                std::iter::from_fn(|| self.nodes[n].agent.poll_action()).collect();
+            for a in actions {
+                self.act(n, a);
+            }
+            // Twin deltas (and acknowledgements) for what just happened leave as bundles.
+            let deltas = match self.twins.as_mut() {
+                Some(t) => t.outgoing(self.now, n),
+                None => Vec::new(),
+            };
+            if deltas.is_empty() {
+                break;
+            }
+            let agent = &mut self.nodes[n].agent;
+            let result = deltas
+                .into_iter()
+                .try_for_each(|bytes| agent.handle(now, Event::AppSubmit { bytes, token: 0 }))
+                .and_then(|()| agent.commit());
+            if let Err(source) = result {
+                return Err(SimError::Agent {
+                    node: self.scenario.nodes[n].id.to_string(),
+                    source,
+                });
+            }
         }
+        let twin_timeout = self.twins.as_ref().and_then(|t| t.next_timeout(n));
         let node = &mut self.nodes[n];
         node.peak_bytes = node.peak_bytes.max(node.agent.store().usage().bytes);
-        if let Some(t) = node.agent.next_timeout() {
+        let agent_timeout = node.agent.next_timeout().map(|t| t.0);
+        let timeout = match (agent_timeout, twin_timeout) {
+            (Some(a), Some(b)) => Some(DtnTime(a.min(b))),
+            (a, b) => a.or(b).map(DtnTime),
+        };
+        if let Some(t) = timeout {
             // A timeout already due (a bundle in flight past its lifetime) is looked at again
             // a second later, like `dtnd`'s tick.
             let at = if t.0 <= self.now {
@@ -356,7 +428,16 @@ impl Simulator {
             Action::Transmit { link, id, bytes } => self.transmit(n, link as usize, id, bytes),
             Action::Accept { token } => self.answer(n, token, true),
             Action::Refuse { token, .. } => self.answer(n, token, false),
-            Action::Deliver { id, .. } => self.obs.delivered(&id, self.now),
+            Action::Deliver {
+                endpoint,
+                id,
+                payload,
+            } => match self.twins.as_mut() {
+                Some(t) if t.endpoint(n) == Some(&endpoint) => {
+                    t.deliver(self.now, n, self.nodes[n].agent.store_mut(), &id, &payload);
+                }
+                _ => self.obs.delivered(&id, self.now),
+            },
         }
     }
 
@@ -518,6 +599,20 @@ impl Simulator {
                 })
             }
             Ev::Traffic(f) => self.traffic(f),
+            Ev::TwinEdit(e) => {
+                let (now, node) = (
+                    self.now,
+                    self.scenario.twins.as_ref().map_or(0, |t| t.edits[e].node),
+                );
+                let next = match self.twins.as_mut() {
+                    Some(t) => t.edit(now, e, self.nodes[node].agent.store_mut()),
+                    None => None,
+                };
+                if let Some(at) = next {
+                    self.push(at, Ev::TwinEdit(e));
+                }
+                self.with_node(node, |_, _| Ok(()))
+            }
             Ev::Sample => {
                 let mut stored: BTreeMap<String, u64> = BTreeMap::new();
                 for (i, n) in self.nodes.iter().enumerate() {
@@ -653,6 +748,8 @@ impl Simulator {
             .iter()
             .map(|n| (n.peak_bytes, n.agent.stats().expired))
             .collect();
-        Ok(self.obs.report(&self.scenario, &stats, events, self.end))
+        let mut report = self.obs.report(&self.scenario, &stats, events, self.end);
+        report.twins = self.twins.as_ref().map(SimTwins::report);
+        Ok(report)
     }
 }

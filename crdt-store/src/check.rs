@@ -51,6 +51,9 @@ pub enum CheckError {
     /// Bytes after the end.
     #[error("{0} bytes after the end")]
     Trailing(usize),
+    /// An empty range or content.
+    #[error("{0}: empty")]
+    Empty(&'static str),
 }
 
 /// What a checked update holds.
@@ -103,7 +106,7 @@ pub fn check_update(bytes: &[u8]) -> Result<Shape, CheckError> {
         let ranges = r.count("delete set ranges", 2)?;
         for _ in 0..ranges {
             let start = u64::from(r.var_u32("deleted clock")?);
-            let len = u64::from(r.var_u32("deleted length")?);
+            let len = r.length("deleted length")?;
             if start + len > u64::from(u32::MAX) {
                 return Err(CheckError::ClockOverflow);
             }
@@ -111,6 +114,21 @@ pub fn check_update(bytes: &[u8]) -> Result<Shape, CheckError> {
     }
     r.end()?;
     Ok(shape)
+}
+
+/// Where the delete set of a checked update starts.
+pub fn delete_set_offset(bytes: &[u8]) -> Result<usize, CheckError> {
+    let mut r = Reader { buf: bytes, pos: 0 };
+    let clients = r.count("clients", 3)?;
+    for _ in 0..clients {
+        let structs = r.count("structs", 1)?;
+        let client = r.var_u32("client")?;
+        let mut clock = u64::from(r.var_u32("clock")?);
+        for _ in 0..structs {
+            clock += check_struct(&mut r, client, clock)?;
+        }
+    }
+    Ok(r.pos)
 }
 
 /// Checks a state vector (client and clock pairs).
@@ -128,7 +146,7 @@ pub fn check_state_vector(bytes: &[u8]) -> Result<(), CheckError> {
 fn check_struct(r: &mut Reader<'_>, client: u32, clock: u64) -> Result<u64, CheckError> {
     let info = r.u8("struct info")?;
     match info {
-        GC | SKIP => return Ok(u64::from(r.var_u32("range length")?)),
+        GC | SKIP => return r.length("range length"),
         _ => {}
     }
     // An item's origins are items that existed when it was made: of its own client, only
@@ -163,13 +181,13 @@ fn check_struct(r: &mut Reader<'_>, client: u32, clock: u64) -> Result<u64, Chec
         }
     }
     match info & 0x1f {
-        CONTENT_DELETED => Ok(u64::from(r.var_u32("deleted length")?)),
+        CONTENT_DELETED => r.length("deleted length"),
         CONTENT_STRING => {
-            let s = r.string("text")?;
-            Ok(s.encode_utf16().count() as u64)
+            let n = r.string("text")?.encode_utf16().count() as u64;
+            nonzero(n, "text")
         }
         CONTENT_ANY => {
-            let n = r.count("values", 1)?;
+            let n = nonzero(r.count("values", 1)?, "values")?;
             for _ in 0..n {
                 check_scalar(r)?;
             }
@@ -196,6 +214,15 @@ fn check_scalar(r: &mut Reader<'_>) -> Result<(), CheckError> {
             tag: u64::from(other),
         }),
     }
+}
+
+/// Refuses an empty range or content: yrs never writes one, and computes the end of an empty
+/// range as its start minus one (an overflow at clock 0, found by fuzzing).
+fn nonzero(n: u64, what: &'static str) -> Result<u64, CheckError> {
+    if n == 0 {
+        return Err(CheckError::Empty(what));
+    }
+    Ok(n)
 }
 
 struct Reader<'a> {
@@ -245,6 +272,11 @@ impl<'a> Reader<'a> {
 
     fn var_u32(&mut self, what: &'static str) -> Result<u32, CheckError> {
         u32::try_from(self.var_u64(what)?).map_err(|_| CheckError::Overflow(what))
+    }
+
+    /// The length of a range of clocks: at least one.
+    fn length(&mut self, what: &'static str) -> Result<u64, CheckError> {
+        nonzero(u64::from(self.var_u32(what)?), what)
     }
 
     /// lib0's signed integer: six bits and a sign in the first byte, then seven bits a byte.
@@ -357,6 +389,19 @@ mod tests {
             check_state_vector(&[0xff, 0xff, 0x03, 1, 1]),
             Err(CheckError::TooMany { .. })
         ));
+    }
+
+    #[test]
+    fn refuses_empty_ranges() {
+        // Found by fuzzing: a GC range of length 0 at clock 0 overflowed inside yrs.
+        assert_eq!(
+            check_update(&[1, 1, 0x25, 0, 0, 0, 0]),
+            Err(CheckError::Empty("range length"))
+        );
+        assert_eq!(
+            check_update(&[0, 1, 1, 1, 5, 0]),
+            Err(CheckError::Empty("deleted length"))
+        );
     }
 
     #[test]

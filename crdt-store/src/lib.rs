@@ -9,11 +9,13 @@
 //! - [`fields`]: typed fields (values, texts, lists, counters) and the edits on them.
 //! - [`policy`]: tiers and the sovereignty policy (how far up each field may travel).
 //! - [`check`]: the bounded check of a peer's update before yrs decodes it.
+//! - [`deletions`]: deletions as ranges: their digest, and only the new ones in a delta.
 //! - [`message`]: the delta's envelope on the wire.
 //! - [`service`]: a node's twins: subscriptions, persistence in the node's store, history,
 //!   and the bundles to send, as a sans-IO state machine.
 
 pub mod check;
+pub mod deletions;
 pub mod fields;
 pub mod message;
 pub mod policy;

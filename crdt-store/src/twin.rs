@@ -3,7 +3,7 @@
 //!
 //! Fields are laid out in a partition as [`crate::fields`] says. What a peer has of a
 //! partition is its state vector and a digest of its deletions (deletions do not advance a
-//! state vector, see [`deletions_digest`]).
+//! state vector, see [`crate::deletions`]).
 //!
 //! [`Twin::take_delta`] makes the message for a peer: per partition it may see, everything
 //! the peer is not known (or assumed, after an earlier send) to have, merged into one update,
@@ -19,6 +19,7 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact, Update};
 
 use crate::check::{check_state_vector, check_update, CheckError};
+use crate::deletions;
 use crate::fields::{apply_edit, read_root, root_name, Edit, Field, Kind, Value, FIELDS};
 use crate::message::{DeltaMessage, MessageError, Part};
 use crate::policy::{Policy, Tier};
@@ -138,6 +139,8 @@ struct Knowledge {
     known: BTreeMap<Tier, Seen>,
     /// What was sent to it since (assumed delivered until a resync).
     sent: BTreeMap<Tier, Seen>,
+    /// The deletions it was sent (or said it has), so the next delta carries only new ones.
+    sent_deletions: BTreeMap<Tier, Vec<deletions::Range>>,
 }
 
 /// What a peer has of one partition: a state vector, and the digest of its deletions.
@@ -147,15 +150,12 @@ struct Seen {
     deletions: Option<u64>,
 }
 
-/// The digest of no deletions.
-const NO_DELETIONS: u64 = 0xcbf2_9ce4_8422_2325;
-
 impl Default for Seen {
     /// A partition a peer has not reported: it has nothing of it.
     fn default() -> Self {
         Self {
             sv: StateVector::default(),
-            deletions: Some(NO_DELETIONS),
+            deletions: Some(deletions::NONE),
         }
     }
 }
@@ -167,50 +167,6 @@ impl Seen {
         self.sv.merge(sv);
         self.deletions = Some(deletions);
     }
-}
-
-/// A digest of a partition's deletions. Deletions do not advance the state vector, and a
-/// delete set can reach a replica apart from the items it deletes (yrs keeps deletions of
-/// items it has not seen yet aside), so state vectors alone would call a peer up to date
-/// that still lacks a deletion. The digest runs over the merged, sorted ranges, so replicas
-/// that hold the same deletions agree on it however their blocks are split.
-fn deletions_digest(doc: &Doc) -> u64 {
-    let snapshot = doc.transact().snapshot();
-    let mut ranges: Vec<(u64, u32, u32)> = snapshot
-        .delete_set
-        .iter()
-        .flat_map(|(client, r)| r.iter().map(move |x| (*client, x.start, x.end)))
-        .filter(|(_, s, e)| e > s)
-        .collect();
-    ranges.sort_unstable();
-    let mut hash: u64 = NO_DELETIONS;
-    let mut mix = |(c, s, e): (u64, u32, u32)| {
-        for b in c
-            .to_be_bytes()
-            .into_iter()
-            .chain(s.to_be_bytes())
-            .chain(e.to_be_bytes())
-        {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    let mut current: Option<(u64, u32, u32)> = None;
-    for (c, s, e) in ranges {
-        current = match current {
-            Some((cc, cs, ce)) if cc == c && s <= ce => Some((cc, cs, ce.max(e))),
-            other => {
-                if let Some(done) = other {
-                    mix(done);
-                }
-                Some((c, s, e))
-            }
-        };
-    }
-    if let Some(done) = current {
-        mix(done);
-    }
-    hash
 }
 
 /// True when `have` has everything `want` names.
@@ -491,7 +447,8 @@ impl Twin {
         let mut any = false;
         let mut sent = Vec::new();
         for (scope, doc) in self.visible(peer_tier) {
-            let deletions = deletions_digest(doc);
+            let current = deletions::ranges(doc);
+            let deletions = deletions::digest(&current);
             let txn = doc.transact();
             let mine = txn.state_vector();
             let known = knowledge.known.get(scope).cloned().unwrap_or_default();
@@ -504,18 +461,32 @@ impl Twin {
                 Vec::new()
             } else {
                 any = true;
-                txn.encode_state_as_update_v1(&theirs)
+                let full = txn.encode_state_as_update_v1(&theirs);
+                let already = if known.deletions == Some(deletions) {
+                    Some(&current)
+                } else {
+                    knowledge.sent_deletions.get(scope)
+                };
+                // Only the deletions the peer was not sent; all of them after a resync.
+                match already {
+                    Some(old) => {
+                        deletions::replace_delete_set(&full, &deletions::difference(&current, old))
+                            .unwrap_or(full)
+                    }
+                    None => full,
+                }
             };
             svs.push((*scope, mine.encode_v1(), deletions));
             updates.push(update);
-            sent.push((*scope, mine, deletions));
+            sent.push((*scope, mine, deletions, current));
         }
         if !any && !ack {
             return None;
         }
         let k = self.peers.entry(peer.clone()).or_default();
-        for (scope, sv, deletions) in sent {
+        for (scope, sv, deletions, ranges) in sent {
             k.sent.entry(scope).or_default().learn(sv, deletions);
+            k.sent_deletions.insert(scope, ranges);
         }
         let parts = svs
             .iter()
@@ -543,7 +514,8 @@ impl Twin {
             let mine = doc.transact().state_vector();
             let nothing = Seen::default();
             let theirs = known.and_then(|k| k.get(scope)).unwrap_or(&nothing);
-            !covers(&theirs.sv, &mine) || theirs.deletions != Some(deletions_digest(doc))
+            !covers(&theirs.sv, &mine)
+                || theirs.deletions != Some(deletions::digest(&deletions::ranges(doc)))
         })
     }
 
@@ -552,6 +524,7 @@ impl Twin {
     pub fn resync(&mut self, peer: &Eid) {
         if let Some(k) = self.peers.get_mut(peer) {
             k.sent.clear();
+            k.sent_deletions.clear();
         }
     }
 

@@ -129,3 +129,38 @@ proptest! {
         check(&mut t, &m)?;
     }
 }
+
+/// The fuzz target's seeds (`fuzz/corpus/twin_delta/seed-*`, crashes it found among them)
+/// go through the same checks in the default test run.
+#[test]
+fn the_fuzz_seeds_are_refused_or_merged() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/twin_delta");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed-")
+        {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        let mut t = target();
+        check(&mut t, &data).unwrap();
+        let wrapped = DeltaMessage {
+            twin: "tile3/sensors",
+            parts: vec![Part {
+                scope: Tier::Planet,
+                state_vector: &[0],
+                deletions: 0,
+                update: &data,
+            }],
+        }
+        .encode();
+        check(&mut t, &wrapped).unwrap();
+        seen += 1;
+    }
+    assert!(seen >= 3, "{seen} seeds in {}", dir.display());
+}

@@ -27,7 +27,12 @@ fn twins_edited_in_pods_and_on_mars_converge_after_two_days_of_contacts() {
         assert_eq!(t.replicas, 9, "{}", t.name);
         assert!(t.converged, "{} did not converge", t.name);
         // The last change reached someone in the last Mars contact (40 h to 42 h).
-        assert!(t.last_change_ms > 40 * 3_600_000, "{}: {}", t.name, t.last_change_ms);
+        assert!(
+            t.last_change_ms > 40 * 3_600_000,
+            "{}: {}",
+            t.name,
+            t.last_change_ms
+        );
     }
 }
 
@@ -48,7 +53,10 @@ fn without_the_last_mars_contact_the_report_says_not_converged() {
 #[test]
 fn a_run_is_the_same_every_time() {
     let scenario = Scenario::from_toml(SCENARIO).unwrap();
-    let a = Simulator::new(scenario.clone()).unwrap().run(|_, _| {}).unwrap();
+    let a = Simulator::new(scenario.clone())
+        .unwrap()
+        .run(|_, _| {})
+        .unwrap();
     let b = Simulator::new(scenario).unwrap().run(|_, _| {}).unwrap();
     assert_eq!(a.twins, b.twins);
 }

@@ -9,7 +9,8 @@
 //! priorities), TCPCLv4 with optional TLS, UDP, a contact plan (contact graph routing, links
 //! opened and closed on its schedule, [`contacts`]) or an opportunistic router. The HTTP
 //! and WebSocket API ([`api`]) sends, registers, receives (poll and push), lists and shows
-//! bundles, peers, status, metrics, routes ([`routing_api`]) and status reports.
+//! bundles, peers, status, metrics, routes ([`routing_api`]) and status reports. Twin state
+//! ([`twin_sync`], [`twin_api`], [`twin_config`]) runs inside the core over the same store.
 
 pub mod api;
 pub mod contacts;

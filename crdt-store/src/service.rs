@@ -553,7 +553,13 @@ impl TwinService {
         let Some(kept) = self.twins.get_mut(&name) else {
             return Err(ServiceError::NoSuchTwin(name));
         };
-        let before = kept.twin.fields();
+        // Only a message with updates can change fields (an acknowledgement cannot): only
+        // then is the view read, to name what changed.
+        let before = m
+            .parts
+            .iter()
+            .any(|p| !p.update.is_empty())
+            .then(|| kept.twin.fields());
         let applied = match kept.twin.apply(&peer, payload) {
             Ok(a) => a,
             Err(e) => {
@@ -580,12 +586,12 @@ impl TwinService {
         if applied.had_updates {
             self.acks.insert((name.clone(), peer.clone()));
         }
-        match after {
-            Some(after) => {
+        match (before, after) {
+            (Some(before), Some(after)) => {
                 let keys = changed_keys(&before, &after);
                 Ok(Some(self.record(store, &name, now_ms, Some(peer), keys)?))
             }
-            None => Ok(None),
+            _ => Ok(None),
         }
     }
 

@@ -97,6 +97,9 @@ pub enum TwinError {
     /// No such field, list item or text range.
     #[error("{0}")]
     NotFound(String),
+    /// A field name that is empty, too long or has control characters.
+    #[error("bad field name {0:?}: 1 to 256 characters, no control characters")]
+    BadField(String),
     /// yrs failed while merging a checked update; the replica must be reloaded from its
     /// store (the update was not kept).
     #[error("merging failed inside yrs ({0}); the replica is reloaded from its store")]
@@ -338,6 +341,9 @@ impl Twin {
         let mut grow = 0usize;
         for e in edits {
             let key = e.key();
+            if key.is_empty() || key.chars().count() > 256 || key.chars().any(char::is_control) {
+                return Err(TwinError::BadField(key.to_string()));
+            }
             let scope = self.policy.scope(key);
             if scope < self.tier {
                 return Err(TwinError::Policy(format!(

@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bundle_agent::store::{BundleStore, StoreError};
-use bundle_agent::wire::{Eid, IpnEid};
+use bundle_agent::wire::Eid;
 
 use crate::fields::{Edit, Field};
 use crate::policy::{glob, Policy, Tier};
@@ -37,16 +37,7 @@ const MAX_KEYS_PER_CHANGE: usize = 64;
 
 /// The twin endpoint of `node`: `ipn:N.65` or `dtn://name/twin`.
 pub fn twin_endpoint(node: &Eid) -> Eid {
-    match node {
-        Eid::Ipn(i) => Eid::Ipn(IpnEid {
-            service: TWIN_SERVICE,
-            ..*i
-        }),
-        Eid::Dtn(d) => format!("dtn://{}/twin", d.node_name())
-            .parse()
-            .unwrap_or_else(|_| node.clone()),
-        Eid::Null => Eid::Null,
-    }
+    node.service(TWIN_SERVICE, "twin")
 }
 
 /// A follow: twins matching `twin` are kept in sync with `peer`, a node of `tier`.
@@ -205,6 +196,11 @@ fn twin_key(name: &str, kind: u8) -> Vec<u8> {
     k
 }
 
+/// The sequence number at the end of a journal or history key.
+fn seq_of(tail: &[u8]) -> Option<u64> {
+    tail.try_into().ok().map(u64::from_be_bytes)
+}
+
 fn check_name(name: &str) -> Result<(), ServiceError> {
     if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
         return Err(ServiceError::BadName(name.to_string()));
@@ -361,10 +357,7 @@ impl TwinService {
                         .map_err(|e| corrupt(&e.to_string()))?;
                 }
                 b'j' => {
-                    let seq = tail
-                        .try_into()
-                        .map(u64::from_be_bytes)
-                        .map_err(|_| corrupt("journal key"))?;
+                    let seq = seq_of(tail).ok_or_else(|| corrupt("journal key"))?;
                     let (code, update) = v.split_first().ok_or_else(|| corrupt("journal"))?;
                     let scope = Tier::from_code(*code).ok_or_else(|| corrupt("journal scope"))?;
                     kept.twin
@@ -386,10 +379,7 @@ impl TwinService {
                         .map_err(|e| corrupt(&e.to_string()))?;
                 }
                 b'h' => {
-                    let seq = tail
-                        .try_into()
-                        .map(u64::from_be_bytes)
-                        .map_err(|_| corrupt("history key"))?;
+                    let seq = seq_of(tail).ok_or_else(|| corrupt("history key"))?;
                     kept.next_history = kept.next_history.max(seq + 1);
                 }
                 _ => {}
@@ -690,10 +680,7 @@ impl TwinService {
             .into_iter()
             .skip(skip)
             .filter_map(|(k, v)| {
-                let seq = k
-                    .get(prefix.len()..)
-                    .and_then(|t| t.try_into().ok())
-                    .map(u64::from_be_bytes)?;
+                let seq = seq_of(k.get(prefix.len()..)?)?;
                 decode_change(name, seq, &v)
             })
             .collect())

@@ -10,7 +10,7 @@
 
 use std::fmt::Debug;
 
-use crate::wire::{BundleId, DtnTime, Eid, IpnEid};
+use crate::wire::{BundleId, DtnTime, Eid};
 
 /// What a router is told of a bundle to forward.
 #[derive(Debug, Clone, Copy)]
@@ -41,16 +41,7 @@ pub struct Replica {
 /// The endpoint of a node's router, where routers exchange what they know (summary vectors,
 /// delivery predictabilities): service 64 of an `ipn` node, `~router` of a `dtn` node.
 pub fn router_endpoint(node: &Eid) -> Eid {
-    match node {
-        Eid::Ipn(i) => Eid::Ipn(IpnEid {
-            service: ROUTER_SERVICE,
-            ..*i
-        }),
-        Eid::Dtn(d) => format!("dtn://{}/~router", d.node_name())
-            .parse()
-            .unwrap_or_else(|_| node.clone()),
-        Eid::Null => Eid::Null,
-    }
+    node.service(ROUTER_SERVICE, "~router")
 }
 
 /// The `ipn` service number of [`router_endpoint`].

@@ -133,6 +133,16 @@ impl Eid {
         }
     }
 
+    /// A service endpoint on the node this endpoint lives on: `ipn:N.service`, or
+    /// `dtn://node/demux` (the node's services: echo, router, twin sync). `dtn:none` stays.
+    pub fn service(&self, service: u64, demux: &str) -> Eid {
+        match self {
+            Eid::Null => Eid::Null,
+            Eid::Ipn(i) => Eid::Ipn(IpnEid { service, ..*i }),
+            Eid::Dtn(d) => Eid::dtn(d.node_name(), demux).unwrap_or_else(|_| self.node_id()),
+        }
+    }
+
     /// Reads the CBOR form `[scheme, ssp]`.
     #[inline]
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, EidError> {

@@ -2,17 +2,11 @@
 //! endpoint comes back to its source with the same payload. The endpoint is service 7 of an
 //! `ipn` node (7 as in the UDP/TCP echo port) or `dtn://name/echo`.
 
-use bundle_agent::wire::{BundleBuilder, CreationTimestamp, DtnTime, Eid, IpnEid};
+use bundle_agent::wire::{BundleBuilder, CreationTimestamp, DtnTime, Eid};
 
 /// The echo endpoint of `node`.
 pub fn endpoint(node: &Eid) -> Eid {
-    match node {
-        Eid::Ipn(i) => Eid::Ipn(IpnEid { service: 7, ..*i }),
-        Eid::Dtn(d) => format!("dtn:{}echo", d.ssp())
-            .parse()
-            .unwrap_or_else(|_| node.clone()),
-        Eid::Null => Eid::Null,
-    }
+    node.service(7, "echo")
 }
 
 /// The answer to an echo request from `requester`: the payload back, from `echo`.

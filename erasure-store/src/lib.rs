@@ -7,6 +7,8 @@
 //! - [`manifest`]: the description of a coded blob (size, k, m, shard size, every shard's
 //!   hash), itself a small blob; decoded with bounds before anything is allocated.
 //! - [`store`]: the node's blobs on disk, with reference counts and a quota.
+//! - [`transfer`]: sending and receiving blobs as shards in bundles, with repair requests,
+//!   as a sans-IO state machine; [`wire`]: its payloads.
 //!
 //! The Reed-Solomon implementation is `reed-solomon-simd` (measured against
 //! `reed-solomon-erasure` by `cargo bench -p erasure-store --bench coding`, and checked
@@ -24,8 +26,11 @@ pub mod code;
 pub mod hash;
 pub mod manifest;
 pub mod store;
+pub mod transfer;
+pub mod wire;
 
 pub use code::{CodeError, Layout};
 pub use hash::Hash;
 pub use manifest::{Manifest, ManifestError};
-pub use store::{BlobInfo, BlobStore, StoreError};
+pub use store::{BlobInfo, BlobStore, BlobWriter, StoreError};
+pub use transfer::{Outgoing, Progress, TransferConfig, TransferError, Transfers};

@@ -60,6 +60,34 @@ pub struct BlobInfo {
     pub refs: u32,
 }
 
+/// A blob being written (see [`BlobStore::writer`]).
+#[derive(Debug)]
+pub struct BlobWriter {
+    file: fs::File,
+    tmp: PathBuf,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl BlobWriter {
+    /// Appends bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        self.file.write_all(bytes).map_err(io("writing a blob"))
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.written
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.written == 0
+    }
+}
+
 /// Blobs in a directory.
 #[derive(Debug)]
 pub struct BlobStore {
@@ -74,7 +102,7 @@ impl BlobStore {
     /// Opens (or creates) the store in `dir`, holding at most `quota` bytes. Temporary files
     /// left by a crash are removed.
     pub fn open(dir: &Path, quota: u64) -> Result<Self, StoreError> {
-        for sub in ["blobs", "refs", "tmp"] {
+        for sub in ["blobs", "refs", "tmp", "records"] {
             fs::create_dir_all(dir.join(sub)).map_err(io(format!("creating {}", dir.display())))?;
         }
         for e in fs::read_dir(dir.join("tmp")).map_err(io("reading tmp"))? {
@@ -154,29 +182,47 @@ impl BlobStore {
         if size > self.quota {
             self.check_quota(size)?;
         }
-        self.next_tmp += 1;
-        let tmp = self.dir.join("tmp").join(format!("blob-{}", self.next_tmp));
-        let mut file = fs::File::create(&tmp).map_err(io("creating a blob"))?;
-        let mut hasher = blake3::Hasher::new();
+        let mut w = self.writer()?;
         let mut buf = vec![0u8; 1 << 20];
-        let mut written = 0u64;
         loop {
             let n = reader.read(&mut buf).map_err(io("reading a blob"))?;
             if n == 0 {
                 break;
             }
-            let chunk = buf.get(..n).unwrap_or_default();
-            written += n as u64;
-            if written > size {
-                let _ = fs::remove_file(&tmp);
+            if w.written + n as u64 > size {
+                let _ = fs::remove_file(&w.tmp);
                 return Err(StoreError::Io {
                     what: "storing a blob".into(),
                     source: std::io::Error::other(format!("more than the {size} bytes declared")),
                 });
             }
-            hasher.update(chunk);
-            file.write_all(chunk).map_err(io("writing a blob"))?;
+            w.write(buf.get(..n).unwrap_or_default())?;
         }
+        self.commit(w)
+    }
+
+    /// A new blob to write piece by piece (while reading others); [`BlobStore::commit`]
+    /// stores it under its address.
+    pub fn writer(&mut self) -> Result<BlobWriter, StoreError> {
+        self.next_tmp += 1;
+        let tmp = self.dir.join("tmp").join(format!("blob-{}", self.next_tmp));
+        let file = fs::File::create(&tmp).map_err(io("creating a blob"))?;
+        Ok(BlobWriter {
+            file,
+            tmp,
+            hasher: blake3::Hasher::new(),
+            written: 0,
+        })
+    }
+
+    /// Stores what `w` holds under its address (adding a holder when it is already stored).
+    pub fn commit(&mut self, w: BlobWriter) -> Result<Hash, StoreError> {
+        let BlobWriter {
+            file,
+            tmp,
+            hasher,
+            written,
+        } = w;
         file.sync_all().map_err(io("syncing a blob"))?;
         drop(file);
         let hash = Hash(*hasher.finalize().as_bytes());
@@ -247,6 +293,49 @@ impl BlobStore {
         f.read_exact(&mut out)
             .map_err(io(format!("reading blob {h}")))?;
         Ok(out)
+    }
+
+    fn record_path(&self, kind: &str, h: &Hash) -> PathBuf {
+        self.dir
+            .join("records")
+            .join(format!("{kind}-{}", h.to_hex()))
+    }
+
+    /// Keeps a small record about a blob (a transfer in progress: `kind` says which side,
+    /// `text` its peer), written whole or not at all.
+    pub fn put_record(&self, kind: &str, h: &Hash, text: &str) -> Result<(), StoreError> {
+        let tmp = self
+            .dir
+            .join("tmp")
+            .join(format!("record-{kind}-{}", h.to_hex()));
+        fs::write(&tmp, text).map_err(io("writing a record"))?;
+        fs::rename(&tmp, self.record_path(kind, h)).map_err(io("writing a record"))
+    }
+
+    /// Every record of `kind`.
+    pub fn records(&self, kind: &str) -> Result<Vec<(Hash, String)>, StoreError> {
+        let mut out = Vec::new();
+        let prefix = format!("{kind}-");
+        for e in fs::read_dir(self.dir.join("records")).map_err(io("reading records"))? {
+            let e = e.map_err(io("reading records"))?;
+            let name = e.file_name();
+            let Some(hash) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|h| h.parse::<Hash>().ok())
+            else {
+                continue;
+            };
+            let text = fs::read_to_string(e.path()).map_err(io("reading a record"))?;
+            out.push((hash, text));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a record (nothing when there is none).
+    pub fn delete_record(&self, kind: &str, h: &Hash) {
+        let _ = fs::remove_file(self.record_path(kind, h));
     }
 
     /// Takes away one holder; the last one removes the blob. Returns the holders left.

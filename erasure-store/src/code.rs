@@ -65,6 +65,18 @@ pub enum CodeError {
     Coder(String),
 }
 
+/// An erasure code as a sender asks for it: k data and m parity shards per stripe, shards of
+/// at most `shard` bytes (smaller for a small blob).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    /// Data shards per stripe.
+    pub k: u32,
+    /// Parity shards per stripe.
+    pub m: u32,
+    /// Largest shard.
+    pub shard: u32,
+}
+
 /// How a blob is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {

@@ -29,7 +29,7 @@ pub mod store;
 pub mod transfer;
 pub mod wire;
 
-pub use code::{CodeError, Layout};
+pub use code::{Code, CodeError, Layout};
 pub use hash::Hash;
 pub use manifest::{Manifest, ManifestError};
 pub use store::{BlobInfo, BlobStore, BlobWriter, StoreError};

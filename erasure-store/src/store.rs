@@ -267,6 +267,11 @@ impl BlobStore {
         self.blobs.values().copied().collect()
     }
 
+    /// Where a stored blob's bytes are (to stream them; check them against the address).
+    pub fn path(&self, h: &Hash) -> Option<PathBuf> {
+        self.has(h).then(|| self.blob_path(h))
+    }
+
     /// A blob's bytes, checked against its address.
     pub fn get(&self, h: &Hash) -> Result<Vec<u8>, StoreError> {
         if !self.has(h) {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bundle_agent::wire::Eid;
 
-use crate::code::{CodeError, Layout};
+use crate::code::{Code, CodeError, Layout};
 use crate::hash::Hash;
 use crate::manifest::{Manifest, ManifestError};
 use crate::store::{BlobStore, StoreError};
@@ -26,9 +26,9 @@ use crate::wire::{Message, WireError, MAX_REQUEST};
 const INBOUND: &str = "in";
 const OUTBOUND: &str = "out";
 
-/// Most shards that arrive before their manifest kept aside (older ones are dropped: they
-/// are asked for again later).
-const MAX_EARLY: usize = 64;
+/// Most bytes of shards that arrive before their manifest kept aside, unverified, in memory
+/// (older ones are dropped and counted: they are asked for again once the manifest comes).
+const MAX_EARLY_BYTES: usize = 64 << 20;
 
 /// Most finished transfers remembered for status.
 const MAX_FINISHED: usize = 1024;
@@ -134,6 +134,8 @@ pub struct TransferStats {
     pub requested: u64,
     /// Shards sent again on a peer's request.
     pub resent: u64,
+    /// Shards dropped because their manifest had not come and the room for them was full.
+    pub early_dropped: u64,
 }
 
 /// Why a payload or a request was refused.
@@ -177,6 +179,11 @@ struct Outbound {
     resend: BTreeSet<u64>,
     cache: Option<(u64, Vec<Vec<u8>>)>,
     resent: u64,
+    /// When the receiver was last heard from (or the transfer started).
+    heard: u64,
+    /// The manifest went again after the last shard of the first pass (a lost manifest
+    /// would otherwise leave the receiver unable to use what came).
+    manifest_repeated: bool,
 }
 
 #[derive(Debug)]
@@ -268,6 +275,7 @@ pub struct Transfers {
     outbound: BTreeMap<Hash, Outbound>,
     inbound: BTreeMap<Hash, Inbound>,
     early: VecDeque<(Hash, u64, Vec<u8>)>,
+    early_bytes: usize,
     control: VecDeque<Outgoing>,
     finished: BTreeMap<Hash, Progress>,
     finished_order: VecDeque<Hash>,
@@ -292,6 +300,7 @@ impl Transfers {
             outbound: BTreeMap::new(),
             inbound: BTreeMap::new(),
             early: VecDeque::new(),
+            early_bytes: 0,
             control: VecDeque::new(),
             finished: BTreeMap::new(),
             finished_order: VecDeque::new(),
@@ -330,6 +339,8 @@ impl Transfers {
                     resend: BTreeSet::new(),
                     cache: None,
                     resent: 0,
+                    heard: now_ms,
+                    manifest_repeated: true,
                 },
             );
         }
@@ -341,23 +352,21 @@ impl Transfers {
         self.stats
     }
 
-    /// Starts sending stored blob `blob` to `to` with k data and m parity shards per stripe
-    /// and shards of at most `max_shard` bytes. Returns the manifest's hash, by which both
-    /// ends know the transfer.
+    /// Starts sending stored blob `blob` to `to` with `code`. Returns the manifest's hash, by
+    /// which both ends know the transfer.
     pub fn send(
         &mut self,
+        now_ms: u64,
         store: &mut BlobStore,
         blob: Hash,
         to: &Eid,
-        k: u32,
-        m: u32,
-        max_shard: u32,
+        code: Code,
     ) -> Result<Hash, TransferError> {
         if self.outbound.len() >= self.cfg.max_transfers {
             return Err(TransferError::TooMany(self.cfg.max_transfers));
         }
         let info = store.info(&blob).ok_or(StoreError::NotFound(blob))?;
-        let layout = Layout::new(info.size, k, m, max_shard)?;
+        let layout = Layout::new(info.size, code.k, code.m, code.shard)?;
         let mut shards = Vec::with_capacity(layout.shards() as usize);
         let mut manifest = Manifest {
             blob,
@@ -386,6 +395,8 @@ impl Transfers {
                 resend: BTreeSet::new(),
                 cache: None,
                 resent: 0,
+                heard: now_ms,
+                manifest_repeated: false,
             },
         );
         Ok(mh)
@@ -418,6 +429,14 @@ impl Transfers {
                 None if o.next < total => {
                     o.next += 1;
                     o.next - 1
+                }
+                None if !o.manifest_repeated => {
+                    o.manifest_repeated = true;
+                    out = Some(Outgoing {
+                        to: o.to.clone(),
+                        payload: o.manifest_bytes.clone(),
+                    });
+                    break;
                 }
                 None => continue,
             };
@@ -494,10 +513,17 @@ impl Transfers {
             } => {
                 if !self.inbound.contains_key(&manifest) {
                     if !self.finished.contains_key(&manifest) {
-                        if self.early.len() >= MAX_EARLY {
-                            self.early.pop_front();
+                        while self.early_bytes + bytes.len() > MAX_EARLY_BYTES {
+                            let Some((_, _, old)) = self.early.pop_front() else {
+                                break;
+                            };
+                            self.early_bytes -= old.len();
+                            self.stats.early_dropped += 1;
                         }
-                        self.early.push_back((manifest, index, bytes.to_vec()));
+                        if bytes.len() <= MAX_EARLY_BYTES {
+                            self.early_bytes += bytes.len();
+                            self.early.push_back((manifest, index, bytes.to_vec()));
+                        }
                     }
                     return Ok(None);
                 }
@@ -508,6 +534,7 @@ impl Transfers {
                     if o.to == peer {
                         let total = o.manifest.layout.shards();
                         o.resend.extend(shards.into_iter().filter(|s| *s < total));
+                        o.heard = now_ms;
                     }
                 }
                 Ok(None)
@@ -571,6 +598,7 @@ impl Transfers {
             let (mine, rest): (Vec<_>, Vec<_>) =
                 self.early.drain(..).partition(|(h, _, _)| *h == mh);
             self.early = rest.into();
+            self.early_bytes = self.early.iter().map(|(_, _, b)| b.len()).sum();
             mine.into_iter().map(|(_, i, b)| (i, b)).collect()
         };
         for (index, b) in early {
@@ -691,9 +719,19 @@ impl Transfers {
     }
 
     /// Asks senders for the shards each stalled transfer lacks (no progress for
-    /// `repair_after_ms`, and no request in that time either).
+    /// `repair_after_ms`, and no request in that time either); and as a sender, announces
+    /// the manifest again to a receiver not heard from for twice that (the manifest, or the
+    /// receiver's completion, may have been lost: a receiver that has the blob answers
+    /// again, one that lost the manifest starts and asks for its shards).
     pub fn tick(&mut self, now_ms: u64) {
         let after = self.cfg.repair_after_ms;
+        for o in self.outbound.values_mut() {
+            let sending = !o.resend.is_empty() || o.next < o.manifest.layout.shards();
+            if !sending && now_ms.saturating_sub(o.heard) >= 2 * after {
+                o.manifest_sent = false;
+                o.heard = now_ms;
+            }
+        }
         for (mh, inb) in self.inbound.iter_mut() {
             let quiet = now_ms.saturating_sub(inb.last_progress.max(inb.last_request));
             if quiet < after {
@@ -720,9 +758,11 @@ impl Transfers {
 
     /// When [`Transfers::tick`] should next run.
     pub fn next_timeout(&self) -> Option<u64> {
+        let after = self.cfg.repair_after_ms;
         self.inbound
             .values()
-            .map(|i| i.last_progress.max(i.last_request) + self.cfg.repair_after_ms)
+            .map(|i| i.last_progress.max(i.last_request) + after)
+            .chain(self.outbound.values().map(|o| o.heard + 2 * after))
             .min()
     }
 
@@ -730,7 +770,10 @@ impl Transfers {
     pub fn has_outgoing(&self) -> bool {
         !self.control.is_empty()
             || self.outbound.values().any(|o| {
-                !o.manifest_sent || !o.resend.is_empty() || o.next < o.manifest.layout.shards()
+                !o.manifest_sent
+                    || !o.manifest_repeated
+                    || !o.resend.is_empty()
+                    || o.next < o.manifest.layout.shards()
             })
     }
 

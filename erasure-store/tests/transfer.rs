@@ -14,7 +14,7 @@
 
 use bundle_agent::wire::Eid;
 use erasure_store::wire::Message;
-use erasure_store::{BlobStore, Hash, Progress, TransferConfig, Transfers};
+use erasure_store::{BlobStore, Code, Hash, Progress, TransferConfig, Transfers};
 
 const REPAIR: u64 = 1000;
 
@@ -86,7 +86,19 @@ fn a_blob_arrives_through_30_percent_shard_loss_with_only_the_missing_shards_rep
     let data = blob(6 << 20);
     let h = a.store.put(&data).unwrap();
     // k = 10, m = 4, 64 KiB shards: 10 stripes of 14.
-    let mh = a.t.send(&mut a.store, h, &b.id, 10, 4, 64 << 10).unwrap();
+    let mh =
+        a.t.send(
+            0,
+            &mut a.store,
+            h,
+            &b.id,
+            Code {
+                k: 10,
+                m: 4,
+                shard: 64 << 10,
+            },
+        )
+        .unwrap();
     let mut coin = Coin(0x5eed);
     let (mut now, mut first, mut lost_total) = (0, 0, 0);
     let (went, lost) = carry(now, &mut a, &mut b, &mut coin, 0.30);
@@ -130,7 +142,18 @@ fn a_receiver_restarted_mid_transfer_finishes_without_shards_sent_twice() {
     let mut b = node(2, 0);
     let data = blob(3 << 20);
     let h = a.store.put(&data).unwrap();
-    a.t.send(&mut a.store, h, &b.id, 8, 2, 64 << 10).unwrap();
+    a.t.send(
+        0,
+        &mut a.store,
+        h,
+        &b.id,
+        Code {
+            k: 8,
+            m: 2,
+            shard: 64 << 10,
+        },
+    )
+    .unwrap();
     // Half the payloads arrive, then the receiver stops (its state is dropped).
     let mut half = 0;
     while let Some(out) = a.t.poll_outgoing(&a.store) {
@@ -174,7 +197,19 @@ fn a_corrupted_shard_is_discarded_and_counted() {
     let mut a = node(1, 0);
     let mut b = node(2, 0);
     let h = a.store.put(&blob(100_000)).unwrap();
-    let mh = a.t.send(&mut a.store, h, &b.id, 4, 2, 64 << 10).unwrap();
+    let mh =
+        a.t.send(
+            0,
+            &mut a.store,
+            h,
+            &b.id,
+            Code {
+                k: 4,
+                m: 2,
+                shard: 64 << 10,
+            },
+        )
+        .unwrap();
     let manifest = a.t.poll_outgoing(&a.store).unwrap();
     b.t.receive(0, &mut b.store, &a.id, &manifest.payload)
         .unwrap();
@@ -192,4 +227,39 @@ fn a_corrupted_shard_is_discarded_and_counted() {
     absurd[40..48].copy_from_slice(&(1u64 << 62).to_be_bytes());
     assert!(b.t.receive(0, &mut b.store, &a.id, &absurd).is_err());
     let _ = Hash::of(b"");
+}
+
+#[test]
+fn a_lost_manifest_is_announced_again_and_the_transfer_completes() {
+    let mut a = node(1, 0);
+    let mut b = node(2, 0);
+    let data = blob(400_000);
+    let h = a.store.put(&data).unwrap();
+    a.t.send(
+        0,
+        &mut a.store,
+        h,
+        &b.id,
+        Code {
+            k: 4,
+            m: 2,
+            shard: 64 << 10,
+        },
+    )
+    .unwrap();
+    // Everything of the first send is lost.
+    while a.t.poll_outgoing(&a.store).is_some() {}
+    let mut coin = Coin(3);
+    let mut now = 0;
+    for _ in 0..10 {
+        if b.store.has(&h) {
+            break;
+        }
+        now += REPAIR;
+        a.t.tick(now);
+        b.t.tick(now);
+        carry(now, &mut a, &mut b, &mut coin, 0.0);
+        carry(now, &mut b, &mut a, &mut coin, 0.0);
+    }
+    assert_eq!(b.store.get(&h).unwrap(), data);
 }

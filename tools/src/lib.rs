@@ -1,6 +1,7 @@
 //! Shared code of the `dtnd` daemon and the `dtnctl` operator CLI. This is the one crate
 //! that reads the wall clock, the terminal and the file system on the user's behalf.
 
+pub mod blob_cli;
 pub mod bundle_cli;
 pub mod bundle_json;
 pub mod bundles_cli;

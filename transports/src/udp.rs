@@ -43,6 +43,9 @@ pub struct UdpCounters {
     pub received: AtomicU64,
 }
 
+/// Bytes of socket buffer asked for each way.
+const SOCKET_BUFFER: usize = 4 << 20;
+
 /// One UDP endpoint of a node: a bound socket and its datagram limit.
 #[derive(Debug, Clone)]
 pub struct UdpLink {
@@ -54,8 +57,20 @@ pub struct UdpLink {
 impl UdpLink {
     /// Binds `addr`; bundles up to `max_datagram` bytes go out whole.
     pub async fn bind(addr: SocketAddr, max_datagram: usize) -> std::io::Result<Self> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        // A burst of full-size datagrams overflows the default buffer (about three of them
+        // on Linux): ask for 4 MiB each way (the kernel caps it at net.core.rmem_max).
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        let socket = UdpSocket::from_std(socket.into())?;
         Ok(Self {
-            socket: Arc::new(UdpSocket::bind(addr).await?),
+            socket: Arc::new(socket),
             max_datagram: max_datagram.clamp(1, MAX_IPV4_DATAGRAM),
             counters: Arc::default(),
         })

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tools::blob_cli::{self, BlobCommand};
 use tools::bundle_cli::{self, BundleCommand};
 use tools::bundles_cli::{self, BundlesCommand};
 use tools::cert_cli;
@@ -55,6 +56,9 @@ enum Command {
     /// Digital twins: list, get, set, watch changes merge, history.
     #[command(subcommand)]
     Twin(TwinCommand),
+    /// Blobs: store a file, send it as erasure-coded shards, watch it arrive, get it back.
+    #[command(subcommand)]
+    Blob(BlobCommand),
     /// Make a CA and node certificates for TCPCL TLS (node ID as URI subjectAltName).
     #[command(subcommand)]
     Cert(cert_cli::CertCommand),
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::Contacts(a) => route_cli::contacts(&cli.api, a),
         Command::Trace(a) => trace_cli::trace(&cli.api, a),
         Command::Twin(c) => twin_cli::twin(&cli.api, c),
+        Command::Blob(c) => blob_cli::blob(&cli.api, c),
         Command::Cert(c) => cert_cli::run(c),
     };
     match result {

@@ -163,6 +163,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         udp,
         twins: cfg.twins.clone(),
         twin_changes,
+        blobs: (cfg.blobs.clone(), cfg.data_dir.join("blobs")),
     };
     let core = core::run(setup, store, core_rx);
     tokio::select! {

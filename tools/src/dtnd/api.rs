@@ -23,6 +23,8 @@
 //!   message is a payload to send; each is answered in order (see [`super::submit`]).
 //! - `GET /twins`, `GET|POST /twin?name=`, `GET /twin/history`, `GET /twin/watch`: twin
 //!   state (see [`super::twin_api`]).
+//! - `GET|POST|DELETE /blob`, `POST /blob/send`, `GET /blob/status`, `GET /blobs`: blobs (see
+//!   [`super::blob_api`]).
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -82,6 +84,15 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/twin/history", get(super::twin_api::history))
         .route("/twin/watch", get(super::twin_api::watch))
+        .route(
+            "/blob",
+            get(super::blob_api::get)
+                .post(super::blob_api::put)
+                .delete(super::blob_api::delete),
+        )
+        .route("/blob/send", post(super::blob_api::send))
+        .route("/blob/status", get(super::blob_api::status))
+        .route("/blobs", get(super::blob_api::list))
         // A payload may be as large as a bundle the node accepts (256 MiB by default).
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(state)

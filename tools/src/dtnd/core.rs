@@ -184,6 +184,13 @@ pub enum CoreMsg {
         /// The change, or the status and reason of the refusal.
         reply: oneshot::Sender<TwinReply>,
     },
+    /// A blob request from the API.
+    Blob {
+        /// What.
+        req: super::blob_sync::BlobRequest,
+        /// The answer.
+        reply: oneshot::Sender<super::blob_sync::BlobReply>,
+    },
     /// A twin's history, as JSON.
     TwinHistory {
         /// The twin.
@@ -244,6 +251,8 @@ pub struct CoreSetup {
     pub twins: crdt_store::ServiceConfig,
     /// Where twin changes go for watchers.
     pub twin_changes: tokio::sync::broadcast::Sender<serde_json::Value>,
+    /// Blobs: settings and the directory of the blob store.
+    pub blobs: (super::blob_config::BlobConfig, std::path::PathBuf),
 }
 
 /// Bundles lent to a push subscriber, with their payloads, oldest first.
@@ -273,6 +282,7 @@ struct Core {
     udp: Option<UdpLink>,
     udp_peers: BTreeMap<LinkId, SocketAddr>,
     twins: super::twin_sync::TwinSync,
+    blobs: super::blob_sync::BlobSync,
 }
 
 /// Runs the core until every sender is gone.
@@ -288,6 +298,7 @@ pub async fn run(
         udp,
         twins,
         twin_changes,
+        blobs,
     } = setup;
     let decode = if lenient {
         DecodeOptions::lenient()
@@ -303,6 +314,7 @@ pub async fn run(
         router,
     )?;
     let twins = super::twin_sync::TwinSync::open(twins, agent.store_mut(), twin_changes)?;
+    let blobs = super::blob_sync::BlobSync::open(blobs.0, &node_id, &blobs.1, dtn_now())?;
     let echo = super::echo::endpoint(&node_id);
     let mut core = Core {
         agent,
@@ -319,6 +331,7 @@ pub async fn run(
         udp: None,
         udp_peers: BTreeMap::new(),
         twins,
+        blobs,
     };
     // The echo service answers as soon as a request is delivered (an active registration).
     core.agent.handle(
@@ -328,13 +341,15 @@ pub async fn run(
             mode: DeliveryMode::Active,
         }),
     )?;
-    core.agent.handle(
-        dtn_now(),
-        Event::Register(Registration {
-            endpoint: core.twins.endpoint().clone(),
-            mode: DeliveryMode::Active,
-        }),
-    )?;
+    for endpoint in [core.twins.endpoint().clone(), core.blobs.endpoint().clone()] {
+        core.agent.handle(
+            dtn_now(),
+            Event::Register(Registration {
+                endpoint,
+                mode: DeliveryMode::Active,
+            }),
+        )?;
+    }
     core.agent.commit()?;
     core.act().await;
     if let Some(u) = udp {
@@ -353,8 +368,27 @@ pub async fn run(
         }
         core.act().await;
     }
-    while let Some(first) = rx.recv().await {
-        core.handle(first).await?;
+    loop {
+        // With blob shards still to hand out, do not wait for a message: take what is there
+        // and go on (the shards go out a batch per round, between the node's other work).
+        let first = if core.blobs.has_outgoing() {
+            match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    tokio::task::yield_now().await;
+                    None
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv().await {
+                Some(m) => Some(m),
+                None => break,
+            }
+        };
+        if let Some(first) = first {
+            core.handle(first).await?;
+        }
         // Group commit: everything already waiting joins this batch.
         for _ in 0..256 {
             match rx.try_recv() {
@@ -376,6 +410,8 @@ pub async fn run(
         // they report is durable: an acknowledged delta is never lost to a crash.
         let deltas = core.twins.after_commit(dtn_now());
         core.submit_internal(deltas);
+        let shards = core.blobs.bundles(dtn_now());
+        core.submit_internal(shards);
         core.act().await;
         core.serve_parked()?;
     }
@@ -616,7 +652,13 @@ impl Core {
                 self.agent
                     .handle(now, Event::Received { link, bytes, token })?;
             }
-            CoreMsg::Tick => self.agent.handle(now, Event::Timer)?,
+            CoreMsg::Tick => {
+                self.blobs.tick(now);
+                self.agent.handle(now, Event::Timer)?
+            }
+            CoreMsg::Blob { req, reply } => {
+                let _ = reply.send(self.blobs.request(now, req));
+            }
             CoreMsg::Disconnect { addr } => {
                 let links: Vec<LinkId> = self
                     .session_info
@@ -887,6 +929,13 @@ impl Core {
                     let now = dtn_now();
                     self.twins
                         .deliver(now, self.agent.store_mut(), &id, &payload);
+                }
+                Action::Deliver {
+                    endpoint,
+                    id,
+                    payload,
+                } if &endpoint == self.blobs.endpoint() => {
+                    self.blobs.deliver(dtn_now(), &id, &payload);
                 }
                 Action::Deliver {
                     endpoint,

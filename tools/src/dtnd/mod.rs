@@ -13,6 +13,9 @@
 //! ([`twin_sync`], [`twin_api`], [`twin_config`]) runs inside the core over the same store.
 
 pub mod api;
+pub mod blob_api;
+pub mod blob_config;
+pub mod blob_sync;
 pub mod contacts;
 pub mod core;
 pub mod echo;
@@ -125,6 +128,17 @@ pub struct Flags {
     /// (30s, 10m, 1h) [default: 1h].
     #[arg(long, value_name = "DURATION")]
     pub twin_resync: Option<String>,
+    /// Most bytes of blobs kept (under DATA_DIR/blobs) [default: 10 GiB].
+    #[arg(long, value_name = "BYTES")]
+    pub blob_quota: Option<u64>,
+    /// How long a blob transfer without progress waits before asking for the shards it
+    /// lacks (10s, 1m, 1h) [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub blob_repair: Option<String>,
+    /// The erasure code of blobs sent, unless the request or a [[blobs.profile]] for the
+    /// destination names one: K,M data and parity shards per stripe [default: 10,4].
+    #[arg(long, value_name = "K,M")]
+    pub blob_code: Option<String>,
 }
 
 /// One UDP peer of the configuration file.
@@ -227,6 +241,8 @@ pub struct FileConfig {
     pub tier: Option<String>,
     /// Twin sync: follows, policies, resync, limits.
     pub twins: twin_config::TwinsFile,
+    /// Blobs: quota, repair, codes.
+    pub blobs: blob_config::BlobsFile,
 }
 
 /// Which router `dtnd` routes with.
@@ -293,6 +309,8 @@ pub struct Config {
     pub router: RouterKind,
     /// Twin sync.
     pub twins: crdt_store::ServiceConfig,
+    /// Blobs.
+    pub blobs: blob_config::BlobConfig,
 }
 
 impl Config {
@@ -463,6 +481,12 @@ impl Config {
             flags.twin_resync.as_deref(),
             file.twins,
         )?;
+        let blobs = blob_config::merge(
+            flags.blob_quota,
+            flags.blob_repair.as_deref(),
+            flags.blob_code.as_deref(),
+            file.blobs,
+        )?;
         let mut peers = file.peers;
         peers.extend(flags.peers.iter().copied());
         Ok(Self {
@@ -490,6 +514,7 @@ impl Config {
             contact_peers,
             router,
             twins,
+            blobs,
         })
     }
 }

@@ -105,7 +105,8 @@ impl<'a> Message<'a> {
                     .collect();
                 Ok(Message::Request { manifest, shards })
             }
-            m if m == DONE => Ok(Message::Done(hash_at(rest)?)),
+            m if m == DONE && rest.len() == 32 => Ok(Message::Done(hash_at(rest)?)),
+            m if m == DONE => Err(WireError::Truncated),
             _ => Err(WireError::Unknown),
         }
     }

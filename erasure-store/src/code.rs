@@ -117,10 +117,11 @@ impl Layout {
         if self.k == 0 {
             return Err(CodeError::Layout("k must be at least 1".into()));
         }
-        if self.k + self.m > MAX_STRIPE_SHARDS {
+        // In u64: a peer's manifest may name k and m near 2^32 (found by fuzzing).
+        let n = u64::from(self.k) + u64::from(self.m);
+        if n > u64::from(MAX_STRIPE_SHARDS) {
             return Err(CodeError::Layout(format!(
-                "k + m = {} is more than {MAX_STRIPE_SHARDS}",
-                self.k + self.m
+                "k + m = {n} is more than {MAX_STRIPE_SHARDS}"
             )));
         }
         if self.shard_size == 0 || self.shard_size > MAX_SHARD || self.shard_size % SHARD_ALIGN != 0
@@ -328,5 +329,12 @@ mod tests {
         assert_eq!(Layout::new(0, 3, 1, 4096).unwrap().stripes(), 1);
         assert!(Layout::new(10, 0, 1, 4096).is_err());
         assert!(Layout::new(10, 200, 100, 4096).is_err());
+        let huge = Layout {
+            size: 1,
+            k: u32::MAX,
+            m: u32::MAX,
+            shard_size: 64,
+        };
+        assert!(huge.check().is_err());
     }
 }

@@ -325,24 +325,28 @@ impl TwinService {
         self.cfg.follows.iter().filter(move |f| glob(&f.twin, name))
     }
 
-    /// Reads a twin back from the store.
-    fn load<S: BundleStore + ?Sized>(&mut self, store: &S, name: &str) -> Result<(), ServiceError> {
-        let twin = Twin::new(
-            name,
-            self.replica,
-            self.cfg.tier,
-            self.policy_for(name),
-            self.cfg.limits,
-        );
-        let corrupt = |what: &str| StoreError::Corrupt(format!("twin {name:?}: {what}"));
-        let prefix = twin_key(name, b's');
-        let prefix = prefix.get(..prefix.len() - 1).unwrap_or_default().to_vec();
-        let mut kept = Kept {
-            twin,
+    /// An empty replica of twin `name` on this node.
+    fn empty(&self, name: &str) -> Kept {
+        Kept {
+            twin: Twin::new(
+                name,
+                self.replica,
+                self.cfg.tier,
+                self.policy_for(name),
+                self.cfg.limits,
+            ),
             journal_len: 0,
             next_journal: 0,
             next_history: 0,
-        };
+        }
+    }
+
+    /// Reads a twin back from the store.
+    fn load<S: BundleStore + ?Sized>(&mut self, store: &S, name: &str) -> Result<(), ServiceError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("twin {name:?}: {what}"));
+        let prefix = twin_key(name, b's');
+        let prefix = prefix.get(..prefix.len() - 1).unwrap_or_default().to_vec();
+        let mut kept = self.empty(name);
         for (k, v) in store.state_with_prefix(&prefix)? {
             let kind = *k.get(prefix.len()).ok_or_else(|| corrupt("key"))?;
             let tail = k.get(prefix.len() + 1..).unwrap_or_default();
@@ -473,22 +477,8 @@ impl TwinService {
         if self.twins.len() >= self.cfg.max_twins {
             return Err(ServiceError::TooManyTwins(self.cfg.max_twins));
         }
-        let twin = Twin::new(
-            name,
-            self.replica,
-            self.cfg.tier,
-            self.policy_for(name),
-            self.cfg.limits,
-        );
-        self.twins.insert(
-            name.to_string(),
-            Kept {
-                twin,
-                journal_len: 0,
-                next_journal: 0,
-                next_history: 0,
-            },
-        );
+        let kept = self.empty(name);
+        self.twins.insert(name.to_string(), kept);
         Ok(())
     }
 

@@ -16,58 +16,12 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{dtnd_node, free_port, http};
 use serde_json::Value;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::config::Config::builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(600)))
-            .build(),
-    )
-}
-
-fn node(dir: &Path, id: &str, tcpcl: u16, api: u16, peer: Option<u16>) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtnd"));
-    cmd.args(["--node-id", id, "--data-dir"])
-        .arg(dir.join(id.replace([':', '.', '/'], "_")))
-        .args(["--tcpcl-listen", &format!("127.0.0.1:{tcpcl}")])
-        .args(["--api-listen", &format!("127.0.0.1:{api}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(p) = peer {
-        cmd.args(["--peer", &format!("127.0.0.1:{p}")]);
-    }
-    let p = Proc(cmd.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
-        assert!(Instant::now() < deadline, "dtnd did not come up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
-}
 
 fn json(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Value {
     let mut r = r.unwrap();
@@ -85,8 +39,8 @@ fn main() {
     let quick = std::env::var_os("BLOB_BENCH_QUICK").is_some();
     let dir = tempfile::tempdir().unwrap();
     let (tb, ab, ta, aa) = (free_port(), free_port(), free_port(), free_port());
-    let _b = node(dir.path(), "ipn:2.0", tb, ab, None);
-    let _a = node(dir.path(), "ipn:1.0", ta, aa, Some(tb));
+    let _b = dtnd_node(dir.path(), "ipn:2.0", tb, ab, None, &[]);
+    let _a = dtnd_node(dir.path(), "ipn:1.0", ta, aa, Some(tb), &[]);
     let (a, b) = (
         format!("http://127.0.0.1:{aa}"),
         format!("http://127.0.0.1:{ab}"),

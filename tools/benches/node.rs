@@ -28,46 +28,16 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bundle_agent::wire::{BundleView, DecodeOptions};
 
-struct Proc(Child);
+mod common;
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::config::Config::builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(300)))
-            .build(),
-    )
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use common::{free_port, http, wait_port, Proc};
 
 // ---------- our dtnd ----------
 
@@ -78,30 +48,7 @@ struct Ours {
     b_pid: u32,
 }
 
-fn ours_node(
-    dir: &Path,
-    id: &str,
-    tcpcl: u16,
-    api: u16,
-    peer: Option<u16>,
-    extra: &[&str],
-) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtnd"));
-    cmd.args(["--node-id", id, "--data-dir"])
-        .arg(dir.join(id.replace([':', '.', '/'], "_")))
-        .args(["--tcpcl-listen", &format!("127.0.0.1:{tcpcl}")])
-        .args(["--api-listen", &format!("127.0.0.1:{api}")])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(p) = peer {
-        cmd.args(["--peer", &format!("127.0.0.1:{p}")]);
-    }
-    let p = Proc(cmd.spawn().unwrap());
-    wait_port(api);
-    p
-}
+use common::dtnd_node as ours_node;
 
 fn ours_pair(dir: &Path) -> Ours {
     let (tb, ab, ta, aa) = (free_port(), free_port(), free_port(), free_port());

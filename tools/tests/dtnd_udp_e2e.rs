@@ -10,15 +10,7 @@
 
 mod common;
 
-use common::{free_port, Node};
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, free_udp_port, Node};
 
 fn udp(listen: u16, peers: &[(&str, u16)]) -> Vec<String> {
     let mut v = vec![

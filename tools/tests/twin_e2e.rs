@@ -19,7 +19,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{dtnctl, free_port, Node};
+use common::{dtnctl, free_port, ok, Node};
 use netsim::emulate::proxy::LinkRelay;
 use netsim::link::LinkModel;
 use netsim::rng::Rng;
@@ -61,15 +61,6 @@ fn wait_fields(node: &Node, what: &str, f: impl Fn(&Value) -> bool) -> Value {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn contains(hay: &[u8], needle: &str) -> bool {

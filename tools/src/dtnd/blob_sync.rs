@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use bundle_agent::wire::{BundleBuilder, BundleId, CreationTimestamp, DtnTime, Eid};
+use bundle_agent::wire::{BundleId, DtnTime, Eid};
 use erasure_store::{BlobStore, Hash, Progress, Transfers};
 use serde_json::{json, Value};
 
@@ -296,16 +296,14 @@ impl BlobSync {
                 break;
             };
             self.sequence += 1;
-            match BundleBuilder::new(
+            match super::internal::service_bundle(
                 endpoint(&o.to),
-                self.endpoint.clone(),
-                CreationTimestamp::new(now, self.sequence),
-            )
-            .lifetime_ms(SHARD_LIFETIME_MS)
-            .hop_count(64, 0)
-            .payload(&o.payload)
-            .build()
-            {
+                &self.endpoint,
+                now,
+                self.sequence,
+                SHARD_LIFETIME_MS,
+                &o.payload,
+            ) {
                 Ok(b) => out.push(b),
                 Err(e) => tracing::error!("blob bundle: {e}"),
             }

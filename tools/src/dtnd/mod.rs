@@ -19,6 +19,7 @@ pub mod blob_sync;
 pub mod contacts;
 pub mod core;
 pub mod echo;
+pub mod internal;
 pub mod links;
 pub mod metrics;
 pub mod push;

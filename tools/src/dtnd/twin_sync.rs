@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use bundle_agent::store::RocksStore;
-use bundle_agent::wire::{BundleBuilder, BundleId, CreationTimestamp, DtnTime, Eid};
+use bundle_agent::wire::{BundleId, DtnTime, Eid};
 use crdt_store::service::{twin_endpoint, Change, ServiceError};
 use crdt_store::{Edit, ServiceConfig, TwinService};
 use serde_json::{json, Value};
@@ -160,15 +160,14 @@ impl TwinSync {
         let mut bundles = Vec::new();
         while let Some(out) = self.service.poll_outgoing() {
             self.sequence += 1;
-            let built = BundleBuilder::new(
+            let built = super::internal::service_bundle(
                 twin_endpoint(&out.to),
-                self.endpoint.clone(),
-                CreationTimestamp::new(now, self.sequence),
-            )
-            .lifetime_ms(DELTA_LIFETIME_MS)
-            .hop_count(64, 0)
-            .payload(&out.payload)
-            .build();
+                &self.endpoint,
+                now,
+                self.sequence,
+                DELTA_LIFETIME_MS,
+                &out.payload,
+            );
             match built {
                 Ok(b) => {
                     tracing::debug!(twin = %out.twin, to = %out.to, bytes = out.payload.len(), "twin delta");

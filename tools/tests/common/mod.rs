@@ -153,6 +153,25 @@ impl Node {
     }
 }
 
+/// A free UDP port on loopback.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The standard output of a command that must have succeeded (else its error output).
+pub fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `dtnctl` with `args` against this node's API.
 pub fn dtnctl(node: &Node, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dtnctl"))

@@ -2,5 +2,7 @@
 //! decide routes (ARCHITECTURE §2). Protocol logic is sans-IO (events in, actions out, time
 //! passed in); the tokio edges that own sockets come beside it.
 
+pub mod ltp;
+#[cfg(feature = "tcpcl")]
 pub mod tcpcl;
 pub mod udp;

@@ -3,9 +3,13 @@
 //!
 //! - [`sdnv`]: self-delimiting numeric values (RFC 6256), LTP's integers.
 //! - [`segment`]: every segment type of RFC 5326 §3, decoded with bounds and typed errors.
+//! - [`engine`]: the sans-IO engine: red-part sessions, checkpoints and reports, sending
+//!   again exactly the ranges a report lacks, cancellation, timers suspended while a link is
+//!   down.
 //!
-//! Started: the wire format. The engine (sessions, checkpoints and reports, retransmission of
-//! missing ranges, cancellation, timers suspended while the link is down) is next.
+//! Not yet: the UDP edge in `dtnd` (engine IDs mapped to nodes, segment sizes and rates per
+//! link from the contact plan), green data, several checkpoints per pass.
 
+pub mod engine;
 pub mod sdnv;
 pub mod segment;

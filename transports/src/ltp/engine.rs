@@ -1,0 +1,693 @@
+//! The LTP engine (RFC 5326 §6), sans-IO: blocks in, segments out, reports and
+//! retransmissions in between; time comes in as `now_ms`, datagrams and link changes as
+//! events, and what to send or deliver comes back as actions.
+//!
+//! Scope of this first engine: every block is sent all red (a bundle must arrive whole). The
+//! sender cuts a block into segments, the last one a checkpoint that ends the red part; the
+//! receiver answers a checkpoint with a report of what it has; the sender acknowledges the
+//! report and sends again exactly the ranges the report lacks, ending with a new checkpoint,
+//! until a report claims the whole red part: only then does the block count as sent. Lost
+//! checkpoints and reports are sent again when their timer (a round trip plus a margin)
+//! runs out, a limited number of times, after which the session is cancelled. Timers of a
+//! peer whose link is known to be down are suspended, and resumed with the time they had
+//! left when it comes back (RFC 5326 §6: a closed contact is not a lost segment). Green data
+//! is refused (cancelled as miscoloured) for now.
+//!
+//! Bounds: blocks are at most `max_block` bytes, sessions at most `max_sessions` each way; a
+//! receiver keeps the pieces it got (never an allocation of what a segment claims), and a
+//! segment past the block limit cancels the session.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::segment::{CancelReason, Checkpoint, Claim, Content, Segment, SessionId};
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// This engine's ID.
+    pub engine_id: u64,
+    /// Most client data bytes per data segment.
+    pub max_segment: usize,
+    /// Largest block sent or received.
+    pub max_block: u64,
+    /// Most sessions in progress each way.
+    pub max_sessions: usize,
+    /// How often a checkpoint or report is sent again before the session is cancelled.
+    pub max_retries: u32,
+    /// Added to the round trip for a timer.
+    pub timer_margin_ms: u64,
+}
+
+impl EngineConfig {
+    /// Defaults: 1,400-byte segments, 256 MiB blocks, 1,024 sessions, 10 retries, 1 s margin.
+    pub fn new(engine_id: u64) -> Self {
+        Self {
+            engine_id,
+            max_segment: 1400,
+            max_block: 256 << 20,
+            max_sessions: 1024,
+            max_retries: 10,
+            timer_margin_ms: 1000,
+        }
+    }
+}
+
+/// What the engine is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Send `block` to engine `to`; `id` names it in the outcome.
+    Send {
+        /// The host's name for it.
+        id: u64,
+        /// The receiving engine.
+        to: u64,
+        /// The block (a bundle).
+        block: Vec<u8>,
+    },
+    /// A datagram from engine `from`'s link.
+    Datagram {
+        /// The engine it came from.
+        from: u64,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// The link to an engine is up, with this one-way light time.
+    LinkUp {
+        /// The engine.
+        engine: u64,
+        /// One-way light time.
+        owlt_ms: u64,
+    },
+    /// The link to an engine is down: its timers stop.
+    LinkDown {
+        /// The engine.
+        engine: u64,
+    },
+    /// Time passed (timers are due).
+    Tick,
+}
+
+/// What the engine asks of the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send a segment to an engine.
+    Transmit {
+        /// The engine.
+        to: u64,
+        /// The segment.
+        bytes: Vec<u8>,
+    },
+    /// A block arrived whole.
+    Deliver {
+        /// The sending engine.
+        from: u64,
+        /// The block.
+        block: Vec<u8>,
+    },
+    /// A block was reported received in full.
+    Sent {
+        /// The host's name for it.
+        id: u64,
+    },
+    /// A block could not be sent.
+    Failed {
+        /// The host's name for it.
+        id: u64,
+        /// Why.
+        reason: CancelReason,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Timer {
+    deadline: u64,
+    /// Left when the link went down (the timer is suspended).
+    suspended: Option<u64>,
+    tries: u32,
+}
+
+#[derive(Debug)]
+struct Outbound {
+    id: u64,
+    to: u64,
+    block: Vec<u8>,
+    next_checkpoint: u64,
+    /// The last checkpoint sent and its timer: (serial, report serial, offset, bytes).
+    checkpoint: Option<(u64, u64, u64, Vec<u8>, Timer)>,
+}
+
+#[derive(Debug, Default)]
+struct Inbound {
+    /// Received pieces by offset.
+    pieces: BTreeMap<u64, Vec<u8>>,
+    /// The red part's length, once its end arrived.
+    red_len: Option<u64>,
+    next_report: u64,
+    /// Reports sent and not acknowledged: serial -> (bytes, timer).
+    reports: BTreeMap<u64, (Vec<u8>, Timer)>,
+    delivered: bool,
+}
+
+impl Inbound {
+    /// The received ranges, merged.
+    fn ranges(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for (off, data) in &self.pieces {
+            let end = off + data.len() as u64;
+            match out.last_mut() {
+                Some(last) if *off <= last.1 => last.1 = last.1.max(end),
+                _ => out.push((*off, end)),
+            }
+        }
+        out
+    }
+
+    fn complete(&self) -> bool {
+        match self.red_len {
+            Some(len) => {
+                let r = self.ranges();
+                len == 0 || (r.len() == 1 && r.first().is_some_and(|(s, e)| *s == 0 && *e >= len))
+            }
+            None => false,
+        }
+    }
+}
+
+/// An LTP engine.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    next_session: u64,
+    outbound: BTreeMap<u64, Outbound>,
+    inbound: BTreeMap<SessionId, Inbound>,
+    /// Peer engines: one-way light time, link up.
+    links: BTreeMap<u64, (u64, bool)>,
+    actions: VecDeque<Action>,
+    /// Sessions received whole and closed, with their red length: a checkpoint sent again
+    /// (the report was lost) is answered with a full report. Bounded, oldest forgotten.
+    closed: BTreeMap<SessionId, u64>,
+    closed_order: VecDeque<SessionId>,
+    /// Segments refused as malformed.
+    pub malformed: u64,
+}
+
+/// Closed sessions remembered.
+const MAX_CLOSED: usize = 4096;
+
+fn seg(session: SessionId, content: Content<'_>) -> Vec<u8> {
+    Segment {
+        session,
+        content,
+        header_ext: Vec::new(),
+        trailer_ext: Vec::new(),
+    }
+    .encode()
+}
+
+impl Engine {
+    /// A new engine.
+    pub fn new(cfg: EngineConfig) -> Self {
+        Self {
+            cfg,
+            next_session: 1,
+            outbound: BTreeMap::new(),
+            inbound: BTreeMap::new(),
+            links: BTreeMap::new(),
+            actions: VecDeque::new(),
+            closed: BTreeMap::new(),
+            closed_order: VecDeque::new(),
+            malformed: 0,
+        }
+    }
+
+    /// The next action.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    fn up(&self, engine: u64) -> bool {
+        self.links.get(&engine).is_some_and(|(_, up)| *up)
+    }
+
+    fn timer(&self, engine: u64, now: u64) -> Timer {
+        let owlt = self.links.get(&engine).map_or(0, |(o, _)| *o);
+        Timer {
+            deadline: now + 2 * owlt + self.cfg.timer_margin_ms,
+            suspended: if self.up(engine) {
+                None
+            } else {
+                Some(2 * owlt + self.cfg.timer_margin_ms)
+            },
+            tries: 0,
+        }
+    }
+
+    fn transmit(&mut self, to: u64, bytes: Vec<u8>) {
+        self.actions.push_back(Action::Transmit { to, bytes });
+    }
+
+    /// When [`Event::Tick`] should next come.
+    pub fn next_timeout(&self) -> Option<u64> {
+        let out = self
+            .outbound
+            .values()
+            .filter_map(|o| o.checkpoint.as_ref())
+            .filter(|c| c.4.suspended.is_none())
+            .map(|c| c.4.deadline);
+        let inb = self
+            .inbound
+            .values()
+            .flat_map(|i| i.reports.values())
+            .filter(|r| r.1.suspended.is_none())
+            .map(|r| r.1.deadline);
+        out.chain(inb).min()
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, now: u64, event: Event) {
+        match event {
+            Event::Send { id, to, block } => self.send(now, id, to, block),
+            Event::Datagram { from, bytes } => match Segment::decode(&bytes) {
+                Ok(s) => self.segment(now, from, s),
+                Err(_) => self.malformed += 1,
+            },
+            Event::LinkUp { engine, owlt_ms } => {
+                self.links.insert(engine, (owlt_ms, true));
+                self.resume(now, engine);
+            }
+            Event::LinkDown { engine } => {
+                let owlt = self.links.get(&engine).map_or(0, |(o, _)| *o);
+                self.links.insert(engine, (owlt, false));
+                self.suspend(now, engine);
+            }
+            Event::Tick => self.timers(now),
+        }
+    }
+
+    fn send(&mut self, now: u64, id: u64, to: u64, block: Vec<u8>) {
+        if block.len() as u64 > self.cfg.max_block || self.outbound.len() >= self.cfg.max_sessions {
+            self.actions.push_back(Action::Failed {
+                id,
+                reason: CancelReason::SystemCancelled,
+            });
+            return;
+        }
+        let number = self.next_session;
+        self.next_session += 1;
+        self.outbound.insert(
+            number,
+            Outbound {
+                id,
+                to,
+                block,
+                next_checkpoint: 1,
+                checkpoint: None,
+            },
+        );
+        let len = self
+            .outbound
+            .get(&number)
+            .map_or(0, |o| o.block.len() as u64);
+        self.send_ranges(now, number, &[(0, len)], 0);
+    }
+
+    /// Sends the `ranges` of a block's red part; the very last segment is a checkpoint
+    /// answering report `report_serial` (0 for the first pass), and its timer starts.
+    fn send_ranges(&mut self, now: u64, number: u64, ranges: &[(u64, u64)], report_serial: u64) {
+        let max = self.cfg.max_segment.max(1) as u64;
+        let Some(o) = self.outbound.get(&number) else {
+            return;
+        };
+        let peer = o.to;
+        let total = o.block.len() as u64;
+        let serial = o.next_checkpoint;
+        let session = SessionId {
+            originator: self.cfg.engine_id,
+            number,
+        };
+        let mut segments = Vec::new();
+        let last_range = ranges.len().saturating_sub(1);
+        for (r, (from, to)) in ranges.iter().enumerate() {
+            let mut at = *from;
+            loop {
+                let end = (at + max).min(*to);
+                let last = r == last_range && end >= *to;
+                let data = o.block.get(at as usize..end as usize).unwrap_or_default();
+                segments.push(seg(
+                    session,
+                    Content::Data {
+                        red: true,
+                        checkpoint: last.then_some(Checkpoint {
+                            serial,
+                            report_serial,
+                        }),
+                        end_of_red: end == total && last,
+                        end_of_block: end == total && last,
+                        client_service: 1,
+                        offset: at,
+                        data,
+                    },
+                ));
+                if end >= *to {
+                    break;
+                }
+                at = end;
+            }
+        }
+        let timer = self.timer(peer, now);
+        if let (Some(o), Some(cp)) = (self.outbound.get_mut(&number), segments.last()) {
+            o.next_checkpoint += 1;
+            o.checkpoint = Some((serial, report_serial, 0, cp.clone(), timer));
+        }
+        for bytes in segments {
+            self.transmit(peer, bytes);
+        }
+    }
+
+    fn segment(&mut self, now: u64, from: u64, s: Segment<'_>) {
+        let session = s.session;
+        match s.content {
+            Content::Data {
+                red,
+                checkpoint,
+                end_of_red,
+                offset,
+                data,
+                ..
+            } => self.data(
+                now, from, session, red, checkpoint, end_of_red, offset, data,
+            ),
+            Content::Report {
+                serial,
+                upper,
+                lower,
+                claims,
+                ..
+            } => self.report(now, from, session, serial, upper, lower, &claims),
+            Content::ReportAck { serial } => {
+                if let Some(i) = self.inbound.get_mut(&session) {
+                    i.reports.remove(&serial);
+                    if i.delivered && i.reports.is_empty() {
+                        let len = i.red_len.unwrap_or(0);
+                        self.inbound.remove(&session);
+                        self.closed.insert(session, len);
+                        self.closed_order.push_back(session);
+                        while self.closed_order.len() > MAX_CLOSED {
+                            if let Some(old) = self.closed_order.pop_front() {
+                                self.closed.remove(&old);
+                            }
+                        }
+                    }
+                }
+            }
+            Content::Cancel { by_sender, reason } => {
+                let ack = seg(
+                    session,
+                    Content::CancelAck {
+                        to_sender: by_sender,
+                    },
+                );
+                if by_sender {
+                    self.inbound.remove(&session);
+                } else if session.originator == self.cfg.engine_id {
+                    if let Some(o) = self.outbound.remove(&session.number) {
+                        self.actions.push_back(Action::Failed { id: o.id, reason });
+                    }
+                }
+                self.transmit(from, ack);
+            }
+            Content::CancelAck { .. } => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn data(
+        &mut self,
+        now: u64,
+        from: u64,
+        session: SessionId,
+        red: bool,
+        checkpoint: Option<Checkpoint>,
+        end_of_red: bool,
+        offset: u64,
+        data: &[u8],
+    ) {
+        let end = offset + data.len() as u64;
+        if let Some(&len) = self.closed.get(&session) {
+            if let Some(cp) = checkpoint {
+                let report = Content::Report {
+                    serial: 1,
+                    checkpoint_serial: cp.serial,
+                    upper: len,
+                    lower: 0,
+                    claims: if len > 0 {
+                        vec![Claim {
+                            offset: 0,
+                            length: len,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                };
+                self.transmit(from, seg(session, report));
+            }
+            return;
+        }
+        if !red || end > self.cfg.max_block {
+            let reason = if red {
+                CancelReason::SystemCancelled
+            } else {
+                CancelReason::Miscolored
+            };
+            self.inbound.remove(&session);
+            self.transmit(
+                from,
+                seg(
+                    session,
+                    Content::Cancel {
+                        by_sender: false,
+                        reason,
+                    },
+                ),
+            );
+            return;
+        }
+        if !self.inbound.contains_key(&session) && self.inbound.len() >= self.cfg.max_sessions {
+            self.transmit(
+                from,
+                seg(
+                    session,
+                    Content::Cancel {
+                        by_sender: false,
+                        reason: CancelReason::SystemCancelled,
+                    },
+                ),
+            );
+            return;
+        }
+        let timer = self.timer(from, now);
+        let i = self.inbound.entry(session).or_default();
+        if !i.delivered && !data.is_empty() {
+            i.pieces.entry(offset).or_insert_with(|| data.to_vec());
+        }
+        if end_of_red {
+            i.red_len = Some(end);
+        }
+        if let Some(cp) = checkpoint {
+            // A report of everything received up to the checkpoint's end.
+            let claims: Vec<Claim> = if i.delivered {
+                vec![Claim {
+                    offset: 0,
+                    length: i.red_len.unwrap_or(end),
+                }]
+            } else {
+                let upper = i.red_len.unwrap_or(0).max(end);
+                i.ranges()
+                    .into_iter()
+                    .filter(|(s, _)| *s < upper)
+                    .map(|(s, e)| Claim {
+                        offset: s,
+                        length: e.min(upper) - s,
+                    })
+                    .collect()
+            };
+            let upper = i.red_len.unwrap_or(0).max(end);
+            let serial = i.next_report.max(1);
+            i.next_report = serial + 1;
+            let bytes = seg(
+                session,
+                Content::Report {
+                    serial,
+                    checkpoint_serial: cp.serial,
+                    upper,
+                    lower: 0,
+                    claims,
+                },
+            );
+            i.reports.insert(serial, (bytes.clone(), timer));
+            self.actions.push_back(Action::Transmit { to: from, bytes });
+        }
+        let deliver = !i.delivered && i.complete();
+        if deliver {
+            let len = i.red_len.unwrap_or(0) as usize;
+            let mut block = vec![0u8; len];
+            for (off, piece) in &i.pieces {
+                let start = *off as usize;
+                let stop = (start + piece.len()).min(len);
+                if let (Some(dst), Some(src)) = (
+                    block.get_mut(start..stop),
+                    piece.get(..stop.saturating_sub(start)),
+                ) {
+                    dst.copy_from_slice(src);
+                }
+            }
+            i.delivered = true;
+            i.pieces.clear();
+            self.actions.push_back(Action::Deliver { from, block });
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        now: u64,
+        from: u64,
+        session: SessionId,
+        serial: u64,
+        upper: u64,
+        lower: u64,
+        claims: &[Claim],
+    ) {
+        // Always acknowledge a report (RFC 5326 §6.13), also a repeated one.
+        self.transmit(from, seg(session, Content::ReportAck { serial }));
+        if session.originator != self.cfg.engine_id {
+            return;
+        }
+        let Some(o) = self.outbound.get_mut(&session.number) else {
+            return;
+        };
+        let total = o.block.len() as u64;
+        // The gaps between the claims, within the report's bounds.
+        let mut gaps = Vec::new();
+        let mut at = lower;
+        for c in claims {
+            let start = lower + c.offset;
+            if start > at {
+                gaps.push((at, start));
+            }
+            at = start + c.length;
+        }
+        if at < upper {
+            gaps.push((at, upper));
+        }
+        if gaps.is_empty() && upper >= total {
+            let id = o.id;
+            self.outbound.remove(&session.number);
+            self.actions.push_back(Action::Sent { id });
+            return;
+        }
+        if upper < total {
+            gaps.push((upper, total));
+        }
+        o.checkpoint = None;
+        self.send_ranges(now, session.number, &gaps, serial);
+    }
+
+    fn timers(&mut self, now: u64) {
+        let max = self.cfg.max_retries;
+        let margin = self.cfg.timer_margin_ms;
+        let rtt: BTreeMap<u64, u64> = self
+            .links
+            .iter()
+            .map(|(e, (owlt, _))| (*e, 2 * owlt + margin))
+            .collect();
+        let round = |e: u64| rtt.get(&e).copied().unwrap_or(margin);
+        let mut cancel = Vec::new();
+        let mut resend = Vec::new();
+        for (number, o) in self.outbound.iter_mut() {
+            if let Some((_, _, _, bytes, t)) = o.checkpoint.as_mut() {
+                if t.suspended.is_none() && t.deadline <= now {
+                    if t.tries >= max {
+                        cancel.push(*number);
+                        continue;
+                    }
+                    t.tries += 1;
+                    t.deadline = now + round(o.to);
+                    resend.push((o.to, bytes.clone()));
+                }
+            }
+        }
+        for (session, i) in self.inbound.iter_mut() {
+            for (bytes, t) in i.reports.values_mut() {
+                if t.suspended.is_none() && t.deadline <= now && t.tries < max {
+                    t.tries += 1;
+                    t.deadline = now + round(session.originator);
+                    resend.push((session.originator, bytes.clone()));
+                }
+            }
+        }
+        for number in cancel {
+            if let Some(o) = self.outbound.remove(&number) {
+                let session = SessionId {
+                    originator: self.cfg.engine_id,
+                    number,
+                };
+                let reason = CancelReason::RetransmissionLimit;
+                self.transmit(
+                    o.to,
+                    seg(
+                        session,
+                        Content::Cancel {
+                            by_sender: true,
+                            reason,
+                        },
+                    ),
+                );
+                self.actions.push_back(Action::Failed { id: o.id, reason });
+            }
+        }
+        for (to, bytes) in resend {
+            self.transmit(to, bytes);
+        }
+    }
+
+    fn suspend(&mut self, now: u64, engine: u64) {
+        let stop = |t: &mut Timer| {
+            if t.suspended.is_none() {
+                t.suspended = Some(t.deadline.saturating_sub(now));
+            }
+        };
+        for o in self.outbound.values_mut().filter(|o| o.to == engine) {
+            if let Some(c) = o.checkpoint.as_mut() {
+                stop(&mut c.4);
+            }
+        }
+        for (session, i) in self.inbound.iter_mut() {
+            if session.originator == engine {
+                for (_, t) in i.reports.values_mut() {
+                    stop(t);
+                }
+            }
+        }
+    }
+
+    fn resume(&mut self, now: u64, engine: u64) {
+        let go = |t: &mut Timer| {
+            if let Some(left) = t.suspended.take() {
+                t.deadline = now + left;
+            }
+        };
+        for o in self.outbound.values_mut().filter(|o| o.to == engine) {
+            if let Some(c) = o.checkpoint.as_mut() {
+                go(&mut c.4);
+            }
+        }
+        for (session, i) in self.inbound.iter_mut() {
+            if session.originator == engine {
+                for (_, t) in i.reports.values_mut() {
+                    go(t);
+                }
+            }
+        }
+    }
+}

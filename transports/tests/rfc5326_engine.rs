@@ -1,0 +1,310 @@
+//! Two LTP engines (RFC 5326) in virtual time over a link with one-way delay and loss: blocks
+//! arrive whole; the red part is sent again only where reports show gaps (the bytes are
+//! counted); a contact that closes mid-session suspends the timers and the session finishes
+//! at the next contact without restarting, where unsuspended timers would have given up.
+
+// Test code: a panic is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeMap;
+
+use transports::ltp::engine::{Action, Engine, EngineConfig, Event};
+use transports::ltp::segment::{Content, Segment};
+
+const OWLT: u64 = 2_000;
+
+struct Net {
+    engines: [Engine; 2],
+    /// (arrival time, sequence) -> (to engine index, from id, bytes).
+    wire: BTreeMap<(u64, u64), (usize, u64, Vec<u8>)>,
+    seq: u64,
+    now: u64,
+    rng: u64,
+    loss: f64,
+    up: bool,
+    delivered: Vec<Vec<u8>>,
+    sent: Vec<u64>,
+    failed: Vec<u64>,
+    /// Red data bytes A put on the wire, and those lost.
+    data_bytes: u64,
+    data_lost: u64,
+    checkpoints_resent: u64,
+}
+
+impl Net {
+    fn new(loss: f64, max_retries: u32) -> Self {
+        let cfg = |id| {
+            let mut c = EngineConfig::new(id);
+            c.max_segment = 1000;
+            c.max_retries = max_retries;
+            c
+        };
+        let mut n = Net {
+            engines: [Engine::new(cfg(1)), Engine::new(cfg(2))],
+            wire: BTreeMap::new(),
+            seq: 0,
+            now: 0,
+            rng: 0x1234_5678,
+            loss,
+            up: true,
+            delivered: Vec::new(),
+            sent: Vec::new(),
+            failed: Vec::new(),
+            data_bytes: 0,
+            data_lost: 0,
+            checkpoints_resent: 0,
+        };
+        n.engines[0].handle(
+            0,
+            Event::LinkUp {
+                engine: 2,
+                owlt_ms: OWLT,
+            },
+        );
+        n.engines[1].handle(
+            0,
+            Event::LinkUp {
+                engine: 1,
+                owlt_ms: OWLT,
+            },
+        );
+        n
+    }
+
+    fn lose(&mut self) -> bool {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        ((self.rng % 10_000) as f64) < self.loss * 10_000.0
+    }
+
+    fn drain(&mut self, e: usize) {
+        let mut seen_checkpoints = std::collections::BTreeSet::new();
+        while let Some(a) = self.engines[e].poll_action() {
+            match a {
+                Action::Transmit { to: _, bytes } => {
+                    let lost = !self.up || self.lose();
+                    if e == 0 {
+                        if let Ok(Segment {
+                            content:
+                                Content::Data {
+                                    data, checkpoint, ..
+                                },
+                            ..
+                        }) = Segment::decode(&bytes)
+                        {
+                            self.data_bytes += data.len() as u64;
+                            if lost {
+                                self.data_lost += data.len() as u64;
+                            }
+                            if let Some(c) = checkpoint {
+                                if !seen_checkpoints.insert(c.serial) {
+                                    self.checkpoints_resent += 1;
+                                }
+                            }
+                        }
+                    }
+                    if !lost {
+                        self.seq += 1;
+                        let from = if e == 0 { 1 } else { 2 };
+                        self.wire
+                            .insert((self.now + OWLT, self.seq), (1 - e, from, bytes));
+                    }
+                }
+                Action::Deliver { block, .. } => self.delivered.push(block),
+                Action::Sent { id } => self.sent.push(id),
+                Action::Failed { id, .. } => self.failed.push(id),
+            }
+        }
+    }
+
+    /// Runs until `until` or until nothing is left to happen.
+    fn run(&mut self, until: u64) {
+        loop {
+            self.drain(0);
+            self.drain(1);
+            let next_wire = self.wire.keys().next().map(|k| k.0);
+            let next_timer = self.engines.iter().filter_map(Engine::next_timeout).min();
+            let next = match (next_wire, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => match a.or(b) {
+                    Some(t) => t,
+                    None => return,
+                },
+            };
+            if next > until {
+                self.now = until;
+                return;
+            }
+            self.now = self.now.max(next);
+            while let Some((&(at, seq), _)) = self.wire.iter().next() {
+                if at > self.now {
+                    break;
+                }
+                let (to, from, bytes) = self.wire.remove(&(at, seq)).unwrap();
+                self.engines[to].handle(self.now, Event::Datagram { from, bytes });
+            }
+            for e in &mut self.engines {
+                e.handle(self.now, Event::Tick);
+            }
+        }
+    }
+}
+
+fn block(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed))
+        .collect()
+}
+
+#[test]
+fn rfc5326_6_blocks_arrive_whole_and_only_gaps_are_sent_again() {
+    let mut n = Net::new(0.05, 20);
+    let blocks: Vec<Vec<u8>> = (0..5).map(|i| block(100_000 + i * 777, i as u8)).collect();
+    for (i, b) in blocks.iter().enumerate() {
+        n.engines[0].handle(
+            0,
+            Event::Send {
+                id: i as u64,
+                to: 2,
+                block: b.clone(),
+            },
+        );
+    }
+    n.run(10_000_000);
+    let mut got = n.delivered.clone();
+    got.sort();
+    let mut want = blocks.clone();
+    want.sort();
+    assert_eq!(got, want);
+    n.sent.sort_unstable();
+    assert_eq!(
+        n.sent,
+        vec![0, 1, 2, 3, 4],
+        "every block reported received in full"
+    );
+    assert!(n.failed.is_empty());
+    let first: u64 = blocks.iter().map(|b| b.len() as u64).sum();
+    let again = n.data_bytes - first;
+    eprintln!(
+        "{first} bytes in 5 blocks, 5% loss: {} lost, {again} sent again, {} checkpoints resent, done at {} ms",
+        n.data_lost, n.checkpoints_resent, n.now
+    );
+    // Exactly the lost ranges went again, plus the data of checkpoints sent again when their
+    // report was lost (at most one segment each).
+    assert!(n.data_lost > 10_000, "{} bytes lost", n.data_lost);
+    assert!(
+        again <= n.data_lost + n.checkpoints_resent * 1000,
+        "{again} bytes sent again for {} lost ({} checkpoints resent)",
+        n.data_lost,
+        n.checkpoints_resent
+    );
+}
+
+#[test]
+fn rfc5326_6_a_contact_that_closes_mid_session_resumes_at_the_next() {
+    // Three retries: with timers running through a 100 s outage, the session would give up.
+    let mut n = Net::new(0.0, 3);
+    let b = block(50_000, 9);
+    n.engines[0].handle(
+        0,
+        Event::Send {
+            id: 7,
+            to: 2,
+            block: b.clone(),
+        },
+    );
+    n.drain(0);
+    // The contact closes before anything arrives: everything on the wire is lost.
+    n.up = false;
+    n.wire.clear();
+    n.engines[0].handle(0, Event::LinkDown { engine: 2 });
+    n.engines[1].handle(0, Event::LinkDown { engine: 1 });
+    n.run(100_000);
+    assert!(n.failed.is_empty(), "timers ran while the link was down");
+    assert!(n.delivered.is_empty());
+    // The next contact.
+    n.up = true;
+    n.engines[0].handle(
+        100_000,
+        Event::LinkUp {
+            engine: 2,
+            owlt_ms: OWLT,
+        },
+    );
+    n.engines[1].handle(
+        100_000,
+        Event::LinkUp {
+            engine: 1,
+            owlt_ms: OWLT,
+        },
+    );
+    n.now = 100_000;
+    n.run(1_000_000);
+    assert_eq!(n.delivered, vec![b]);
+    assert_eq!(n.sent, vec![7]);
+    assert!(n.failed.is_empty());
+}
+
+#[test]
+fn rfc5326_6_hostile_segments_are_counted_not_fatal() {
+    let mut e = Engine::new(EngineConfig::new(2));
+    e.handle(
+        0,
+        Event::Datagram {
+            from: 1,
+            bytes: vec![0xff; 40],
+        },
+    );
+    e.handle(
+        0,
+        Event::Datagram {
+            from: 1,
+            bytes: vec![],
+        },
+    );
+    assert_eq!(e.malformed, 2);
+    // A segment claiming data past the block limit cancels its session.
+    let mut cfg = EngineConfig::new(2);
+    cfg.max_block = 1000;
+    let mut e = Engine::new(cfg);
+    let far = Segment {
+        session: transports::ltp::segment::SessionId {
+            originator: 1,
+            number: 1,
+        },
+        content: Content::Data {
+            red: true,
+            checkpoint: None,
+            end_of_red: false,
+            end_of_block: false,
+            client_service: 1,
+            offset: 5000,
+            data: b"x",
+        },
+        header_ext: vec![],
+        trailer_ext: vec![],
+    };
+    e.handle(
+        0,
+        Event::Datagram {
+            from: 1,
+            bytes: far.encode(),
+        },
+    );
+    match e.poll_action() {
+        Some(Action::Transmit { bytes, .. }) => assert!(matches!(
+            Segment::decode(&bytes).unwrap().content,
+            Content::Cancel {
+                by_sender: false,
+                ..
+            }
+        )),
+        other => panic!("{other:?}"),
+    }
+}

@@ -156,6 +156,37 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let ltp = match &cfg.ltp {
+        Some(l) => {
+            let socket =
+                transports::udp::UdpLink::bind(l.listen, transports::udp::MAX_IPV4_DATAGRAM)
+                    .await
+                    .with_context(|| format!("binding LTP {}", l.listen))?;
+            tracing::info!(ltp = %socket.local_addr()?, engine = l.engine, peers = l.peers.len(), "LTP convergence layer up");
+            let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+            tokio::spawn(socket.clone().receive(tx));
+            let relay = core_tx.clone();
+            tokio::spawn(async move {
+                while let Some((from, bytes)) = rx.recv().await {
+                    if relay
+                        .send(core::CoreMsg::LtpDatagram { from, bytes })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            let links = l.peers.iter().map(|p| (ids.next(), p)).collect();
+            Some(tools::dtnd::ltp_link::LtpLinks::new(
+                l,
+                socket,
+                links,
+                tools::cli_io::dtn_now().0,
+            ))
+        }
+        None => None,
+    };
     let setup = core::CoreSetup {
         node_id,
         router,
@@ -164,6 +195,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         twins: cfg.twins.clone(),
         twin_changes,
         blobs: (cfg.blobs.clone(), cfg.data_dir.join("blobs")),
+        ltp,
     };
     let core = core::run(setup, store, core_rx);
     tokio::select! {

@@ -124,6 +124,13 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<()>,
     },
+    /// A datagram arrived on the LTP socket.
+    LtpDatagram {
+        /// Its sender.
+        from: SocketAddr,
+        /// The segment.
+        bytes: Vec<u8>,
+    },
     /// A datagram arrived on the UDP convergence layer.
     Datagram {
         /// Its sender.
@@ -253,6 +260,8 @@ pub struct CoreSetup {
     pub twin_changes: tokio::sync::broadcast::Sender<serde_json::Value>,
     /// Blobs: settings and the directory of the blob store.
     pub blobs: (super::blob_config::BlobConfig, std::path::PathBuf),
+    /// The LTP convergence layer.
+    pub ltp: Option<super::ltp_link::LtpLinks>,
 }
 
 /// Bundles lent to a push subscriber, with their payloads, oldest first.
@@ -283,6 +292,7 @@ struct Core {
     udp_peers: BTreeMap<LinkId, SocketAddr>,
     twins: super::twin_sync::TwinSync,
     blobs: super::blob_sync::BlobSync,
+    ltp: Option<super::ltp_link::LtpLinks>,
 }
 
 /// Runs the core until every sender is gone.
@@ -299,6 +309,7 @@ pub async fn run(
         twins,
         twin_changes,
         blobs,
+        ltp,
     } = setup;
     let decode = if lenient {
         DecodeOptions::lenient()
@@ -332,6 +343,7 @@ pub async fn run(
         udp_peers: BTreeMap::new(),
         twins,
         blobs,
+        ltp: None,
     };
     // The echo service answers as soon as a request is delivered (an active registration).
     core.agent.handle(
@@ -352,6 +364,21 @@ pub async fn run(
     }
     core.agent.commit()?;
     core.act().await;
+    if let Some(l) = ltp {
+        let limit = l.max_block();
+        for (link, peer, _, _) in l.links().collect::<Vec<_>>() {
+            core.agent.handle(
+                dtn_now(),
+                Event::LinkUp {
+                    link,
+                    peer,
+                    max_bundle_size: Some(limit),
+                },
+            )?;
+        }
+        core.ltp = Some(l);
+        core.act().await;
+    }
     if let Some(u) = udp {
         let limit = u.socket.max_datagram() as u64;
         core.udp = Some(u.socket);
@@ -652,7 +679,17 @@ impl Core {
                 self.agent
                     .handle(now, Event::Received { link, bytes, token })?;
             }
+            CoreMsg::LtpDatagram { from, bytes } => {
+                if let Some(l) = self.ltp.as_mut() {
+                    let outs = l.datagram(now.0, from, bytes).await;
+                    self.ltp_outcomes(now, outs)?;
+                }
+            }
             CoreMsg::Tick => {
+                if let Some(l) = self.ltp.as_mut() {
+                    let outs = l.tick(now.0).await;
+                    self.ltp_outcomes(now, outs)?;
+                }
                 self.blobs.tick(now);
                 self.agent.handle(now, Event::Timer)?
             }
@@ -810,6 +847,25 @@ impl Core {
         }
     }
 
+    /// Hands what the LTP engine finished to the agent.
+    fn ltp_outcomes(
+        &mut self,
+        now: bundle_agent::wire::DtnTime,
+        outs: Vec<super::ltp_link::LtpOut>,
+    ) -> Result<()> {
+        for o in outs {
+            match o {
+                super::ltp_link::LtpOut::Received { link, bytes } => {
+                    let token = self.token(Origin::Datagram);
+                    self.agent
+                        .handle(now, Event::Received { link, bytes, token })?;
+                }
+                super::ltp_link::LtpOut::Sent { link, id, ok } => self.sent(now, link, id, ok)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Tells the agent how a transmission ended.
     fn sent(
         &mut self,
@@ -876,6 +932,18 @@ impl Core {
                             let _ = reply.send(Err(why));
                         }
                         Some(Origin::Datagram | Origin::Internal) | None => {}
+                    }
+                }
+                Action::Transmit { link, id, bytes }
+                    if self.ltp.as_ref().is_some_and(|l| l.has_link(link)) =>
+                {
+                    let now = dtn_now();
+                    let outs = match self.ltp.as_mut() {
+                        Some(l) => l.transmit(now.0, link, id, bytes).await,
+                        None => Vec::new(),
+                    };
+                    if let Err(e) = self.ltp_outcomes(now, outs) {
+                        tracing::error!("store: {e:#}");
                     }
                 }
                 Action::Transmit { link, id, bytes } if self.udp_peers.contains_key(&link) => {

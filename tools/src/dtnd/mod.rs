@@ -21,6 +21,7 @@ pub mod core;
 pub mod echo;
 pub mod internal;
 pub mod links;
+pub mod ltp_link;
 pub mod metrics;
 pub mod push;
 pub mod routing_api;
@@ -140,6 +141,22 @@ pub struct Flags {
     /// destination names one: K,M data and parity shards per stripe [default: 10,4].
     #[arg(long, value_name = "K,M")]
     pub blob_code: Option<String>,
+    /// LTP (RFC 5326) convergence layer address, for long-haul links [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub ltp_listen: Option<SocketAddr>,
+    /// This node's LTP engine ID [default: the ipn node number].
+    #[arg(long, value_name = "N")]
+    pub ltp_engine: Option<u64>,
+    /// A peer reached over LTP (repeatable): NODE-ID=ENGINE@HOST:PORT, e.g.
+    /// 'ipn:5.0=5@10.0.0.5:1113'.
+    #[arg(long = "ltp-peer", value_name = "NODE=ENGINE@ADDR")]
+    pub ltp_peers: Vec<String>,
+    /// One-way light time to the LTP peers, for the retransmission timers [default: 0s].
+    #[arg(long, value_name = "DURATION")]
+    pub ltp_owlt: Option<String>,
+    /// Client data bytes per LTP segment [default: 1400].
+    #[arg(long, value_name = "BYTES")]
+    pub ltp_segment: Option<usize>,
 }
 
 /// One UDP peer of the configuration file.
@@ -312,6 +329,8 @@ pub struct Config {
     pub twins: crdt_store::ServiceConfig,
     /// Blobs.
     pub blobs: blob_config::BlobConfig,
+    /// The LTP convergence layer, when on.
+    pub ltp: Option<ltp_link::LtpConfig>,
 }
 
 impl Config {
@@ -488,6 +507,7 @@ impl Config {
             flags.blob_code.as_deref(),
             file.blobs,
         )?;
+        let ltp = ltp_config(flags, &node_id)?;
         let mut peers = file.peers;
         peers.extend(flags.peers.iter().copied());
         Ok(Self {
@@ -516,12 +536,59 @@ impl Config {
             router,
             twins,
             blobs,
+            ltp,
         })
     }
 }
 
 /// `NODE-ID=HOST:PORT` pairs from the file's table `key` and the repeatable `flag`; errors
 /// name the entry.
+/// The LTP settings from the flags.
+fn ltp_config(flags: &Flags, node: &Eid) -> anyhow::Result<Option<ltp_link::LtpConfig>> {
+    let Some(listen) = flags.ltp_listen else {
+        if !flags.ltp_peers.is_empty() {
+            bail!("LTP peers are configured but no --ltp-listen address");
+        }
+        return Ok(None);
+    };
+    let engine = match (flags.ltp_engine, node) {
+        (Some(e), _) => e,
+        (None, Eid::Ipn(i)) => u64::from(i.node),
+        (None, _) => bail!("--ltp-engine N: a dtn node has no number to take as its engine ID"),
+    };
+    let mut peers = Vec::new();
+    for p in &flags.ltp_peers {
+        let what = || format!("--ltp-peer {p:?}: expected NODE-ID=ENGINE@HOST:PORT");
+        let (node, rest) = p.split_once('=').with_context(what)?;
+        let (engine, addr) = rest.split_once('@').with_context(what)?;
+        let node: Eid = node
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--ltp-peer {p:?}: node ID: {e}"))?;
+        peers.push(ltp_link::LtpPeer {
+            node: node.node_id(),
+            engine: engine.parse().with_context(what)?,
+            addr: addr.parse().with_context(what)?,
+        });
+    }
+    let owlt_ms = match &flags.ltp_owlt {
+        Some(d) => {
+            crate::cli_io::parse_duration_ms(d).with_context(|| format!("--ltp-owlt {d:?}"))?
+        }
+        None => 0,
+    };
+    let segment = flags.ltp_segment.unwrap_or(1400);
+    if !(64..=65_000).contains(&segment) {
+        bail!("--ltp-segment {segment}: between 64 and 65000 bytes (one datagram)");
+    }
+    Ok(Some(ltp_link::LtpConfig {
+        listen,
+        engine,
+        peers,
+        owlt_ms,
+        segment,
+    }))
+}
+
 fn node_addrs(
     file: &[PeerEntry],
     key: &str,
@@ -562,6 +629,38 @@ mod tests {
         let c = Config::merge(&Flags::default(), file).unwrap();
         assert_eq!(c.node_id.to_string(), "ipn:1.0");
         assert_eq!(c.peers.len(), 1);
+    }
+
+    #[test]
+    fn ltp_flags_with_clear_errors() {
+        let merge = |flags: Flags| {
+            Config::merge(
+                &flags,
+                toml::from_str::<FileConfig>("node_id = \"ipn:7.0\"").unwrap(),
+            )
+        };
+        let ok = merge(Flags {
+            ltp_listen: Some("127.0.0.1:1113".parse().unwrap()),
+            ltp_peers: vec!["ipn:5.0=5@127.0.0.1:1114".into()],
+            ltp_owlt: Some("2s".into()),
+            ..Flags::default()
+        })
+        .unwrap()
+        .ltp
+        .unwrap();
+        assert_eq!((ok.engine, ok.owlt_ms, ok.peers[0].engine), (7, 2000, 5));
+        let err = |flags: Flags| merge(flags).unwrap_err().to_string();
+        assert!(err(Flags {
+            ltp_peers: vec!["ipn:5.0=5@127.0.0.1:1114".into()],
+            ..Flags::default()
+        })
+        .contains("no --ltp-listen"));
+        assert!(err(Flags {
+            ltp_listen: Some("127.0.0.1:1113".parse().unwrap()),
+            ltp_peers: vec!["ipn:5.0@127.0.0.1:1114".into()],
+            ..Flags::default()
+        })
+        .contains("NODE-ID=ENGINE@HOST:PORT"));
     }
 
     #[test]

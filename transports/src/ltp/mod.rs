@@ -7,8 +7,8 @@
 //!   again exactly the ranges a report lacks, cancellation, timers suspended while a link is
 //!   down.
 //!
-//! Not yet: the UDP edge in `dtnd` (engine IDs mapped to nodes, segment sizes and rates per
-//! link from the contact plan), green data, several checkpoints per pass.
+//! The UDP edge is in `dtnd` (`tools::dtnd::ltp_link`). Not yet: links scheduled by the
+//! contact plan, rates per contact, green data, several checkpoints per pass.
 
 pub mod engine;
 pub mod sdnv;

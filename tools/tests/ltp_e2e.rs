@@ -109,6 +109,9 @@ fn rfc5326_bundles_cross_a_delayed_lossy_link_over_ltp() {
     let b = Node::start_with(d, "ipn:2.0", free_port(), &[], &[], &flags(lb, "ipn:1.0=1"));
     let a = Node::start_with(d, "ipn:1.0", free_port(), &[], &[], &flags(la, "ipn:2.0=2"));
     assert_eq!(b.post("/register?endpoint=ipn:2.1", b"").0, 204);
+    let peers: serde_json::Value = serde_json::from_slice(&a.get("/peers").unwrap().1).unwrap();
+    assert_eq!(peers[0]["convergence_layer"], "ltp");
+    assert_eq!(peers[0]["engine"], 2);
     let payloads: Vec<Vec<u8>> = (0..12u8)
         .map(|i| vec![i; 20_000 + usize::from(i) * 1000])
         .collect();

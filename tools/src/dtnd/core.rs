@@ -780,6 +780,17 @@ impl Core {
                 "found_by": if info.outbound { "static peer" } else { "accepted" },
             }));
         }
+        for (link, node, engine, addr) in self.ltp.iter().flat_map(|l| l.links()) {
+            out.push(serde_json::json!({
+                "link": link,
+                "convergence_layer": "ltp",
+                "address": addr.to_string(),
+                "node_id": node.to_string(),
+                "engine": engine,
+                "state": "configured",
+                "found_by": "static peer",
+            }));
+        }
         for (link, addr) in &self.udp_peers {
             out.push(serde_json::json!({
                 "link": link,

@@ -651,43 +651,37 @@ impl Engine {
         }
     }
 
-    fn suspend(&mut self, now: u64, engine: u64) {
-        let stop = |t: &mut Timer| {
-            if t.suspended.is_none() {
-                t.suspended = Some(t.deadline.saturating_sub(now));
-            }
-        };
+    /// Runs `f` on every timer of sessions with `engine`.
+    fn each_timer(&mut self, engine: u64, mut f: impl FnMut(&mut Timer)) {
         for o in self.outbound.values_mut().filter(|o| o.to == engine) {
             if let Some(c) = o.checkpoint.as_mut() {
-                stop(&mut c.4);
+                f(&mut c.4);
             }
         }
         for (session, i) in self.inbound.iter_mut() {
             if session.originator == engine {
                 for (_, t) in i.reports.values_mut() {
-                    stop(t);
+                    f(t);
                 }
             }
         }
     }
 
+    /// The link to `engine` went down: its timers keep what they had left.
+    fn suspend(&mut self, now: u64, engine: u64) {
+        self.each_timer(engine, |t| {
+            if t.suspended.is_none() {
+                t.suspended = Some(t.deadline.saturating_sub(now));
+            }
+        });
+    }
+
+    /// The link to `engine` came back: its timers run on from what they had left.
     fn resume(&mut self, now: u64, engine: u64) {
-        let go = |t: &mut Timer| {
+        self.each_timer(engine, |t| {
             if let Some(left) = t.suspended.take() {
                 t.deadline = now + left;
             }
-        };
-        for o in self.outbound.values_mut().filter(|o| o.to == engine) {
-            if let Some(c) = o.checkpoint.as_mut() {
-                go(&mut c.4);
-            }
-        }
-        for (session, i) in self.inbound.iter_mut() {
-            if session.originator == engine {
-                for (_, t) in i.reports.values_mut() {
-                    go(t);
-                }
-            }
-        }
+        });
     }
 }

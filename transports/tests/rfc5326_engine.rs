@@ -34,6 +34,8 @@ struct Net {
     data_bytes: u64,
     data_lost: u64,
     checkpoints_resent: u64,
+    /// The receiving host stores what is delivered at once.
+    store: bool,
 }
 
 impl Net {
@@ -58,6 +60,7 @@ impl Net {
             data_bytes: 0,
             data_lost: 0,
             checkpoints_resent: 0,
+            store: true,
         };
         n.engines[0].handle(
             0,
@@ -116,7 +119,12 @@ impl Net {
                             .insert((self.now + OWLT, self.seq), (1 - e, from, bytes));
                     }
                 }
-                Action::Deliver { block, .. } => self.delivered.push(block),
+                Action::Deliver { block, session, .. } => {
+                    self.delivered.push(block);
+                    if self.store {
+                        self.engines[e].handle(self.now, Event::Stored { session });
+                    }
+                }
                 Action::Sent { id } => self.sent.push(id),
                 Action::Failed { id, .. } => self.failed.push(id),
             }
@@ -307,4 +315,34 @@ fn rfc5326_6_hostile_segments_are_counted_not_fatal() {
         )),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn rfc5326_6_a_block_counts_as_sent_only_once_the_receiver_stored_it() {
+    let mut n = Net::new(0.0, 20);
+    n.store = false;
+    let b = block(30_000, 4);
+    n.engines[0].handle(
+        0,
+        Event::Send {
+            id: 1,
+            to: 2,
+            block: b.clone(),
+        },
+    );
+    n.run(60_000);
+    assert_eq!(n.delivered, vec![b]);
+    assert!(
+        n.sent.is_empty(),
+        "no report may say it arrived before it is stored"
+    );
+    // The host stores it: the report goes, and the sender hears.
+    let session = transports::ltp::segment::SessionId {
+        originator: 1,
+        number: 1,
+    };
+    n.engines[1].handle(n.now, Event::Stored { session });
+    n.run(200_000);
+    assert_eq!(n.sent, vec![1]);
+    assert_eq!(n.delivered.len(), 1, "delivered once");
 }

@@ -230,6 +230,8 @@ enum Origin {
     Api(oneshot::Sender<Result<(), String>>),
     /// UDP has nothing to acknowledge.
     Datagram,
+    /// An LTP block: its sender hears it arrived once it is durable.
+    Ltp(transports::ltp::segment::SessionId),
     /// Made by this node (echo replies).
     Internal,
 }
@@ -866,8 +868,12 @@ impl Core {
     ) -> Result<()> {
         for o in outs {
             match o {
-                super::ltp_link::LtpOut::Received { link, bytes } => {
-                    let token = self.token(Origin::Datagram);
+                super::ltp_link::LtpOut::Received {
+                    link,
+                    bytes,
+                    session,
+                } => {
+                    let token = self.token(Origin::Ltp(session));
                     self.agent
                         .handle(now, Event::Received { link, bytes, token })?;
                 }
@@ -923,6 +929,15 @@ impl Core {
                     Some(Origin::Api(reply)) => {
                         let _ = reply.send(Ok(()));
                     }
+                    Some(Origin::Ltp(session)) => {
+                        let now = dtn_now();
+                        if let Some(l) = self.ltp.as_mut() {
+                            let outs = l.stored(now.0, session).await;
+                            if let Err(e) = self.ltp_outcomes(now, outs) {
+                                tracing::error!("store: {e:#}");
+                            }
+                        }
+                    }
                     Some(Origin::Datagram | Origin::Internal) | None => {}
                 },
                 Action::Refuse { token, cause } => {
@@ -941,6 +956,15 @@ impl Core {
                         }
                         Some(Origin::Api(reply)) => {
                             let _ = reply.send(Err(why));
+                        }
+                        Some(Origin::Ltp(session)) => {
+                            let now = dtn_now();
+                            if let Some(l) = self.ltp.as_mut() {
+                                let outs = l.refused(now.0, session).await;
+                                if let Err(e) = self.ltp_outcomes(now, outs) {
+                                    tracing::error!("store: {e:#}");
+                                }
+                            }
                         }
                         Some(Origin::Datagram | Origin::Internal) | None => {}
                     }

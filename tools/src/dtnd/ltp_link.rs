@@ -5,9 +5,12 @@
 //! only when the receiving engine has reported the whole red part received. A block that
 //! arrives whole goes to the agent as a received bundle.
 //!
+//! The report that tells a sender its block arrived goes out only once the agent has stored
+//! the bundle durably (the agent's acceptance), so a crash in between never loses a bundle
+//! the sender counts as delivered.
+//!
 //! Not yet: links scheduled by the contact plan (their timers suspended between contacts,
-//! which the engine supports), one-way light time per contact, rate limits, and delaying the
-//! receiver's final report until the agent has stored the bundle durably.
+//! which the engine supports), one-way light time per contact, rate limits.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,6 +18,7 @@ use std::net::SocketAddr;
 use bundle_agent::agent::LinkId;
 use bundle_agent::wire::{BundleId, Eid};
 use transports::ltp::engine::{Action, Engine, EngineConfig, Event};
+use transports::ltp::segment::SessionId;
 use transports::udp::UdpLink;
 
 /// One LTP peer of the configuration.
@@ -53,6 +57,8 @@ pub enum LtpOut {
         link: LinkId,
         /// The bundle.
         bytes: Vec<u8>,
+        /// Its LTP session: [`LtpLinks::stored`] once the agent has it durably.
+        session: SessionId,
     },
     /// A transmission ended.
     Sent {
@@ -183,6 +189,18 @@ impl LtpLinks {
         self.drain().await
     }
 
+    /// The agent stored a received bundle durably: its sender may now hear it arrived.
+    pub async fn stored(&mut self, now_ms: u64, session: SessionId) -> Vec<LtpOut> {
+        self.engine.handle(now_ms, Event::Stored { session });
+        self.drain().await
+    }
+
+    /// The agent refused a received bundle: the session is cancelled.
+    pub async fn refused(&mut self, now_ms: u64, session: SessionId) -> Vec<LtpOut> {
+        self.engine.handle(now_ms, Event::Refused { session });
+        self.drain().await
+    }
+
     /// Time passed.
     pub async fn tick(&mut self, now_ms: u64) -> Vec<LtpOut> {
         self.engine.handle(now_ms, Event::Tick);
@@ -200,9 +218,17 @@ impl LtpLinks {
                         }
                     }
                 }
-                Action::Deliver { from, block } => {
+                Action::Deliver {
+                    from,
+                    session,
+                    block,
+                } => {
                     let link = self.by_engine.get(&from).map_or(0, |(l, _)| *l);
-                    out.push(LtpOut::Received { link, bytes: block });
+                    out.push(LtpOut::Received {
+                        link,
+                        bytes: block,
+                        session,
+                    });
                 }
                 Action::Sent { id } => {
                     if let Some((link, bundle)) = self.pending.remove(&id) {

@@ -85,6 +85,17 @@ pub enum Event {
     },
     /// Time passed (timers are due).
     Tick,
+    /// A delivered block is stored durably: the report that tells its sender goes out now.
+    Stored {
+        /// Its session.
+        session: SessionId,
+    },
+    /// A delivered block was refused by the host (store full, malformed): the session is
+    /// cancelled, so the sender sends it again later.
+    Refused {
+        /// Its session.
+        session: SessionId,
+    },
 }
 
 /// What the engine asks of the host.
@@ -101,6 +112,9 @@ pub enum Action {
     Deliver {
         /// The sending engine.
         from: u64,
+        /// The session: tell the engine [`Event::Stored`] once the block is durable (only
+        /// then does the sender hear it arrived), or [`Event::Refused`].
+        session: SessionId,
         /// The block.
         block: Vec<u8>,
     },
@@ -146,6 +160,10 @@ struct Inbound {
     /// Reports sent and not acknowledged: serial -> (bytes, timer).
     reports: BTreeMap<u64, (Vec<u8>, Timer)>,
     delivered: bool,
+    /// The host has stored the delivered block: reports may say it arrived.
+    stored: bool,
+    /// The last checkpoint seen, which a report after storing answers.
+    last_checkpoint: u64,
 }
 
 impl Inbound {
@@ -281,7 +299,51 @@ impl Engine {
                 self.suspend(now, engine);
             }
             Event::Tick => self.timers(now),
+            Event::Stored { session } => self.stored(now, session),
+            Event::Refused { session } => {
+                if self.inbound.remove(&session).is_some() {
+                    let cancel = Content::Cancel {
+                        by_sender: false,
+                        reason: CancelReason::SystemCancelled,
+                    };
+                    self.transmit(session.originator, seg(session, cancel));
+                }
+            }
         }
+    }
+
+    /// The host stored a delivered block: the full report goes out, with its timer.
+    fn stored(&mut self, now: u64, session: SessionId) {
+        let timer = self.timer(session.originator, now);
+        let Some(i) = self.inbound.get_mut(&session) else {
+            return;
+        };
+        if !i.delivered || i.stored {
+            return;
+        }
+        i.stored = true;
+        let len = i.red_len.unwrap_or(0);
+        let serial = i.next_report.max(1);
+        i.next_report = serial + 1;
+        let bytes = seg(
+            session,
+            Content::Report {
+                serial,
+                checkpoint_serial: i.last_checkpoint,
+                upper: len,
+                lower: 0,
+                claims: if len > 0 {
+                    vec![Claim {
+                        offset: 0,
+                        length: len,
+                    }]
+                } else {
+                    Vec::new()
+                },
+            },
+        );
+        i.reports.insert(serial, (bytes.clone(), timer));
+        self.transmit(session.originator, bytes);
     }
 
     fn send(&mut self, now: u64, id: u64, to: u64, block: Vec<u8>) {
@@ -494,6 +556,14 @@ impl Engine {
             i.red_len = Some(end);
         }
         if let Some(cp) = checkpoint {
+            i.last_checkpoint = cp.serial;
+        }
+        let completes = !i.delivered && i.complete();
+        // No report may say the whole block arrived before the host has stored it: a crash in
+        // between would lose a block its sender counts as delivered. Such a report waits for
+        // [`Event::Stored`].
+        let hold = completes || (i.delivered && !i.stored);
+        if let Some(cp) = checkpoint.filter(|_| !hold) {
             // A report of everything received up to the checkpoint's end.
             let claims: Vec<Claim> = if i.delivered {
                 vec![Claim {
@@ -527,8 +597,7 @@ impl Engine {
             i.reports.insert(serial, (bytes.clone(), timer));
             self.actions.push_back(Action::Transmit { to: from, bytes });
         }
-        let deliver = !i.delivered && i.complete();
-        if deliver {
+        if completes {
             let len = i.red_len.unwrap_or(0) as usize;
             let mut block = vec![0u8; len];
             for (off, piece) in &i.pieces {
@@ -543,7 +612,11 @@ impl Engine {
             }
             i.delivered = true;
             i.pieces.clear();
-            self.actions.push_back(Action::Deliver { from, block });
+            self.actions.push_back(Action::Deliver {
+                from,
+                session,
+                block,
+            });
         }
     }
 

@@ -261,6 +261,28 @@ pub struct FileConfig {
     pub twins: twin_config::TwinsFile,
     /// Blobs: quota, repair, codes.
     pub blobs: blob_config::BlobsFile,
+    /// See [`Flags::ltp_listen`].
+    pub ltp_listen: Option<SocketAddr>,
+    /// See [`Flags::ltp_engine`].
+    pub ltp_engine: Option<u64>,
+    /// See [`Flags::ltp_owlt`].
+    pub ltp_owlt: Option<String>,
+    /// See [`Flags::ltp_segment`].
+    pub ltp_segment: Option<usize>,
+    /// LTP peers: `[[ltp_peers]] node_id = "ipn:5.0"  engine = 5  addr = "10.0.0.5:1113"`.
+    pub ltp_peers: Vec<LtpPeerEntry>,
+}
+
+/// One LTP peer of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LtpPeerEntry {
+    /// The peer's node ID.
+    pub node_id: String,
+    /// Its LTP engine ID.
+    pub engine: u64,
+    /// Its LTP (UDP) address.
+    pub addr: SocketAddr,
 }
 
 /// Which router `dtnd` routes with.
@@ -351,7 +373,7 @@ impl Config {
 
     /// Merges already-parsed flags and file settings.
     pub fn merge(flags: &Flags, file: FileConfig) -> anyhow::Result<Self> {
-        let node_text = match flags.node_id.clone().or(file.node_id) {
+        let node_text = match flags.node_id.clone().or(file.node_id.clone()) {
             Some(t) => t,
             None => {
                 let host =
@@ -365,6 +387,7 @@ impl Config {
         if !node_id.is_node_id() {
             bail!("node_id {node_text:?}: not a node ID (use ipn:N.0 or dtn://name/)");
         }
+        let ltp = ltp_config(flags, &file, &node_id)?;
         let store_quota = flags
             .store_quota
             .or(file.store_quota)
@@ -507,7 +530,6 @@ impl Config {
             flags.blob_code.as_deref(),
             file.blobs,
         )?;
-        let ltp = ltp_config(flags, &node_id)?;
         let mut peers = file.peers;
         peers.extend(flags.peers.iter().copied());
         Ok(Self {
@@ -544,19 +566,35 @@ impl Config {
 /// `NODE-ID=HOST:PORT` pairs from the file's table `key` and the repeatable `flag`; errors
 /// name the entry.
 /// The LTP settings from the flags.
-fn ltp_config(flags: &Flags, node: &Eid) -> anyhow::Result<Option<ltp_link::LtpConfig>> {
-    let Some(listen) = flags.ltp_listen else {
-        if !flags.ltp_peers.is_empty() {
-            bail!("LTP peers are configured but no --ltp-listen address");
+/// The LTP settings: flags over the file's keys.
+fn ltp_config(
+    flags: &Flags,
+    file: &FileConfig,
+    node: &Eid,
+) -> anyhow::Result<Option<ltp_link::LtpConfig>> {
+    let Some(listen) = flags.ltp_listen.or(file.ltp_listen) else {
+        if !flags.ltp_peers.is_empty() || !file.ltp_peers.is_empty() {
+            bail!("LTP peers are configured but no ltp_listen address (--ltp-listen)");
         }
         return Ok(None);
     };
-    let engine = match (flags.ltp_engine, node) {
+    let engine = match (flags.ltp_engine.or(file.ltp_engine), node) {
         (Some(e), _) => e,
         (None, Eid::Ipn(i)) => u64::from(i.node),
         (None, _) => bail!("--ltp-engine N: a dtn node has no number to take as its engine ID"),
     };
     let mut peers = Vec::new();
+    for (i, p) in file.ltp_peers.iter().enumerate() {
+        let node: Eid = p
+            .node_id
+            .parse()
+            .map_err(|e| anyhow::anyhow!("ltp_peers[{i}].node_id {:?}: {e}", p.node_id))?;
+        peers.push(ltp_link::LtpPeer {
+            node: node.node_id(),
+            engine: p.engine,
+            addr: p.addr,
+        });
+    }
     for p in &flags.ltp_peers {
         let what = || format!("--ltp-peer {p:?}: expected NODE-ID=ENGINE@HOST:PORT");
         let (node, rest) = p.split_once('=').with_context(what)?;
@@ -570,13 +608,13 @@ fn ltp_config(flags: &Flags, node: &Eid) -> anyhow::Result<Option<ltp_link::LtpC
             addr: addr.parse().with_context(what)?,
         });
     }
-    let owlt_ms = match &flags.ltp_owlt {
+    let owlt_ms = match flags.ltp_owlt.as_ref().or(file.ltp_owlt.as_ref()) {
         Some(d) => {
             crate::cli_io::parse_duration_ms(d).with_context(|| format!("--ltp-owlt {d:?}"))?
         }
         None => 0,
     };
-    let segment = flags.ltp_segment.unwrap_or(1400);
+    let segment = flags.ltp_segment.or(file.ltp_segment).unwrap_or(1400);
     if !(64..=65_000).contains(&segment) {
         bail!("--ltp-segment {segment}: between 64 and 65000 bytes (one datagram)");
     }
@@ -654,7 +692,25 @@ mod tests {
             ltp_peers: vec!["ipn:5.0=5@127.0.0.1:1114".into()],
             ..Flags::default()
         })
-        .contains("no --ltp-listen"));
+        .contains("no ltp_listen"));
+        // The same from the file, the flags' engine over the file's.
+        let file: FileConfig = toml::from_str(
+            "node_id = \"ipn:7.0\"\nltp_listen = \"127.0.0.1:1113\"\nltp_engine = 70\n\
+             ltp_owlt = \"1m\"\n[[ltp_peers]]\nnode_id = \"ipn:5.0\"\nengine = 5\naddr = \"127.0.0.1:1114\"\n",
+        )
+        .unwrap();
+        let from_file = Config::merge(
+            &Flags {
+                ltp_engine: Some(71),
+                ..Flags::default()
+            },
+            file,
+        )
+        .unwrap()
+        .ltp
+        .unwrap();
+        assert_eq!((from_file.engine, from_file.owlt_ms), (71, 60_000));
+        assert_eq!(from_file.peers.len(), 1);
         assert!(err(Flags {
             ltp_listen: Some("127.0.0.1:1113".parse().unwrap()),
             ltp_peers: vec!["ipn:5.0@127.0.0.1:1114".into()],

@@ -212,6 +212,24 @@ pub struct Engine {
 /// Closed sessions remembered.
 const MAX_CLOSED: usize = 4096;
 
+/// A report claiming the whole red part of `len` bytes.
+fn full_report(serial: u64, checkpoint_serial: u64, len: u64) -> Content<'static> {
+    Content::Report {
+        serial,
+        checkpoint_serial,
+        upper: len,
+        lower: 0,
+        claims: if len > 0 {
+            vec![Claim {
+                offset: 0,
+                length: len,
+            }]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
 fn seg(session: SessionId, content: Content<'_>) -> Vec<u8> {
     Segment {
         session,
@@ -325,23 +343,7 @@ impl Engine {
         let len = i.red_len.unwrap_or(0);
         let serial = i.next_report.max(1);
         i.next_report = serial + 1;
-        let bytes = seg(
-            session,
-            Content::Report {
-                serial,
-                checkpoint_serial: i.last_checkpoint,
-                upper: len,
-                lower: 0,
-                claims: if len > 0 {
-                    vec![Claim {
-                        offset: 0,
-                        length: len,
-                    }]
-                } else {
-                    Vec::new()
-                },
-            },
-        );
+        let bytes = seg(session, full_report(serial, i.last_checkpoint, len));
         i.reports.insert(serial, (bytes.clone(), timer));
         self.transmit(session.originator, bytes);
     }
@@ -497,21 +499,7 @@ impl Engine {
         let end = offset + data.len() as u64;
         if let Some(&len) = self.closed.get(&session) {
             if let Some(cp) = checkpoint {
-                let report = Content::Report {
-                    serial: 1,
-                    checkpoint_serial: cp.serial,
-                    upper: len,
-                    lower: 0,
-                    claims: if len > 0 {
-                        vec![Claim {
-                            offset: 0,
-                            length: len,
-                        }]
-                    } else {
-                        Vec::new()
-                    },
-                };
-                self.transmit(from, seg(session, report));
+                self.transmit(from, seg(session, full_report(1, cp.serial, len)));
             }
             return;
         }

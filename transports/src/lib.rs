@@ -3,6 +3,8 @@
 //! passed in); the tokio edges that own sockets come beside it.
 
 pub mod ltp;
+#[cfg(feature = "quic")]
+pub mod quic;
 #[cfg(feature = "tcpcl")]
 pub mod tcpcl;
 pub mod udp;

@@ -7,53 +7,19 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use transports::tcpcl::connection::{connect, run_session, Command, SessionTls, Upcall};
 use transports::tcpcl::tls::{node_ids_of, TlsContext, TlsOptions};
 use transports::tcpcl::{CloseReason, NodeIdAuth, Role, SessionConfig, TermReason};
 
+mod common;
+use common::certs::{ca, node};
+
 const WAIT: Duration = Duration::from_secs(10);
-
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-fn ca(dir: &Path, name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-    Ca { cert, key }
-}
-
-/// A node certificate with these URI subjectAltNames (NODE-IDs) and 127.0.0.1; returns
-/// options pointing at its files.
-fn node(dir: &Path, ca: &Ca, ca_file: &str, name: &str, node_ids: &[&str]) -> TlsOptions {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = node_ids
-        .iter()
-        .map(|id| SanType::URI((*id).try_into().unwrap()))
-        .chain([SanType::IpAddress([127, 0, 0, 1].into())])
-        .collect();
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.cert, &ca.key).unwrap();
-    let cert_file = dir.join(format!("{name}.crt"));
-    let key_file = dir.join(format!("{name}.key"));
-    std::fs::write(&cert_file, cert.pem()).unwrap();
-    std::fs::write(&key_file, key.serialize_pem()).unwrap();
-    TlsOptions::new(cert_file, key_file, dir.join(ca_file))
-}
 
 fn tls(opts: &TlsOptions) -> SessionTls {
     SessionTls {

@@ -120,55 +120,68 @@ fn certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+/// The crypto provider every TLS configuration of the node uses (aws-lc-rs).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// Reads a node's TLS files and builds the rustls client and server configurations for the
+/// protocol versions given: what TCPCLv4 (TLS 1.2 and 1.3) and QUIC (TLS 1.3 only) share. The
+/// client verifies chains against the trusted CAs (names only when asked); the server asks
+/// for the client's certificate.
+pub fn rustls_configs(
+    opts: &TlsOptions,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<(rustls::ClientConfig, rustls::ServerConfig), TlsSetupError> {
+    let chain = certs(&opts.cert, "certificate")?;
+    let key_pem = read(&opts.key)?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|source| TlsSetupError::Read {
+            path: opts.key.clone(),
+            source,
+        })?
+        .ok_or_else(|| TlsSetupError::Missing {
+            path: opts.key.clone(),
+            what: "private key",
+        })?;
+    let mut roots = RootCertStore::empty();
+    for ca in certs(&opts.ca, "CA certificate")? {
+        roots.add(ca)?;
+    }
+    let roots = Arc::new(roots);
+    let provider = provider();
+
+    let mut client_verifier =
+        WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone());
+    if !opts.require_client_cert {
+        client_verifier = client_verifier.allow_unauthenticated();
+    }
+    let client_verifier = client_verifier
+        .build()
+        .map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)?
+        .with_client_cert_verifier(client_verifier)
+        .with_single_cert(chain.clone(), key.clone_key())?;
+
+    let server_verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ChainVerifier {
+            inner: server_verifier,
+            verify_host: opts.verify_host,
+        }))
+        .with_client_auth_cert(chain, key)?;
+    Ok((client, server))
 }
 
 impl TlsContext {
     /// Reads the files and builds client and server configurations.
     pub fn from_options(opts: &TlsOptions) -> Result<Self, TlsSetupError> {
-        let chain = certs(&opts.cert, "certificate")?;
-        let key_pem = read(&opts.key)?;
-        let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-            .map_err(|source| TlsSetupError::Read {
-                path: opts.key.clone(),
-                source,
-            })?
-            .ok_or_else(|| TlsSetupError::Missing {
-                path: opts.key.clone(),
-                what: "private key",
-            })?;
-        let mut roots = RootCertStore::empty();
-        for ca in certs(&opts.ca, "CA certificate")? {
-            roots.add(ca)?;
-        }
-        let roots = Arc::new(roots);
-        let provider = provider();
-
-        let mut client_verifier =
-            WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone());
-        if !opts.require_client_cert {
-            client_verifier = client_verifier.allow_unauthenticated();
-        }
-        let client_verifier = client_verifier
-            .build()
-            .map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
-        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
-            .with_client_cert_verifier(client_verifier)
-            .with_single_cert(chain.clone(), key.clone_key())?;
-
-        let server_verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
-        let client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainVerifier {
-                inner: server_verifier,
-                verify_host: opts.verify_host,
-            }))
-            .with_client_auth_cert(chain, key)?;
+        let (client, server) = rustls_configs(opts, rustls::DEFAULT_VERSIONS)?;
         Ok(Self {
             connector: TlsConnector::from(Arc::new(client)),
             acceptor: TlsAcceptor::from(Arc::new(server)),

@@ -1,0 +1,123 @@
+//! QUIC convergence layer (quinn): for lossy wireless hops (mmWave) and backhaul, where
+//! TCP's one ordered byte stream makes every lost packet stall every bundle behind it.
+//!
+//! One connection per peer. Each bundle travels on its own bidirectional stream: the sender
+//! writes the bundle and finishes the stream; the receiver answers on the same stream with
+//! one byte once the bundle is durable (or with a refusal), so a bundle counts as delivered
+//! exactly when TCPCLv4's XFER_ACK would say so, and a lost packet delays only the bundles
+//! whose streams it carried. Each side first sends a hello (node ID, transfer MRU) on a
+//! unidirectional stream ([`hello`]).
+//!
+//! TLS 1.3 with the node's TCPCLv4 certificates ([`tls`]), 0-RTT resumption for the hello,
+//! connection migration (a peer whose address changes keeps its connection), and keepalives
+//! tuned so a short outage does not end the connection ([`QuicConfig`]). A peer is held to
+//! the same limits as a TCPCLv4 peer: the node's [`crate::tcpcl::SessionConfig`] gives the
+//! transfer MRU and the number of bundles in flight, and received bytes not yet handed on
+//! are bounded per connection.
+//!
+//! QUIC's own protocol logic is quinn-proto, itself sans-IO; what is ours is the framing
+//! ([`hello`]) and the driver that maps streams to the node's session commands and upcalls
+//! ([`connection`]), the same interface TCPCLv4 sessions offer, so the node runs both alike.
+//!
+//! Not built: QUIC datagrams for small loss-tolerant bundles. A datagram has no
+//! acknowledgement, so a bundle sent that way could never count as delivered, and the UDP
+//! convergence layer already carries bundles that need none.
+
+pub mod connection;
+pub mod hello;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use connection::{connect, run_connection, Connected, QuicSession};
+pub use tls::QuicCrypto;
+
+/// Transport tuning of the node's QUIC endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuicConfig {
+    /// How often a quiet connection sends a keepalive (PING).
+    pub keepalive: Duration,
+    /// How long a connection may hear nothing before it is closed: outages shorter than this
+    /// keep the connection (and its streams) alive.
+    pub idle_timeout: Duration,
+    /// Receive window of one stream (one bundle), in bytes.
+    pub stream_window: u64,
+    /// Receive window of a whole connection, in bytes.
+    pub connection_window: u64,
+    /// Most bundle streams a peer may have open towards us at once.
+    pub max_streams: u32,
+    /// Kernel socket buffer sizes, in bytes.
+    pub socket_buffer: usize,
+}
+
+impl Default for QuicConfig {
+    /// Keepalive every 2 s, 30 s idle timeout, 16 MiB per stream, 64 MiB per connection,
+    /// 256 streams, 4 MiB socket buffers.
+    fn default() -> Self {
+        Self {
+            keepalive: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(30),
+            stream_window: 16 << 20,
+            connection_window: 64 << 20,
+            max_streams: 256,
+            socket_buffer: 4 << 20,
+        }
+    }
+}
+
+impl QuicConfig {
+    /// The quinn transport configuration.
+    pub fn transport(&self) -> quinn::TransportConfig {
+        let mut t = quinn::TransportConfig::default();
+        t.keep_alive_interval(Some(self.keepalive));
+        t.max_idle_timeout(quinn::IdleTimeout::try_from(self.idle_timeout).ok());
+        t.stream_receive_window(
+            quinn::VarInt::from_u64(self.stream_window).unwrap_or(quinn::VarInt::MAX),
+        );
+        t.receive_window(
+            quinn::VarInt::from_u64(self.connection_window).unwrap_or(quinn::VarInt::MAX),
+        );
+        t.send_window(self.connection_window);
+        t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(self.max_streams));
+        // The hello is the only unidirectional stream.
+        t.max_concurrent_uni_streams(quinn::VarInt::from_u32(2));
+        t
+    }
+}
+
+/// Opens the node's QUIC endpoint on `bind`: it accepts connections and opens them, with
+/// migration allowed.
+pub fn endpoint(
+    bind: SocketAddr,
+    crypto: &QuicCrypto,
+    cfg: &QuicConfig,
+) -> std::io::Result<quinn::Endpoint> {
+    let transport = Arc::new(cfg.transport());
+    let mut server = quinn::ServerConfig::with_crypto(crypto.server.clone());
+    server.transport_config(transport.clone());
+    server.migration(true);
+    let mut client = quinn::ClientConfig::new(crypto.client.clone());
+    client.transport_config(transport);
+    let socket = socket(bind, cfg.socket_buffer)?;
+    let mut ep = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?;
+    ep.set_default_client_config(client);
+    Ok(ep)
+}
+
+/// A UDP socket bound to `bind` with `buffer`-byte kernel buffers (best effort: the kernel
+/// may cap them).
+pub fn socket(bind: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
+    let domain = socket2::Domain::for_address(bind);
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(buffer);
+    let _ = s.set_send_buffer_size(buffer);
+    s.bind(&bind.into())?;
+    Ok(s.into())
+}

@@ -13,6 +13,7 @@
 // of a buffer at least 12 bytes long.
 #![allow(clippy::indexing_slicing)]
 
+pub mod datagram;
 pub mod proxy;
 
 use std::collections::BTreeMap;

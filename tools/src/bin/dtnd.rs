@@ -43,6 +43,36 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         tls = Some(Arc::new(context));
         tracing::info!(require = t.require, "TCPCL TLS enabled");
     }
+    let quic = match &cfg.quic {
+        Some(q) => {
+            let crypto = match &cfg.tls {
+                Some(t) => transports::quic::QuicCrypto::from_options(&t.options)
+                    .context("loading TLS material for QUIC")?,
+                None => transports::quic::QuicCrypto::ephemeral(&node_id.to_string())
+                    .context("making a QUIC certificate")?,
+            };
+            let tuning = transports::quic::QuicConfig {
+                keepalive: q.keepalive,
+                idle_timeout: q.idle_timeout,
+                ..Default::default()
+            };
+            let endpoint = transports::quic::endpoint(q.listen, &crypto, &tuning)
+                .with_context(|| format!("binding QUIC {}", q.listen))?;
+            tracing::info!(quic = %endpoint.local_addr()?, authenticated = crypto.authenticated, peers = q.peers.len(), "QUIC convergence layer up");
+            if !crypto.authenticated {
+                tracing::warn!("QUIC without --tls-cert/--tls-key/--tls-ca: encrypted, but peers are not authenticated");
+            }
+            Some(links::QuicSetup {
+                endpoint,
+                session: transports::quic::QuicSession {
+                    session: session_cfg.clone(),
+                    authenticated: crypto.authenticated,
+                    keepalive: q.keepalive,
+                },
+            })
+        }
+        None => None,
+    };
     let setup = links::TcpclSetup {
         cfg: session_cfg,
         tls,
@@ -57,11 +87,47 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     for peer in &cfg.peers {
         tokio::spawn(links::keep_peer(
             *peer,
-            setup.clone(),
+            links::Dial::Tcpcl(setup.clone()),
             ids.clone(),
             core_tx.clone(),
             None,
         ));
+    }
+    // Peers the contact plan names are opened and closed by it; the others stay up.
+    let mut scheduled: Vec<(bundle_agent::wire::Eid, std::net::SocketAddr, links::Dial)> = cfg
+        .contact_peers
+        .iter()
+        .map(|(n, a)| (n.clone(), *a, links::Dial::Tcpcl(setup.clone())))
+        .collect();
+    if let (Some(q), Some(quic)) = (&cfg.quic, &quic) {
+        tokio::spawn(links::listen_quic(
+            quic.clone(),
+            ids.clone(),
+            core_tx.clone(),
+        ));
+        for (node, addr) in &q.peers {
+            let named = match (node, &plan) {
+                (Some(n), Some((_, plan))) => plan
+                    .contacts()
+                    .iter()
+                    .any(|c| c.from == node_id && c.to == *n),
+                _ => false,
+            };
+            match node {
+                Some(n) if named => {
+                    scheduled.push((n.clone(), *addr, links::Dial::Quic(quic.clone())))
+                }
+                _ => {
+                    tokio::spawn(links::keep_peer(
+                        *addr,
+                        links::Dial::Quic(quic.clone()),
+                        ids.clone(),
+                        core_tx.clone(),
+                        None,
+                    ));
+                }
+            }
+        }
     }
     let router: Box<dyn Router> = match (cfg.router, &plan) {
         (RouterKind::Cgr, Some((_, plan))) => Box::new(routing::WithFallback::new(
@@ -84,9 +150,8 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             let (schedule_tx, schedule_rx) = tokio::sync::watch::channel(Arc::new(plan));
             tokio::spawn(contacts::schedule(
                 node_id.clone(),
-                cfg.contact_peers.clone(),
+                scheduled,
                 schedule_rx,
-                setup.clone(),
                 ids.clone(),
                 core_tx.clone(),
             ));

@@ -22,7 +22,7 @@ use routing::{CgrRouter, ContactPlan, WithFallback};
 use tokio::sync::{mpsc, watch, Mutex};
 
 use super::core::CoreMsg;
-use super::links::{keep_peer, LinkIds, TcpclSetup};
+use super::links::{keep_peer, Dial, LinkIds};
 use crate::cli_io::dtn_now;
 
 /// Reads a contact plan: ours in TOML (`.toml`) or JSON (`.json`; an HDTN plan is
@@ -106,9 +106,8 @@ fn next_change(plan: &ContactPlan, node: &Eid, now: DtnTime) -> Option<DtnTime> 
 /// closes it when the contact ends. Runs until the core is gone.
 pub async fn schedule(
     node: Eid,
-    peers: Vec<(Eid, SocketAddr)>,
+    peers: Vec<(Eid, SocketAddr, Dial)>,
     mut plan: watch::Receiver<Arc<ContactPlan>>,
-    setup: TcpclSetup,
     ids: LinkIds,
     core: mpsc::Sender<CoreMsg>,
 ) {
@@ -117,7 +116,7 @@ pub async fn schedule(
     loop {
         let now = dtn_now();
         let current = plan.borrow_and_update().clone();
-        for (peer, addr) in &peers {
+        for (peer, addr, dial) in &peers {
             let on = contact_on(&current, &node, peer, now);
             match (on, open.contains_key(peer)) {
                 (true, false) => {
@@ -126,7 +125,7 @@ pub async fn schedule(
                     open.insert(peer.clone(), stop);
                     tokio::spawn(keep_peer(
                         *addr,
-                        setup.clone(),
+                        dial.clone(),
                         ids.clone(),
                         core.clone(),
                         Some(stopped),

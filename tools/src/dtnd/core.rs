@@ -34,6 +34,8 @@ pub enum CoreMsg {
         addr: SocketAddr,
         /// True when we connected (active), false when the peer did.
         outbound: bool,
+        /// The convergence layer: "tcpcl" or "quic".
+        cl: &'static str,
     },
     /// Something happened on a session.
     Session {
@@ -241,6 +243,7 @@ enum Origin {
 struct SessionInfo {
     addr: SocketAddr,
     outbound: bool,
+    cl: &'static str,
     since_ms: u64,
     negotiated: Option<transports::tcpcl::Negotiated>,
 }
@@ -463,6 +466,7 @@ impl Core {
                 commands,
                 addr,
                 outbound,
+                cl,
             } => {
                 self.sessions.insert(link, commands);
                 self.session_info.insert(
@@ -470,6 +474,7 @@ impl Core {
                     SessionInfo {
                         addr,
                         outbound,
+                        cl,
                         since_ms: now.0,
                         negotiated: None,
                     },
@@ -761,14 +766,14 @@ impl Core {
         n.peer_node_id.parse::<Eid>()
     }
 
-    /// The links to peers: TCPCL sessions and UDP peers.
+    /// The links to peers: TCPCL and QUIC sessions, LTP and UDP peers.
     fn peers(&self) -> serde_json::Value {
         let mut out = Vec::new();
         for (link, info) in &self.session_info {
             let n = info.negotiated.as_ref();
             out.push(serde_json::json!({
                 "link": link,
-                "convergence_layer": "tcpcl",
+                "convergence_layer": info.cl,
                 "address": info.addr.to_string(),
                 "direction": if info.outbound { "outbound" } else { "inbound" },
                 "node_id": n.map(|n| n.peer_node_id.clone()),
@@ -776,7 +781,7 @@ impl Core {
                 "tls": n.is_some_and(|n| n.tls),
                 "node_id_authenticated": n.map(|n| format!("{:?}", n.node_id_auth)),
                 "keepalive_secs": n.map(|n| n.keepalive_secs),
-                "segment_mru": n.map(|n| n.send_segment),
+                "segment_mru": n.map(|n| n.send_segment).filter(|s| *s > 0),
                 "transfer_mru": n.map(|n| n.peer_transfer_mru),
                 "since_ms": info.since_ms,
                 "found_by": if info.outbound { "static peer" } else { "accepted" },

@@ -1,5 +1,7 @@
-//! TCPCLv4 links: the listener that accepts peers, and the static peers `dtnd` keeps a
-//! session with, reconnecting after a session ends.
+//! Session links (TCPCLv4 and QUIC): the listeners that accept peers, and the peers `dtnd`
+//! keeps a session with, reconnecting after a session ends. Both kinds of session speak the
+//! same commands and upcalls, so the core drives them alike; only how a session is opened
+//! differs ([`Dial`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +11,8 @@ use std::time::Duration;
 use bundle_agent::agent::LinkId;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use transports::tcpcl::connection::{run_session, SessionTls, Upcall};
+use transports::quic::QuicSession;
+use transports::tcpcl::connection::{run_session, Command, SessionTls, Upcall};
 use transports::tcpcl::tls::TlsContext;
 use transports::tcpcl::{Role, SessionConfig};
 
@@ -49,18 +52,96 @@ impl TcpclSetup {
 /// not yet answered, with margin. The core never waits on this queue.
 const SESSION_COMMANDS: usize = 4096;
 
-/// Runs one session on `stream` and relays its upcalls to the core.
-async fn session(
-    stream: TcpStream,
-    cfg: SessionConfig,
-    tls: Option<SessionTls>,
-    role: Role,
+/// What every QUIC connection of this node is set up with: the endpoint (one UDP socket for
+/// all peers, both ways) and the session limits.
+#[derive(Debug, Clone)]
+pub struct QuicSetup {
+    /// The endpoint.
+    pub endpoint: transports::quic::quinn::Endpoint,
+    /// Limits, node ID and authentication.
+    pub session: QuicSession,
+}
+
+/// How a peer is reached.
+#[derive(Debug, Clone)]
+pub enum Dial {
+    /// Over TCPCLv4.
+    Tcpcl(TcpclSetup),
+    /// Over QUIC.
+    Quic(QuicSetup),
+}
+
+impl Dial {
+    /// The convergence layer's name, as `/peers` reports it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Tcpcl(_) => "tcpcl",
+            Self::Quic(_) => "quic",
+        }
+    }
+
+    /// Connects once and runs the session until it ends; `Err` when no connection was made.
+    /// A connection made after `stopped` turned true is dropped unused.
+    async fn once(
+        &self,
+        addr: SocketAddr,
+        ids: &LinkIds,
+        core: &mpsc::Sender<CoreMsg>,
+        stopped: impl Fn() -> bool,
+    ) -> Result<(), String> {
+        match self {
+            Self::Tcpcl(setup) => {
+                let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                if stopped() {
+                    return Ok(());
+                }
+                let link = ids.next();
+                tracing::info!(link, %addr, "TCPCL session to peer");
+                session(
+                    stream,
+                    setup.cfg.clone(),
+                    setup.tls_for(addr),
+                    Role::Active,
+                    link,
+                    core.clone(),
+                )
+                .await;
+            }
+            Self::Quic(setup) => {
+                let c = transports::quic::connect(&setup.endpoint, addr).await?;
+                if stopped() {
+                    c.conn.close(0u32.into(), b"");
+                    return Ok(());
+                }
+                let link = ids.next();
+                tracing::info!(link, %addr, zero_rtt = c.early.is_some(), "QUIC connection to peer");
+                quic_session(
+                    c.conn,
+                    c.early,
+                    setup.session.clone(),
+                    true,
+                    link,
+                    core.clone(),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Tells the core of a new session, relays its upcalls while `run` drives it, and returns
+/// when it has ended.
+async fn relay<F>(
     link: LinkId,
+    addr: SocketAddr,
+    outbound: bool,
+    cl: &'static str,
     core: mpsc::Sender<CoreMsg>,
-) {
-    let Ok(addr) = stream.peer_addr() else {
-        return;
-    };
+    run: impl FnOnce(mpsc::Receiver<Command>, mpsc::Sender<Upcall>) -> F,
+) where
+    F: std::future::Future<Output = transports::tcpcl::CloseReason>,
+{
     let (cmd_tx, cmd_rx) = mpsc::channel(SESSION_COMMANDS);
     let (up_tx, mut up_rx) = mpsc::channel(256);
     if core
@@ -68,7 +149,8 @@ async fn session(
             link,
             commands: cmd_tx,
             addr,
-            outbound: role == Role::Active,
+            outbound,
+            cl,
         })
         .await
         .is_err()
@@ -86,9 +168,66 @@ async fn session(
             }
         })
     };
-    let reason = run_session(stream, cfg, role, tls, cmd_rx, up_tx).await;
-    tracing::info!(link, ?reason, "TCPCL session closed");
+    let reason = run(cmd_rx, up_tx).await;
+    tracing::info!(link, cl, ?reason, "session closed");
     let _ = relay.await;
+}
+
+/// Runs one QUIC connection as a session of the node.
+async fn quic_session(
+    conn: transports::quic::quinn::Connection,
+    early: Option<transports::quic::quinn::ZeroRttAccepted>,
+    setup: QuicSession,
+    outbound: bool,
+    link: LinkId,
+    core: mpsc::Sender<CoreMsg>,
+) {
+    let addr = conn.remote_address();
+    relay(link, addr, outbound, "quic", core, |commands, upcalls| {
+        transports::quic::run_connection(conn, early, setup, commands, upcalls)
+    })
+    .await;
+}
+
+/// Accepts QUIC connections until the endpoint closes.
+pub async fn listen_quic(setup: QuicSetup, ids: LinkIds, core: mpsc::Sender<CoreMsg>) {
+    while let Some(incoming) = setup.endpoint.accept().await {
+        let (session, ids, core) = (setup.session.clone(), ids.clone(), core.clone());
+        tokio::spawn(async move {
+            let from = incoming.remote_address();
+            match incoming.await {
+                Ok(conn) => {
+                    let link = ids.next();
+                    tracing::info!(link, %from, "QUIC connection accepted");
+                    quic_session(conn, None, session, false, link, core).await;
+                }
+                Err(e) => tracing::info!(%from, "QUIC handshake failed: {e}"),
+            }
+        });
+    }
+}
+
+/// Runs one TCPCL session on `stream` and relays its upcalls to the core.
+async fn session(
+    stream: TcpStream,
+    cfg: SessionConfig,
+    tls: Option<SessionTls>,
+    role: Role,
+    link: LinkId,
+    core: mpsc::Sender<CoreMsg>,
+) {
+    let Ok(addr) = stream.peer_addr() else {
+        return;
+    };
+    relay(
+        link,
+        addr,
+        role == Role::Active,
+        "tcpcl",
+        core,
+        |commands, upcalls| run_session(stream, cfg, role, tls, commands, upcalls),
+    )
+    .await;
 }
 
 /// Accepts TCPCLv4 sessions until the listener fails.
@@ -124,7 +263,7 @@ pub async fn listen(
 /// until `stop` turns true for a scheduled contact (the core closes the session itself).
 pub async fn keep_peer(
     addr: SocketAddr,
-    setup: TcpclSetup,
+    dial: Dial,
     ids: LinkIds,
     core: mpsc::Sender<CoreMsg>,
     mut stop: Option<tokio::sync::watch::Receiver<bool>>,
@@ -137,23 +276,9 @@ pub async fn keep_peer(
         if stopped(&stop) {
             return;
         }
-        match TcpStream::connect(addr).await {
-            Ok(_) if stopped(&stop) => return,
-            Ok(stream) => {
-                backoff = Duration::from_millis(200);
-                let link = ids.next();
-                tracing::info!(link, %addr, "TCPCL session to static peer");
-                session(
-                    stream,
-                    setup.cfg.clone(),
-                    setup.tls_for(addr),
-                    Role::Active,
-                    link,
-                    core.clone(),
-                )
-                .await;
-            }
-            Err(e) => tracing::debug!(%addr, "connect failed: {e}"),
+        match dial.once(addr, &ids, &core, || stopped(&stop)).await {
+            Ok(()) => backoff = Duration::from_millis(200),
+            Err(e) => tracing::debug!(%addr, cl = dial.name(), "connect failed: {e}"),
         }
         if core.is_closed() || stopped(&stop) {
             return;

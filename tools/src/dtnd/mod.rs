@@ -24,6 +24,7 @@ pub mod links;
 pub mod ltp_link;
 pub mod metrics;
 pub mod push;
+pub mod quic_config;
 pub mod routing_api;
 pub mod submit;
 pub mod twin_api;
@@ -157,6 +158,22 @@ pub struct Flags {
     /// Client data bytes per LTP segment [default: 1400].
     #[arg(long, value_name = "BYTES")]
     pub ltp_segment: Option<usize>,
+    /// QUIC convergence layer address (UDP), for lossy wireless hops and backhaul
+    /// [default: off]. TLS 1.3 with the --tls-* certificates; without them, encrypted with a
+    /// certificate made at start but not authenticated.
+    #[arg(long, value_name = "ADDR")]
+    pub quic_listen: Option<SocketAddr>,
+    /// A peer reached over QUIC (repeatable): [NODE-ID=]HOST:PORT. With a node ID that the
+    /// contact plan names, the connection is open only during its contacts.
+    #[arg(long = "quic-peer", value_name = "[NODE=]ADDR")]
+    pub quic_peers: Vec<String>,
+    /// How often a quiet QUIC connection is kept alive [default: 2s].
+    #[arg(long, value_name = "DURATION")]
+    pub quic_keepalive: Option<String>,
+    /// How long a QUIC connection may hear nothing before it is closed; shorter outages keep
+    /// it and its bundles in flight [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub quic_idle_timeout: Option<String>,
 }
 
 /// One UDP peer of the configuration file.
@@ -271,6 +288,14 @@ pub struct FileConfig {
     pub ltp_segment: Option<usize>,
     /// LTP peers: `[[ltp_peers]] node_id = "ipn:5.0"  engine = 5  addr = "10.0.0.5:1113"`.
     pub ltp_peers: Vec<LtpPeerEntry>,
+    /// See [`Flags::quic_listen`].
+    pub quic_listen: Option<SocketAddr>,
+    /// QUIC peers: `[[quic_peers]] addr = "10.0.0.2:4557"  node_id = "ipn:2.0"`.
+    pub quic_peers: Vec<quic_config::QuicPeerEntry>,
+    /// See [`Flags::quic_keepalive`].
+    pub quic_keepalive: Option<String>,
+    /// See [`Flags::quic_idle_timeout`].
+    pub quic_idle_timeout: Option<String>,
 }
 
 /// One LTP peer of the configuration file.
@@ -353,6 +378,8 @@ pub struct Config {
     pub blobs: blob_config::BlobConfig,
     /// The LTP convergence layer, when on.
     pub ltp: Option<ltp_link::LtpConfig>,
+    /// The QUIC convergence layer, when on.
+    pub quic: Option<quic_config::QuicSettings>,
 }
 
 impl Config {
@@ -388,6 +415,7 @@ impl Config {
             bail!("node_id {node_text:?}: not a node ID (use ipn:N.0 or dtn://name/)");
         }
         let ltp = ltp_config(flags, &file, &node_id)?;
+        let quic = quic_config::quic_config(flags, &file)?;
         let store_quota = flags
             .store_quota
             .or(file.store_quota)
@@ -559,6 +587,7 @@ impl Config {
             twins,
             blobs,
             ltp,
+            quic,
         })
     }
 }

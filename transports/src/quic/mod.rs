@@ -32,6 +32,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use connection::{connect, run_connection, Connected, QuicSession};
+/// The QUIC implementation, for callers that hold its endpoints and connections.
+pub use quinn;
 pub use tls::QuicCrypto;
 
 /// Transport tuning of the node's QUIC endpoint.

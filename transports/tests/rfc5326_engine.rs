@@ -346,3 +346,178 @@ fn rfc5326_6_a_block_counts_as_sent_only_once_the_receiver_stored_it() {
     assert_eq!(n.sent, vec![1]);
     assert_eq!(n.delivered.len(), 1, "delivered once");
 }
+
+fn data_segment(number: u64, red: bool, offset: u64, data: &[u8], eob: bool) -> Vec<u8> {
+    Segment {
+        session: transports::ltp::segment::SessionId {
+            originator: 1,
+            number,
+        },
+        content: Content::Data {
+            red,
+            checkpoint: None,
+            end_of_red: false,
+            end_of_block: eob,
+            client_service: 1,
+            offset,
+            data,
+        },
+        header_ext: vec![],
+        trailer_ext: vec![],
+    }
+    .encode()
+}
+
+fn cancels(e: &mut Engine) -> Vec<transports::ltp::segment::CancelReason> {
+    let mut out = Vec::new();
+    while let Some(a) = e.poll_action() {
+        if let Action::Transmit { bytes, .. } = a {
+            if let Content::Cancel { reason, .. } = Segment::decode(&bytes).unwrap().content {
+                out.push(reason);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rfc5326_1_1_green_blocks_go_once_unacknowledged_and_arrive_whole_or_not_at_all() {
+    // Loss-free: a green block arrives whole; its sender counted it sent at once, and no
+    // report or retransmission crossed.
+    let mut n = Net::new(0.0, 20);
+    let b = block(25_000, 9);
+    n.engines[0].handle(
+        0,
+        Event::SendGreen {
+            id: 5,
+            to: 2,
+            block: b.clone(),
+        },
+    );
+    n.drain(0);
+    assert_eq!(n.sent, vec![5], "sent once handed to the link");
+    n.run(60_000);
+    assert_eq!(n.delivered, vec![b]);
+    assert_eq!(n.data_bytes, 25_000, "every byte once, none again");
+    assert_eq!(n.checkpoints_resent, 0);
+
+    // Lossy: green blocks that lose a segment are never delivered, never resent, and their
+    // sessions time out at the receiver.
+    let mut n = Net::new(0.05, 3);
+    for id in 0..20u64 {
+        n.engines[0].handle(
+            0,
+            Event::SendGreen {
+                id,
+                to: 2,
+                block: block(10_000, id as u8),
+            },
+        );
+    }
+    n.run(10 * 60_000);
+    assert_eq!(n.sent.len(), 20);
+    assert!(n.data_lost > 0);
+    assert_eq!(n.data_bytes, 200_000, "no green byte was sent twice");
+    assert!(
+        !n.delivered.is_empty() && n.delivered.len() < 20,
+        "{}",
+        n.delivered.len()
+    );
+    for d in &n.delivered {
+        assert!(
+            (0..20u8).any(|s| *d == block(10_000, s)),
+            "whole blocks only"
+        );
+    }
+    assert_eq!(
+        n.engines[1].timed_out as usize,
+        20 - n.delivered.len(),
+        "each incomplete green session timed out"
+    );
+}
+
+#[test]
+fn rfc5326_6_21_miscoloured_data_cancels_the_session() {
+    let mut e = Engine::new(EngineConfig::new(2));
+    // Green from offset 0, then red after it: miscoloured.
+    e.handle(
+        0,
+        Event::Datagram {
+            from: 1,
+            bytes: data_segment(1, false, 0, b"gggg", false),
+        },
+    );
+    assert!(cancels(&mut e).is_empty());
+    e.handle(
+        0,
+        Event::Datagram {
+            from: 1,
+            bytes: data_segment(1, true, 4, b"rrrr", false),
+        },
+    );
+    assert_eq!(
+        cancels(&mut e),
+        vec![transports::ltp::segment::CancelReason::Miscolored]
+    );
+}
+
+#[test]
+fn rfc5326_6_inbound_bytes_are_bounded_and_quiet_sessions_time_out() {
+    let mut cfg = EngineConfig::new(2);
+    cfg.max_inbound_bytes = 10_000;
+    let mut e = Engine::new(cfg);
+    e.handle(
+        0,
+        Event::LinkUp {
+            engine: 1,
+            owlt_ms: 100,
+        },
+    );
+    // Red segments of many sessions that never end: held up to the bound, then refused.
+    for number in 1..=30u64 {
+        e.handle(
+            0,
+            Event::Datagram {
+                from: 1,
+                bytes: data_segment(number, true, 0, &[7; 1000], false),
+            },
+        );
+    }
+    let refused = cancels(&mut e);
+    assert_eq!(
+        refused.len(),
+        20,
+        "10 sessions of 1,000 bytes fit, 20 do not"
+    );
+    // Nothing more arrives: the sessions are dropped once a sender would have given up.
+    let limit = (u64::from(EngineConfig::new(2).max_retries) + 1) * (2 * 100 + 1000);
+    assert!(e.next_timeout().is_some_and(|t| t <= limit));
+    e.handle(limit - 1, Event::Tick);
+    assert_eq!(e.timed_out, 0);
+    e.handle(limit, Event::Tick);
+    assert_eq!(e.timed_out, 10);
+    // Room again.
+    e.handle(
+        limit,
+        Event::Datagram {
+            from: 1,
+            bytes: data_segment(99, true, 0, &[7; 1000], false),
+        },
+    );
+    assert!(cancels(&mut e).is_empty());
+    // While the link is down, a quiet session is not dropped.
+    e.handle(limit, Event::LinkDown { engine: 1 });
+    e.handle(limit * 10, Event::Tick);
+    assert_eq!(e.timed_out, 10);
+    e.handle(
+        limit * 10,
+        Event::LinkUp {
+            engine: 1,
+            owlt_ms: 100,
+        },
+    );
+    e.handle(limit * 10 + limit - 1, Event::Tick);
+    assert_eq!(e.timed_out, 10, "silence counts from the link's return");
+    e.handle(limit * 11, Event::Tick);
+    assert_eq!(e.timed_out, 11);
+}

@@ -10,12 +10,21 @@
 //! checkpoints and reports are sent again when their timer (a round trip plus a margin)
 //! runs out, a limited number of times, after which the session is cancelled. Timers of a
 //! peer whose link is known to be down are suspended, and resumed with the time they had
-//! left when it comes back (RFC 5326 §6: a closed contact is not a lost segment). Green data
-//! is refused (cancelled as miscoloured) for now.
+//! left when it comes back (RFC 5326 §6: a closed contact is not a lost segment).
 //!
-//! Bounds: blocks are at most `max_block` bytes, sessions at most `max_sessions` each way; a
-//! receiver keeps the pieces it got (never an allocation of what a segment claims), and a
-//! segment past the block limit cancels the session.
+//! Green data (RFC 5326 §1.1): a block may be sent all green ([`Event::SendGreen`]): once,
+//! never reported or retransmitted. A sender counts an all-green block as sent once its
+//! segments are handed to the link; a receiver delivers a block only when all of it arrived,
+//! so a lost green segment loses the block (its session times out). Red data after green,
+//! or green data inside the red part, is miscoloured and cancels the session
+//! (RFC 5326 §6.21).
+//!
+//! Bounds: blocks are at most `max_block` bytes, sessions at most `max_sessions` each way,
+//! and the bytes held for unfinished inbound blocks at most `max_inbound_bytes` (a segment
+//! past it cancels its session, and the sender tries again); a receiver keeps the pieces it
+//! got (never an allocation of what a segment claims), a segment past the block limit
+//! cancels the session, and an inbound session that hears nothing for as long as a sender
+//! would take to give up (its retries of round trips, while the link is up) is dropped.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -36,10 +45,13 @@ pub struct EngineConfig {
     pub max_retries: u32,
     /// Added to the round trip for a timer.
     pub timer_margin_ms: u64,
+    /// Most bytes held for inbound blocks not yet whole.
+    pub max_inbound_bytes: u64,
 }
 
 impl EngineConfig {
-    /// Defaults: 1,400-byte segments, 256 MiB blocks, 1,024 sessions, 10 retries, 1 s margin.
+    /// Defaults: 1,400-byte segments, 256 MiB blocks, 1,024 sessions, 10 retries, 1 s margin,
+    /// 1 GiB held for inbound blocks.
     pub fn new(engine_id: u64) -> Self {
         Self {
             engine_id,
@@ -48,6 +60,7 @@ impl EngineConfig {
             max_sessions: 1024,
             max_retries: 10,
             timer_margin_ms: 1000,
+            max_inbound_bytes: 1 << 30,
         }
     }
 }
@@ -62,6 +75,16 @@ pub enum Event {
         /// The receiving engine.
         to: u64,
         /// The block (a bundle).
+        block: Vec<u8>,
+    },
+    /// Send `block` to engine `to` all green: once, unacknowledged (RFC 5326 §1.1). It
+    /// counts as sent when its segments are handed to the link.
+    SendGreen {
+        /// The host's name for it.
+        id: u64,
+        /// The receiving engine.
+        to: u64,
+        /// The block.
         block: Vec<u8>,
     },
     /// A datagram from engine `from`'s link.
@@ -145,6 +168,8 @@ struct Outbound {
     id: u64,
     to: u64,
     block: Vec<u8>,
+    /// Bytes of the block that are red (the rest is green).
+    red_len: u64,
     next_checkpoint: u64,
     /// The last checkpoint sent and its timer: (serial, report serial, offset, bytes).
     checkpoint: Option<(u64, u64, u64, Vec<u8>, Timer)>,
@@ -164,6 +189,14 @@ struct Inbound {
     stored: bool,
     /// The last checkpoint seen, which a report after storing answers.
     last_checkpoint: u64,
+    /// The block's length, once its last segment arrived.
+    block_len: Option<u64>,
+    /// Where green data begins, once some arrived.
+    green_from: Option<u64>,
+    /// Bytes held in `pieces`.
+    held: u64,
+    /// When a segment of this session last arrived.
+    last_heard: u64,
 }
 
 impl Inbound {
@@ -180,13 +213,18 @@ impl Inbound {
         out
     }
 
+    /// True when the bytes `0..len` have all arrived.
+    fn covers(&self, len: u64) -> bool {
+        let r = self.ranges();
+        len == 0 || (r.len() == 1 && r.first().is_some_and(|(s, e)| *s == 0 && *e >= len))
+    }
+
+    /// The whole block, red and green, has arrived.
     fn complete(&self) -> bool {
-        match self.red_len {
-            Some(len) => {
-                let r = self.ranges();
-                len == 0 || (r.len() == 1 && r.first().is_some_and(|(s, e)| *s == 0 && *e >= len))
-            }
-            None => false,
+        match (self.red_len, self.block_len) {
+            (Some(red), Some(len)) if len > red => self.covers(len),
+            (Some(red), _) => red > 0 && self.covers(red),
+            (None, _) => false,
         }
     }
 }
@@ -207,6 +245,8 @@ pub struct Engine {
     closed_order: VecDeque<SessionId>,
     /// Segments refused as malformed.
     pub malformed: u64,
+    /// Inbound sessions dropped after hearing nothing for too long.
+    pub timed_out: u64,
 }
 
 /// Closed sessions remembered.
@@ -253,12 +293,20 @@ impl Engine {
             closed: BTreeMap::new(),
             closed_order: VecDeque::new(),
             malformed: 0,
+            timed_out: 0,
         }
     }
 
     /// The next action.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// How long an inbound session from `engine` may hear nothing: as long as its sender
+    /// would keep sending a checkpoint again (each retry a round trip and the margin).
+    fn idle_limit(&self, engine: u64) -> u64 {
+        let owlt = self.links.get(&engine).map_or(0, |(o, _)| *o);
+        (u64::from(self.cfg.max_retries) + 1) * (2 * owlt + self.cfg.timer_margin_ms)
     }
 
     fn up(&self, engine: u64) -> bool {
@@ -296,13 +344,22 @@ impl Engine {
             .flat_map(|i| i.reports.values())
             .filter(|r| r.1.suspended.is_none())
             .map(|r| r.1.deadline);
-        out.chain(inb).min()
+        let idle = self
+            .inbound
+            .iter()
+            .filter(|(s, i)| self.up(s.originator) && !(i.delivered && !i.stored))
+            .map(|(s, i)| i.last_heard + self.idle_limit(s.originator));
+        out.chain(inb).chain(idle).min()
     }
 
     /// Handles one event.
     pub fn handle(&mut self, now: u64, event: Event) {
         match event {
-            Event::Send { id, to, block } => self.send(now, id, to, block),
+            Event::Send { id, to, block } => {
+                let red = block.len() as u64;
+                self.send(now, id, to, block, red);
+            }
+            Event::SendGreen { id, to, block } => self.send(now, id, to, block, 0),
             Event::Datagram { from, bytes } => match Segment::decode(&bytes) {
                 Ok(s) => self.segment(now, from, s),
                 Err(_) => self.malformed += 1,
@@ -339,6 +396,11 @@ impl Engine {
         if !i.delivered || i.stored {
             return;
         }
+        if i.red_len == Some(0) {
+            // All green: nobody waits for a report.
+            self.inbound.remove(&session);
+            return;
+        }
         i.stored = true;
         let len = i.red_len.unwrap_or(0);
         let serial = i.next_report.max(1);
@@ -348,7 +410,7 @@ impl Engine {
         self.transmit(session.originator, bytes);
     }
 
-    fn send(&mut self, now: u64, id: u64, to: u64, block: Vec<u8>) {
+    fn send(&mut self, now: u64, id: u64, to: u64, block: Vec<u8>, red_len: u64) {
         if block.len() as u64 > self.cfg.max_block || self.outbound.len() >= self.cfg.max_sessions {
             self.actions.push_back(Action::Failed {
                 id,
@@ -364,15 +426,54 @@ impl Engine {
                 id,
                 to,
                 block,
+                red_len,
                 next_checkpoint: 1,
                 checkpoint: None,
             },
         );
-        let len = self
-            .outbound
-            .get(&number)
-            .map_or(0, |o| o.block.len() as u64);
-        self.send_ranges(now, number, &[(0, len)], 0);
+        if red_len > 0 {
+            self.send_ranges(now, number, &[(0, red_len)], 0);
+        }
+        self.send_green(number);
+        if red_len == 0 {
+            // Nothing to wait for: an all-green block is done once handed to the link.
+            if let Some(o) = self.outbound.remove(&number) {
+                self.actions.push_back(Action::Sent { id: o.id });
+            }
+        }
+    }
+
+    /// Sends the green part of a block once, the last segment marking the end of the block.
+    fn send_green(&mut self, number: u64) {
+        let max = self.cfg.max_segment.max(1) as u64;
+        let Some(o) = self.outbound.get(&number) else {
+            return;
+        };
+        let (to, total, mut at) = (o.to, o.block.len() as u64, o.red_len);
+        let session = SessionId {
+            originator: self.cfg.engine_id,
+            number,
+        };
+        let mut segments = Vec::new();
+        while at < total {
+            let end = (at + max).min(total);
+            segments.push(seg(
+                session,
+                Content::Data {
+                    red: false,
+                    checkpoint: None,
+                    end_of_red: false,
+                    end_of_block: end == total,
+                    client_service: 1,
+                    offset: at,
+                    data: o.block.get(at as usize..end as usize).unwrap_or_default(),
+                },
+            ));
+            at = end;
+        }
+        for bytes in segments {
+            self.transmit(to, bytes);
+        }
     }
 
     /// Sends the `ranges` of a block's red part; the very last segment is a checkpoint
@@ -383,7 +484,7 @@ impl Engine {
             return;
         };
         let peer = o.to;
-        let total = o.block.len() as u64;
+        let (red_len, total) = (o.red_len, o.block.len() as u64);
         let serial = o.next_checkpoint;
         let session = SessionId {
             originator: self.cfg.engine_id,
@@ -405,7 +506,7 @@ impl Engine {
                             serial,
                             report_serial,
                         }),
-                        end_of_red: end == total && last,
+                        end_of_red: end == red_len && last,
                         end_of_block: end == total && last,
                         client_service: 1,
                         offset: at,
@@ -435,11 +536,19 @@ impl Engine {
                 red,
                 checkpoint,
                 end_of_red,
+                end_of_block,
                 offset,
                 data,
                 ..
             } => self.data(
-                now, from, session, red, checkpoint, end_of_red, offset, data,
+                now,
+                from,
+                session,
+                red,
+                checkpoint,
+                (end_of_red, end_of_block),
+                offset,
+                data,
             ),
             Content::Report {
                 serial,
@@ -454,13 +563,7 @@ impl Engine {
                     if i.delivered && i.reports.is_empty() {
                         let len = i.red_len.unwrap_or(0);
                         self.inbound.remove(&session);
-                        self.closed.insert(session, len);
-                        self.closed_order.push_back(session);
-                        while self.closed_order.len() > MAX_CLOSED {
-                            if let Some(old) = self.closed_order.pop_front() {
-                                self.closed.remove(&old);
-                            }
-                        }
+                        self.remember_closed(session, len);
                     }
                 }
             }
@@ -492,7 +595,7 @@ impl Engine {
         session: SessionId,
         red: bool,
         checkpoint: Option<Checkpoint>,
-        end_of_red: bool,
+        (end_of_red, end_of_block): (bool, bool),
         offset: u64,
         data: &[u8],
     ) {
@@ -503,11 +606,20 @@ impl Engine {
             }
             return;
         }
-        if !red || end > self.cfg.max_block {
-            let reason = if red {
-                CancelReason::SystemCancelled
+        let miscoloured = self.inbound.get(&session).is_some_and(|i| {
+            if red {
+                i.green_from.is_some_and(|g| end > g)
             } else {
+                i.red_len.is_some_and(|r| offset < r)
+            }
+        });
+        let held = self.inbound.values().map(|i| i.held).sum::<u64>();
+        let full = held + data.len() as u64 > self.cfg.max_inbound_bytes;
+        if miscoloured || full || end > self.cfg.max_block {
+            let reason = if miscoloured {
                 CancelReason::Miscolored
+            } else {
+                CancelReason::SystemCancelled
             };
             self.inbound.remove(&session);
             self.transmit(
@@ -537,11 +649,23 @@ impl Engine {
         }
         let timer = self.timer(from, now);
         let i = self.inbound.entry(session).or_default();
-        if !i.delivered && !data.is_empty() {
-            i.pieces.entry(offset).or_insert_with(|| data.to_vec());
+        i.last_heard = now;
+        if !i.delivered && !data.is_empty() && !i.pieces.contains_key(&offset) {
+            i.held += data.len() as u64;
+            i.pieces.insert(offset, data.to_vec());
         }
         if end_of_red {
             i.red_len = Some(end);
+        }
+        if !red {
+            i.green_from = Some(i.green_from.map_or(offset, |g| g.min(offset)));
+            if offset == 0 {
+                // Green from the first byte: the red part is empty.
+                i.red_len = Some(0);
+            }
+        }
+        if end_of_block {
+            i.block_len = Some(end);
         }
         if let Some(cp) = checkpoint {
             i.last_checkpoint = cp.serial;
@@ -586,7 +710,7 @@ impl Engine {
             self.actions.push_back(Action::Transmit { to: from, bytes });
         }
         if completes {
-            let len = i.red_len.unwrap_or(0) as usize;
+            let len = i.block_len.unwrap_or(0).max(i.red_len.unwrap_or(0)) as usize;
             let mut block = vec![0u8; len];
             for (off, piece) in &i.pieces {
                 let start = *off as usize;
@@ -600,6 +724,7 @@ impl Engine {
             }
             i.delivered = true;
             i.pieces.clear();
+            i.held = 0;
             self.actions.push_back(Action::Deliver {
                 from,
                 session,
@@ -627,7 +752,8 @@ impl Engine {
         let Some(o) = self.outbound.get_mut(&session.number) else {
             return;
         };
-        let total = o.block.len() as u64;
+        // Reports speak of the red part only (RFC 5326 §6.13): green data is never resent.
+        let total = o.red_len;
         // The gaps between the claims, within the report's bounds.
         let mut gaps = Vec::new();
         let mut at = lower;
@@ -710,6 +836,37 @@ impl Engine {
         for (to, bytes) in resend {
             self.transmit(to, bytes);
         }
+        // Inbound sessions gone quiet while their link is up: the sender has given up (or
+        // never meant to finish). One the host still has to store is kept.
+        let idle: Vec<SessionId> = self
+            .inbound
+            .iter()
+            .filter(|(s, i)| {
+                self.up(s.originator)
+                    && !(i.delivered && !i.stored)
+                    && now >= i.last_heard + self.idle_limit(s.originator)
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for session in idle {
+            if let Some(i) = self.inbound.remove(&session) {
+                self.timed_out += 1;
+                if i.delivered {
+                    self.remember_closed(session, i.red_len.unwrap_or(0));
+                }
+            }
+        }
+    }
+
+    /// Remembers a session received whole, so a checkpoint sent again gets a full report.
+    fn remember_closed(&mut self, session: SessionId, len: u64) {
+        self.closed.insert(session, len);
+        self.closed_order.push_back(session);
+        while self.closed_order.len() > MAX_CLOSED {
+            if let Some(old) = self.closed_order.pop_front() {
+                self.closed.remove(&old);
+            }
+        }
     }
 
     /// Runs `f` on every timer of sessions with `engine`.
@@ -737,8 +894,14 @@ impl Engine {
         });
     }
 
-    /// The link to `engine` came back: its timers run on from what they had left.
+    /// The link to `engine` came back: its timers run on from what they had left, and its
+    /// inbound sessions' silence counts from now.
     fn resume(&mut self, now: u64, engine: u64) {
+        for (s, i) in self.inbound.iter_mut() {
+            if s.originator == engine {
+                i.last_heard = now;
+            }
+        }
         self.each_timer(engine, |t| {
             if let Some(left) = t.suspended.take() {
                 t.deadline = now + left;

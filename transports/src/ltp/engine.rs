@@ -213,6 +213,11 @@ impl Inbound {
         out
     }
 
+    /// Delivered, and the host has not yet said it stored the block.
+    fn awaiting_host(&self) -> bool {
+        self.delivered && !self.stored
+    }
+
     /// True when the bytes `0..len` have all arrived.
     fn covers(&self, len: u64) -> bool {
         let r = self.ranges();
@@ -347,7 +352,7 @@ impl Engine {
         let idle = self
             .inbound
             .iter()
-            .filter(|(s, i)| self.up(s.originator) && !(i.delivered && !i.stored))
+            .filter(|(s, i)| self.up(s.originator) && !i.awaiting_host())
             .map(|(s, i)| i.last_heard + self.idle_limit(s.originator));
         out.chain(inb).chain(idle).min()
     }
@@ -843,7 +848,7 @@ impl Engine {
             .iter()
             .filter(|(s, i)| {
                 self.up(s.originator)
-                    && !(i.delivered && !i.stored)
+                    && !i.awaiting_host()
                     && now >= i.last_heard + self.idle_limit(s.originator)
             })
             .map(|(s, _)| *s)

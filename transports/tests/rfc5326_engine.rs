@@ -521,3 +521,59 @@ fn rfc5326_6_inbound_bytes_are_bounded_and_quiet_sessions_time_out() {
     e.handle(limit * 11, Event::Tick);
     assert_eq!(e.timed_out, 11);
 }
+
+#[test]
+fn rfc5326_6_2_timers_count_from_when_a_paced_segment_leaves() {
+    // 10,000 bytes at 1,000 bytes/s leave over 10 s: the checkpoint's timer runs from then,
+    // so a host pacing at the contact's rate sees no early retransmission.
+    let mut e = Engine::new(EngineConfig::new(1));
+    e.handle(
+        0,
+        Event::LinkUp {
+            engine: 2,
+            owlt_ms: 500,
+        },
+    );
+    e.handle(
+        0,
+        Event::Rate {
+            engine: 2,
+            bytes_per_sec: 1000,
+        },
+    );
+    e.handle(
+        0,
+        Event::Send {
+            id: 1,
+            to: 2,
+            block: vec![1; 10_000],
+        },
+    );
+    let wire: u64 = std::iter::from_fn(|| e.poll_action())
+        .map(|a| match a {
+            Action::Transmit { bytes, .. } => bytes.len() as u64,
+            _ => 0,
+        })
+        .sum();
+    let leaves = (wire * 1000).div_ceil(1000);
+    let round = 2 * 500 + EngineConfig::new(1).timer_margin_ms;
+    assert_eq!(e.next_timeout(), Some(leaves + round));
+    // Without a rate, the timer runs from the handover.
+    let mut e = Engine::new(EngineConfig::new(1));
+    e.handle(
+        0,
+        Event::LinkUp {
+            engine: 2,
+            owlt_ms: 500,
+        },
+    );
+    e.handle(
+        0,
+        Event::Send {
+            id: 1,
+            to: 2,
+            block: vec![1; 10_000],
+        },
+    );
+    assert_eq!(e.next_timeout(), Some(round));
+}

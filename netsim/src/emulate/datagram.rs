@@ -34,8 +34,12 @@ pub struct DatagramStats {
     pub bytes: [AtomicU64; 2],
     /// Datagrams lost to the link's loss or bit errors.
     pub lost: [AtomicU64; 2],
+    /// Bytes of the datagrams lost.
+    pub lost_bytes: [AtomicU64; 2],
     /// Datagrams dropped because the link was down or its queue full.
     pub dropped: [AtomicU64; 2],
+    /// Bytes of the datagrams dropped.
+    pub dropped_bytes: [AtomicU64; 2],
 }
 
 impl DatagramStats {
@@ -99,16 +103,19 @@ impl DatagramRelay {
                 let (dir, to) = if from == b { (1, a) } else { (0, b) };
                 if !up.load(Ordering::Relaxed) {
                     DatagramStats::add(&stats.dropped, dir, 1);
+                    DatagramStats::add(&stats.dropped_bytes, dir, n as u64);
                     continue;
                 }
                 if model.lost(&mut rng, n as u64) {
                     DatagramStats::add(&stats.lost, dir, 1);
+                    DatagramStats::add(&stats.lost_bytes, dir, n as u64);
                     continue;
                 }
                 let now = Instant::now();
                 let start = free.get(dir).copied().unwrap_or(now).max(now);
                 if start > now + MAX_QUEUEING {
                     DatagramStats::add(&stats.dropped, dir, 1);
+                    DatagramStats::add(&stats.dropped_bytes, dir, n as u64);
                     continue;
                 }
                 let send_time = if model.rate == 0 {

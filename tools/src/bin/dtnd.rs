@@ -145,12 +145,27 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         _ => Box::new(cfg.routes.clone()),
     };
     tracing::info!(router = ?cfg.router, "routing");
+    // LTP peers the plan names are up only during their contacts.
+    let ltp_scheduled: Vec<bundle_agent::wire::Eid> = match (&cfg.ltp, &plan) {
+        (Some(l), Some((_, plan))) => l
+            .peers
+            .iter()
+            .filter(|p| {
+                plan.contacts()
+                    .iter()
+                    .any(|c| c.from == node_id && c.to == p.node)
+            })
+            .map(|p| p.node.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
     let plan_source = match plan {
         Some((path, plan)) => {
             let (schedule_tx, schedule_rx) = tokio::sync::watch::channel(Arc::new(plan));
             tokio::spawn(contacts::schedule(
                 node_id.clone(),
                 scheduled,
+                ltp_scheduled.clone(),
                 schedule_rx,
                 ids.clone(),
                 core_tx.clone(),
@@ -245,8 +260,9 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             let links = l.peers.iter().map(|p| (ids.next(), p)).collect();
             Some(tools::dtnd::ltp_link::LtpLinks::new(
                 l,
-                socket,
+                &socket,
                 links,
+                &ltp_scheduled,
                 tools::cli_io::dtn_now().0,
             ))
         }

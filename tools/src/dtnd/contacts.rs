@@ -1,7 +1,9 @@
 //! Scheduled contacts: `dtnd` loads a contact plan, routes with contact graph routing over
 //! it (unless another router is chosen: then the plan only schedules links), and opens a
-//! TCPCL session to each neighbour only while the plan has a contact from
-//! this node to it (closing the session when the contact ends). Bundles wait durably in the
+//! TCPCL or QUIC session to each neighbour only while the plan has a contact from
+//! this node to it (closing the session when the contact ends). LTP peers the plan names
+//! are told of each contact instead (its light time and rate), so LTP suspends its timers
+//! between contacts rather than closing anything. Bundles wait durably in the
 //! store in between: the router names the time their contact opens and the agent asks
 //! again then.
 //!
@@ -92,6 +94,14 @@ fn contact_on(plan: &ContactPlan, node: &Eid, peer: &Eid, now: DtnTime) -> bool 
         .any(|c| c.from == *node && c.to == *peer && c.start <= now && now < c.end)
 }
 
+/// The contact from `node` to `peer` at `now`, as (one-way light time, rate).
+fn contact_now(plan: &ContactPlan, node: &Eid, peer: &Eid, now: DtnTime) -> Option<(u64, u64)> {
+    plan.contacts()
+        .iter()
+        .find(|c| c.from == *node && c.to == *peer && c.start <= now && now < c.end)
+        .map(|c| (c.owlt_ms, c.rate))
+}
+
 /// The next time after `now` a contact from `node` starts or ends.
 fn next_change(plan: &ContactPlan, node: &Eid, now: DtnTime) -> Option<DtnTime> {
     plan.contacts()
@@ -107,15 +117,33 @@ fn next_change(plan: &ContactPlan, node: &Eid, now: DtnTime) -> Option<DtnTime> 
 pub async fn schedule(
     node: Eid,
     peers: Vec<(Eid, SocketAddr, Dial)>,
+    ltp: Vec<Eid>,
     mut plan: watch::Receiver<Arc<ContactPlan>>,
     ids: LinkIds,
     core: mpsc::Sender<CoreMsg>,
 ) {
     // Per neighbour in contact: the switch that stops its reconnecting.
     let mut open: BTreeMap<Eid, watch::Sender<bool>> = BTreeMap::new();
+    // Per LTP peer: the contact told to the core last (none at start).
+    let mut ltp_state: BTreeMap<Eid, Option<(u64, u64)>> =
+        ltp.iter().map(|n| (n.clone(), None)).collect();
     loop {
         let now = dtn_now();
         let current = plan.borrow_and_update().clone();
+        for (peer, told) in ltp_state.iter_mut() {
+            let c = contact_now(&current, &node, peer, now);
+            if c != *told {
+                tracing::info!(%peer, contact = ?c, "LTP contact changes");
+                *told = c;
+                let msg = CoreMsg::LtpContact {
+                    node: peer.clone(),
+                    contact: c,
+                };
+                if core.send(msg).await.is_err() {
+                    return;
+                }
+            }
+        }
         for (peer, addr, dial) in &peers {
             let on = contact_on(&current, &node, peer, now);
             match (on, open.contains_key(peer)) {

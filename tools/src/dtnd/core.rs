@@ -126,6 +126,13 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<()>,
     },
+    /// A contact to an LTP peer began (with its one-way light time and rate) or ended.
+    LtpContact {
+        /// The peer's node ID.
+        node: Eid,
+        /// `Some((owlt_ms, bytes per second))` while in contact.
+        contact: Option<(u64, u64)>,
+    },
     /// A datagram arrived on the LTP socket.
     LtpDatagram {
         /// Its sender.
@@ -371,7 +378,8 @@ pub async fn run(
     core.act().await;
     if let Some(l) = ltp {
         let limit = l.max_block();
-        for (link, peer, _, _) in l.links().collect::<Vec<_>>() {
+        for info in l.links().into_iter().filter(|i| i.up) {
+            let (link, peer) = (info.link, info.node);
             core.agent.handle(
                 dtn_now(),
                 Event::LinkUp {
@@ -686,15 +694,35 @@ impl Core {
                 self.agent
                     .handle(now, Event::Received { link, bytes, token })?;
             }
+            CoreMsg::LtpContact { node, contact } => {
+                if let Some(l) = self.ltp.as_mut() {
+                    let limit = l.max_block();
+                    for (link, peer, up) in l.contact(now.0, &node, contact) {
+                        tracing::info!(link, %peer, up, "LTP contact");
+                        if up {
+                            self.agent.handle(
+                                now,
+                                Event::LinkUp {
+                                    link,
+                                    peer,
+                                    max_bundle_size: Some(limit),
+                                },
+                            )?;
+                        } else {
+                            self.agent.handle(now, Event::LinkDown { link })?;
+                        }
+                    }
+                }
+            }
             CoreMsg::LtpDatagram { from, bytes } => {
                 if let Some(l) = self.ltp.as_mut() {
-                    let outs = l.datagram(now.0, from, bytes).await;
+                    let outs = l.datagram(now.0, from, bytes);
                     self.ltp_outcomes(now, outs)?;
                 }
             }
             CoreMsg::Tick => {
                 if let Some(l) = self.ltp.as_mut() {
-                    let outs = l.tick(now.0).await;
+                    let outs = l.tick(now.0);
                     self.ltp_outcomes(now, outs)?;
                 }
                 self.blobs.tick(now);
@@ -787,16 +815,26 @@ impl Core {
                 "found_by": if info.outbound { "static peer" } else { "accepted" },
             }));
         }
-        for (link, node, engine, addr) in self.ltp.iter().flat_map(|l| l.links()) {
-            out.push(serde_json::json!({
-                "link": link,
-                "convergence_layer": "ltp",
-                "address": addr.to_string(),
-                "node_id": node.to_string(),
-                "engine": engine,
-                "state": "configured",
-                "found_by": "static peer",
-            }));
+        if let Some(l) = &self.ltp {
+            let data_bytes = l
+                .counters
+                .data_bytes
+                .load(std::sync::atomic::Ordering::Relaxed);
+            for i in l.links() {
+                out.push(serde_json::json!({
+                    "link": i.link,
+                    "convergence_layer": "ltp",
+                    "address": i.addr.to_string(),
+                    "node_id": i.node.to_string(),
+                    "engine": i.engine,
+                    "state": if i.up { "in contact" } else { "waiting for a contact" },
+                    "color": if i.green { "green" } else { "red" },
+                    "owlt_ms": i.owlt_ms,
+                    "rate": i.rate,
+                    "ltp_data_bytes_sent": data_bytes,
+                    "found_by": if i.scheduled { "contact plan" } else { "static peer" },
+                }));
+            }
         }
         for (link, addr) in &self.udp_peers {
             out.push(serde_json::json!({
@@ -937,7 +975,7 @@ impl Core {
                     Some(Origin::Ltp(session)) => {
                         let now = dtn_now();
                         if let Some(l) = self.ltp.as_mut() {
-                            let outs = l.stored(now.0, session).await;
+                            let outs = l.stored(now.0, session);
                             if let Err(e) = self.ltp_outcomes(now, outs) {
                                 tracing::error!("store: {e:#}");
                             }
@@ -965,7 +1003,7 @@ impl Core {
                         Some(Origin::Ltp(session)) => {
                             let now = dtn_now();
                             if let Some(l) = self.ltp.as_mut() {
-                                let outs = l.refused(now.0, session).await;
+                                let outs = l.refused(now.0, session);
                                 if let Err(e) = self.ltp_outcomes(now, outs) {
                                     tracing::error!("store: {e:#}");
                                 }
@@ -979,7 +1017,7 @@ impl Core {
                 {
                     let now = dtn_now();
                     let outs = match self.ltp.as_mut() {
-                        Some(l) => l.transmit(now.0, link, id, bytes).await,
+                        Some(l) => l.transmit(now.0, link, id, bytes),
                         None => Vec::new(),
                     };
                     if let Err(e) = self.ltp_outcomes(now, outs) {

@@ -1,25 +1,39 @@
 //! LTP (RFC 5326) as a convergence layer of `dtnd`: the sans-IO engine of
-//! `transports::ltp` over a UDP socket. Each LTP peer is a link to the agent, always up, with
-//! its engine ID and address from the configuration (`--ltp-peer NODE=ENGINE@ADDR`). A bundle
-//! the agent transmits on such a link becomes a block, all red; the agent hears it was sent
-//! only when the receiving engine has reported the whole red part received. A block that
-//! arrives whole goes to the agent as a received bundle.
+//! `transports::ltp` over a UDP socket. Each LTP peer is a link to the agent, with its engine
+//! ID and address from the configuration (`--ltp-peer NODE=ENGINE@ADDR`). A bundle the agent
+//! transmits on such a link becomes a block, all red (or all green for a peer configured
+//! so); the agent hears a red block was sent only when the receiving engine has reported the
+//! whole red part received. A block that arrives whole goes to the agent as a received
+//! bundle.
 //!
 //! The report that tells a sender its block arrived goes out only once the agent has stored
 //! the bundle durably (the agent's acceptance), so a crash in between never loses a bundle
 //! the sender counts as delivered.
 //!
-//! Not yet: links scheduled by the contact plan (their timers suspended between contacts,
-//! which the engine supports), one-way light time per contact, rate limits.
+//! Contacts: a peer the contact plan names is up only while a contact from this node to it
+//! lasts ([`LtpLinks::contact`], driven by the scheduler in [`super::contacts`]). Between
+//! contacts the engine's timers for it are suspended (RFC 5326 §6), sessions in flight stay
+//! open and finish at the next contact, and the one-way light time and rate are the
+//! contact's. Segments leave paced to the contact's rate, each peer on its own task so a slow
+//! link never holds back a fast one, and wait while the peer is out of contact; what waits
+//! to leave is bounded in bytes (beyond it a segment is dropped and counted, and LTP's
+//! reports recover it).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bundle_agent::agent::LinkId;
 use bundle_agent::wire::{BundleId, Eid};
+use tokio::sync::{mpsc, watch};
 use transports::ltp::engine::{Action, Engine, EngineConfig, Event};
 use transports::ltp::segment::SessionId;
 use transports::udp::UdpLink;
+
+/// Most bytes of segments waiting to leave, all peers together.
+const MAX_QUEUED: u64 = 256 << 20;
 
 /// One LTP peer of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +44,8 @@ pub struct LtpPeer {
     pub engine: u64,
     /// Its UDP address.
     pub addr: SocketAddr,
+    /// Every bundle to it goes as green data.
+    pub green: bool,
 }
 
 /// LTP settings after merging.
@@ -41,14 +57,13 @@ pub struct LtpConfig {
     pub engine: u64,
     /// Peers.
     pub peers: Vec<LtpPeer>,
-    /// One-way light time to every peer, for the timers.
+    /// One-way light time to peers not scheduled by a contact plan, for the timers.
     pub owlt_ms: u64,
     /// Client data bytes per segment.
     pub segment: usize,
 }
 
-/// What the core does for the engine: send datagrams, hand bundles to the agent, settle
-/// transmissions.
+/// What the core does for the engine: hand bundles to the agent, settle transmissions.
 #[derive(Debug)]
 pub enum LtpOut {
     /// A received bundle, from the link of the sending engine.
@@ -66,59 +81,174 @@ pub enum LtpOut {
         link: LinkId,
         /// The bundle.
         id: BundleId,
-        /// Reported received in full.
+        /// Reported received in full (or, green, handed to the link).
         ok: bool,
     },
+}
+
+/// Counters of the LTP layer, for `/peers` and tests.
+#[derive(Debug, Default)]
+pub struct LtpCounters {
+    /// Data bytes put on the wire (client data of data segments, first sends and again).
+    pub data_bytes: AtomicU64,
+    /// Segments dropped because too many bytes waited to leave.
+    pub dropped: AtomicU64,
+}
+
+/// One peer: where it is, how it is reached now.
+#[derive(Debug)]
+struct Peer {
+    node: Eid,
+    engine: u64,
+    addr: SocketAddr,
+    green: bool,
+    /// Opened and closed by the contact plan.
+    scheduled: bool,
+    /// In contact (always, for a peer not scheduled).
+    up: bool,
+    owlt_ms: u64,
+    /// Bytes per second now (0: unpaced).
+    rate: Arc<AtomicU64>,
+    /// Its pacing task.
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    /// Opens and closes the pacing task's gate with the contact.
+    gate: watch::Sender<bool>,
+}
+
+/// A link's state, for `/peers`.
+#[derive(Debug, Clone)]
+pub struct LtpLinkInfo {
+    /// The link.
+    pub link: LinkId,
+    /// The peer's node ID.
+    pub node: Eid,
+    /// Its engine.
+    pub engine: u64,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// In contact now.
+    pub up: bool,
+    /// Opened and closed by the contact plan.
+    pub scheduled: bool,
+    /// Green data only.
+    pub green: bool,
+    /// One-way light time now.
+    pub owlt_ms: u64,
+    /// Rate now, bytes per second (0: unpaced).
+    pub rate: u64,
 }
 
 /// The engine, its socket and its peers.
 #[derive(Debug)]
 pub struct LtpLinks {
-    socket: UdpLink,
     engine: Engine,
-    /// Link -> (engine, address).
-    peers: BTreeMap<LinkId, (u64, SocketAddr)>,
-    nodes: BTreeMap<LinkId, Eid>,
-    by_engine: BTreeMap<u64, (LinkId, SocketAddr)>,
+    peers: BTreeMap<LinkId, Peer>,
+    by_engine: BTreeMap<u64, LinkId>,
     /// Block ID -> the transmission it carries.
     pending: BTreeMap<u64, (LinkId, BundleId)>,
     next_block: u64,
+    queued: Arc<AtomicU64>,
+    /// Counters.
+    pub counters: Arc<LtpCounters>,
+}
+
+/// Sends one peer's segments, paced to its rate, and holds them while it is out of contact.
+async fn pace(
+    socket: UdpLink,
+    to: SocketAddr,
+    rate: Arc<AtomicU64>,
+    mut contact: watch::Receiver<bool>,
+    queued: Arc<AtomicU64>,
+    mut segments: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let mut free = tokio::time::Instant::now();
+    while let Some(bytes) = segments.recv().await {
+        while !*contact.borrow_and_update() {
+            if contact.changed().await.is_err() {
+                return;
+            }
+        }
+        let len = bytes.len() as u64;
+        let r = rate.load(Ordering::Relaxed);
+        if r > 0 {
+            let now = tokio::time::Instant::now();
+            if free > now {
+                tokio::time::sleep_until(free).await;
+            }
+            free = free.max(now) + Duration::from_secs_f64(len as f64 / r as f64);
+        }
+        if let Err(e) = socket.send(to, &bytes).await {
+            tracing::debug!(%to, "LTP segment not sent: {e}");
+        }
+        queued.fetch_sub(len, Ordering::Relaxed);
+    }
 }
 
 impl LtpLinks {
-    /// The engine over `socket`, with a link per peer (numbers given by the caller).
+    /// The engine over `socket`, with a link per peer (numbers given by the caller); peers
+    /// in `scheduled` wait for their first contact, the others are up now.
     pub fn new(
         cfg: &LtpConfig,
-        socket: UdpLink,
+        socket: &UdpLink,
         links: Vec<(LinkId, &LtpPeer)>,
+        scheduled: &[Eid],
         now_ms: u64,
     ) -> Self {
         let mut ecfg = EngineConfig::new(cfg.engine);
         ecfg.max_segment = cfg.segment;
         let mut engine = Engine::new(ecfg);
+        let queued = Arc::new(AtomicU64::new(0));
         let mut peers = BTreeMap::new();
-        let mut nodes = BTreeMap::new();
         let mut by_engine = BTreeMap::new();
         for (link, p) in links {
-            peers.insert(link, (p.engine, p.addr));
-            nodes.insert(link, p.node.clone());
-            by_engine.insert(p.engine, (link, p.addr));
+            let is_scheduled = scheduled.contains(&p.node);
+            let rate = Arc::new(AtomicU64::new(0));
+            let (out, segments) = mpsc::unbounded_channel();
+            let (gate, contact) = watch::channel(!is_scheduled);
+            tokio::spawn(pace(
+                socket.clone(),
+                p.addr,
+                rate.clone(),
+                contact,
+                queued.clone(),
+                segments,
+            ));
+            by_engine.insert(p.engine, link);
             engine.handle(
                 now_ms,
-                Event::LinkUp {
+                if is_scheduled {
+                    Event::LinkDown { engine: p.engine }
+                } else {
+                    Event::LinkUp {
+                        engine: p.engine,
+                        owlt_ms: cfg.owlt_ms,
+                    }
+                },
+            );
+            peers.insert(
+                link,
+                Peer {
+                    node: p.node.clone(),
                     engine: p.engine,
+                    addr: p.addr,
+                    green: p.green,
+                    scheduled: is_scheduled,
+                    up: !is_scheduled,
                     owlt_ms: cfg.owlt_ms,
+                    rate,
+                    out,
+                    gate,
                 },
             );
         }
         Self {
-            socket,
             engine,
             peers,
-            nodes,
             by_engine,
             pending: BTreeMap::new(),
             next_block: 1,
+            queued,
+            counters: Arc::default(),
         }
     }
 
@@ -127,11 +257,22 @@ impl LtpLinks {
         self.peers.contains_key(&link)
     }
 
-    /// The links: number, peer node, engine and address.
-    pub fn links(&self) -> impl Iterator<Item = (LinkId, Eid, u64, SocketAddr)> + '_ {
+    /// The links and their state.
+    pub fn links(&self) -> Vec<LtpLinkInfo> {
         self.peers
             .iter()
-            .map(|(l, (e, a))| (*l, self.nodes.get(l).cloned().unwrap_or(Eid::Null), *e, *a))
+            .map(|(l, p)| LtpLinkInfo {
+                link: *l,
+                node: p.node.clone(),
+                engine: p.engine,
+                addr: p.addr,
+                up: p.up,
+                scheduled: p.scheduled,
+                green: p.green,
+                owlt_ms: p.owlt_ms,
+                rate: p.rate.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// The largest block the engine takes.
@@ -139,42 +280,97 @@ impl LtpLinks {
         256 << 20
     }
 
+    /// A contact to `node` began (`Some((owlt_ms, rate))`) or ended (`None`). Returns the
+    /// link and whether it changed, so the agent can be told.
+    pub fn contact(
+        &mut self,
+        now_ms: u64,
+        node: &Eid,
+        contact: Option<(u64, u64)>,
+    ) -> Vec<(LinkId, Eid, bool)> {
+        let mut changed = Vec::new();
+        for (link, p) in self.peers.iter_mut().filter(|(_, p)| p.node == *node) {
+            match contact {
+                Some((owlt_ms, rate)) => {
+                    p.owlt_ms = owlt_ms;
+                    p.rate.store(rate, Ordering::Relaxed);
+                    self.engine.handle(
+                        now_ms,
+                        Event::Rate {
+                            engine: p.engine,
+                            bytes_per_sec: rate,
+                        },
+                    );
+                    self.engine.handle(
+                        now_ms,
+                        Event::LinkUp {
+                            engine: p.engine,
+                            owlt_ms,
+                        },
+                    );
+                    p.gate.send_replace(true);
+                    if !p.up {
+                        p.up = true;
+                        changed.push((*link, p.node.clone(), true));
+                    }
+                }
+                None => {
+                    self.engine
+                        .handle(now_ms, Event::LinkDown { engine: p.engine });
+                    p.gate.send_replace(false);
+                    if p.up {
+                        p.up = false;
+                        changed.push((*link, p.node.clone(), false));
+                    }
+                }
+            }
+        }
+        changed
+    }
+
     /// Sends a bundle over a link as one block.
-    pub async fn transmit(
+    pub fn transmit(
         &mut self,
         now_ms: u64,
         link: LinkId,
         id: BundleId,
         bytes: Vec<u8>,
     ) -> Vec<LtpOut> {
-        let Some((engine, _)) = self.peers.get(&link).copied() else {
+        let Some(p) = self.peers.get(&link) else {
             return vec![LtpOut::Sent {
                 link,
                 id,
                 ok: false,
             }];
         };
+        let (to, green) = (p.engine, p.green);
         let block = self.next_block;
         self.next_block += 1;
         self.pending.insert(block, (link, id));
-        self.engine.handle(
-            now_ms,
+        let event = if green {
+            Event::SendGreen {
+                id: block,
+                to,
+                block: bytes,
+            }
+        } else {
             Event::Send {
                 id: block,
-                to: engine,
+                to,
                 block: bytes,
-            },
-        );
-        self.drain().await
+            }
+        };
+        self.engine.handle(now_ms, event);
+        self.drain()
     }
 
     /// A datagram from the socket.
-    pub async fn datagram(&mut self, now_ms: u64, from: SocketAddr, bytes: Vec<u8>) -> Vec<LtpOut> {
-        let Some((engine, _)) = self
-            .by_engine
-            .iter()
-            .find(|(_, (_, a))| *a == from)
-            .map(|(e, v)| (*e, *v))
+    pub fn datagram(&mut self, now_ms: u64, from: SocketAddr, bytes: Vec<u8>) -> Vec<LtpOut> {
+        let Some(engine) = self
+            .peers
+            .values()
+            .find(|p| p.addr == from)
+            .map(|p| p.engine)
         else {
             tracing::debug!(%from, "LTP datagram from an unknown address: dropped");
             return Vec::new();
@@ -186,44 +382,67 @@ impl LtpLinks {
                 bytes,
             },
         );
-        self.drain().await
+        self.drain()
     }
 
     /// The agent stored a received bundle durably: its sender may now hear it arrived.
-    pub async fn stored(&mut self, now_ms: u64, session: SessionId) -> Vec<LtpOut> {
+    pub fn stored(&mut self, now_ms: u64, session: SessionId) -> Vec<LtpOut> {
         self.engine.handle(now_ms, Event::Stored { session });
-        self.drain().await
+        self.drain()
     }
 
     /// The agent refused a received bundle: the session is cancelled.
-    pub async fn refused(&mut self, now_ms: u64, session: SessionId) -> Vec<LtpOut> {
+    pub fn refused(&mut self, now_ms: u64, session: SessionId) -> Vec<LtpOut> {
         self.engine.handle(now_ms, Event::Refused { session });
-        self.drain().await
+        self.drain()
     }
 
     /// Time passed.
-    pub async fn tick(&mut self, now_ms: u64) -> Vec<LtpOut> {
+    pub fn tick(&mut self, now_ms: u64) -> Vec<LtpOut> {
         self.engine.handle(now_ms, Event::Tick);
-        self.drain().await
+        self.drain()
     }
 
-    async fn drain(&mut self) -> Vec<LtpOut> {
+    /// When the engine next needs [`Self::tick`], in DTN milliseconds.
+    pub fn next_timeout(&self) -> Option<u64> {
+        self.engine.next_timeout()
+    }
+
+    fn send(&self, to: u64, bytes: Vec<u8>) {
+        let Some(p) = self.by_engine.get(&to).and_then(|l| self.peers.get(l)) else {
+            return;
+        };
+        let len = bytes.len() as u64;
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(transports::ltp::segment::Segment {
+            content: transports::ltp::segment::Content::Data { data, .. },
+            ..
+        }) = transports::ltp::segment::Segment::decode(&bytes)
+        {
+            self.counters
+                .data_bytes
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        if p.out.send(bytes).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+        }
+    }
+
+    fn drain(&mut self) -> Vec<LtpOut> {
         let mut out = Vec::new();
         while let Some(a) = self.engine.poll_action() {
             match a {
-                Action::Transmit { to, bytes } => {
-                    if let Some((_, addr)) = self.by_engine.get(&to) {
-                        if let Err(e) = self.socket.send(*addr, &bytes).await {
-                            tracing::debug!(engine = to, "LTP segment not sent: {e}");
-                        }
-                    }
-                }
+                Action::Transmit { to, bytes } => self.send(to, bytes),
                 Action::Deliver {
                     from,
                     session,
                     block,
                 } => {
-                    let link = self.by_engine.get(&from).map_or(0, |(l, _)| *l);
+                    let link = self.by_engine.get(&from).copied().unwrap_or(0);
                     out.push(LtpOut::Received {
                         link,
                         bytes: block,

@@ -148,8 +148,10 @@ pub struct Flags {
     /// This node's LTP engine ID [default: the ipn node number].
     #[arg(long, value_name = "N")]
     pub ltp_engine: Option<u64>,
-    /// A peer reached over LTP (repeatable): NODE-ID=ENGINE@HOST:PORT, e.g.
-    /// 'ipn:5.0=5@10.0.0.5:1113'.
+    /// A peer reached over LTP (repeatable): NODE-ID=ENGINE@HOST:PORT[,green], e.g.
+    /// 'ipn:5.0=5@10.0.0.5:1113'. With ',green' every bundle goes to it as green data (once,
+    /// unacknowledged); otherwise all red. A peer the contact plan names is up only during its
+    /// contacts (timers suspended between them, light time and rate from the contact).
     #[arg(long = "ltp-peer", value_name = "NODE=ENGINE@ADDR")]
     pub ltp_peers: Vec<String>,
     /// One-way light time to the LTP peers, for the retransmission timers [default: 0s].
@@ -308,6 +310,9 @@ pub struct LtpPeerEntry {
     pub engine: u64,
     /// Its LTP (UDP) address.
     pub addr: SocketAddr,
+    /// Send it every bundle as green data: once, unacknowledged [default: false].
+    #[serde(default)]
+    pub green: bool,
 }
 
 /// Which router `dtnd` routes with.
@@ -622,11 +627,16 @@ fn ltp_config(
             node: node.node_id(),
             engine: p.engine,
             addr: p.addr,
+            green: p.green,
         });
     }
     for p in &flags.ltp_peers {
-        let what = || format!("--ltp-peer {p:?}: expected NODE-ID=ENGINE@HOST:PORT");
-        let (node, rest) = p.split_once('=').with_context(what)?;
+        let what = || format!("--ltp-peer {p:?}: expected NODE-ID=ENGINE@HOST:PORT[,green]");
+        let (spec, green) = match p.strip_suffix(",green") {
+            Some(s) => (s, true),
+            None => (p.as_str(), false),
+        };
+        let (node, rest) = spec.split_once('=').with_context(what)?;
         let (engine, addr) = rest.split_once('@').with_context(what)?;
         let node: Eid = node
             .parse()
@@ -635,6 +645,7 @@ fn ltp_config(
             node: node.node_id(),
             engine: engine.parse().with_context(what)?,
             addr: addr.parse().with_context(what)?,
+            green,
         });
     }
     let owlt_ms = match flags.ltp_owlt.as_ref().or(file.ltp_owlt.as_ref()) {

@@ -101,6 +101,15 @@ pub enum Event {
         /// One-way light time.
         owlt_ms: u64,
     },
+    /// The rate of the link to an engine (its contact's), in bytes per second: the host
+    /// sends no faster, so a timer counts from when its segment will have left, not from
+    /// when it was handed over (RFC 5326 §6.2: timers start at transmission).
+    Rate {
+        /// The engine.
+        engine: u64,
+        /// Bytes per second; 0 for as fast as the host sends.
+        bytes_per_sec: u64,
+    },
     /// The link to an engine is down: its timers stop.
     LinkDown {
         /// The engine.
@@ -234,6 +243,30 @@ impl Inbound {
     }
 }
 
+/// What the engine knows of the link to a peer engine.
+#[derive(Debug, Clone, Copy, Default)]
+struct PeerLink {
+    owlt_ms: u64,
+    up: bool,
+    /// Bytes per second (0: as fast as the host sends).
+    rate: u64,
+    /// While up: when the segments handed to the host so far will have left, at `rate`.
+    free_at: u64,
+    /// While down: milliseconds of segments waiting to leave at the next contact.
+    backlog: u64,
+}
+
+impl PeerLink {
+    /// When a segment handed over at `now` leaves.
+    fn departure(&self, now: u64) -> u64 {
+        if self.up {
+            self.free_at.max(now)
+        } else {
+            now + self.backlog
+        }
+    }
+}
+
 /// An LTP engine.
 #[derive(Debug)]
 pub struct Engine {
@@ -242,7 +275,9 @@ pub struct Engine {
     outbound: BTreeMap<u64, Outbound>,
     inbound: BTreeMap<SessionId, Inbound>,
     /// Peer engines: one-way light time, link up.
-    links: BTreeMap<u64, (u64, bool)>,
+    links: BTreeMap<u64, PeerLink>,
+    /// The time of the event being handled.
+    now: u64,
     actions: VecDeque<Action>,
     /// Sessions received whole and closed, with their red length: a checkpoint sent again
     /// (the report was lost) is answered with a full report. Bounded, oldest forgotten.
@@ -294,6 +329,7 @@ impl Engine {
             outbound: BTreeMap::new(),
             inbound: BTreeMap::new(),
             links: BTreeMap::new(),
+            now: 0,
             actions: VecDeque::new(),
             closed: BTreeMap::new(),
             closed_order: VecDeque::new(),
@@ -310,28 +346,34 @@ impl Engine {
     /// How long an inbound session from `engine` may hear nothing: as long as its sender
     /// would keep sending a checkpoint again (each retry a round trip and the margin).
     fn idle_limit(&self, engine: u64) -> u64 {
-        let owlt = self.links.get(&engine).map_or(0, |(o, _)| *o);
+        let owlt = self.links.get(&engine).map_or(0, |l| l.owlt_ms);
         (u64::from(self.cfg.max_retries) + 1) * (2 * owlt + self.cfg.timer_margin_ms)
     }
 
     fn up(&self, engine: u64) -> bool {
-        self.links.get(&engine).is_some_and(|(_, up)| *up)
+        self.links.get(&engine).is_some_and(|l| l.up)
     }
 
     fn timer(&self, engine: u64, now: u64) -> Timer {
-        let owlt = self.links.get(&engine).map_or(0, |(o, _)| *o);
+        let l = self.links.get(&engine).copied().unwrap_or_default();
+        let round = 2 * l.owlt_ms + self.cfg.timer_margin_ms;
+        let departure = l.departure(now);
         Timer {
-            deadline: now + 2 * owlt + self.cfg.timer_margin_ms,
-            suspended: if self.up(engine) {
-                None
-            } else {
-                Some(2 * owlt + self.cfg.timer_margin_ms)
-            },
+            deadline: departure + round,
+            suspended: (!l.up).then_some(departure - now + round),
             tries: 0,
         }
     }
 
     fn transmit(&mut self, to: u64, bytes: Vec<u8>) {
+        if let Some(l) = self.links.get_mut(&to).filter(|l| l.rate > 0) {
+            let ms = (bytes.len() as u64 * 1000).div_ceil(l.rate);
+            if l.up {
+                l.free_at = l.free_at.max(self.now) + ms;
+            } else {
+                l.backlog += ms;
+            }
+        }
         self.actions.push_back(Action::Transmit { to, bytes });
     }
 
@@ -359,6 +401,7 @@ impl Engine {
 
     /// Handles one event.
     pub fn handle(&mut self, now: u64, event: Event) {
+        self.now = now;
         match event {
             Event::Send { id, to, block } => {
                 let red = block.len() as u64;
@@ -370,12 +413,25 @@ impl Engine {
                 Err(_) => self.malformed += 1,
             },
             Event::LinkUp { engine, owlt_ms } => {
-                self.links.insert(engine, (owlt_ms, true));
+                let l = self.links.entry(engine).or_default();
+                l.owlt_ms = owlt_ms;
+                if !l.up {
+                    l.up = true;
+                    l.free_at = now + l.backlog;
+                    l.backlog = 0;
+                }
                 self.resume(now, engine);
             }
+            Event::Rate {
+                engine,
+                bytes_per_sec,
+            } => self.links.entry(engine).or_default().rate = bytes_per_sec,
             Event::LinkDown { engine } => {
-                let owlt = self.links.get(&engine).map_or(0, |(o, _)| *o);
-                self.links.insert(engine, (owlt, false));
+                let l = self.links.entry(engine).or_default();
+                if l.up {
+                    l.up = false;
+                    l.backlog = l.free_at.saturating_sub(now);
+                }
                 self.suspend(now, engine);
             }
             Event::Tick => self.timers(now),
@@ -524,13 +580,15 @@ impl Engine {
                 at = end;
             }
         }
-        let timer = self.timer(peer, now);
-        if let (Some(o), Some(cp)) = (self.outbound.get_mut(&number), segments.last()) {
-            o.next_checkpoint += 1;
-            o.checkpoint = Some((serial, report_serial, 0, cp.clone(), timer));
-        }
+        let checkpoint = segments.last().cloned();
         for bytes in segments {
             self.transmit(peer, bytes);
+        }
+        // The timer runs from when the checkpoint will have left (after what is queued).
+        let timer = self.timer(peer, now);
+        if let (Some(o), Some(cp)) = (self.outbound.get_mut(&number), checkpoint) {
+            o.next_checkpoint += 1;
+            o.checkpoint = Some((serial, report_serial, 0, cp, timer));
         }
     }
 
@@ -788,12 +846,13 @@ impl Engine {
     fn timers(&mut self, now: u64) {
         let max = self.cfg.max_retries;
         let margin = self.cfg.timer_margin_ms;
-        let rtt: BTreeMap<u64, u64> = self
+        // A timer sent again runs from when its segment will have left, a round trip on.
+        let due: BTreeMap<u64, u64> = self
             .links
             .iter()
-            .map(|(e, (owlt, _))| (*e, 2 * owlt + margin))
+            .map(|(e, l)| (*e, l.departure(now) + 2 * l.owlt_ms + margin))
             .collect();
-        let round = |e: u64| rtt.get(&e).copied().unwrap_or(margin);
+        let round = |e: u64| due.get(&e).copied().unwrap_or(now + margin);
         let mut cancel = Vec::new();
         let mut resend = Vec::new();
         for (number, o) in self.outbound.iter_mut() {
@@ -804,7 +863,7 @@ impl Engine {
                         continue;
                     }
                     t.tries += 1;
-                    t.deadline = now + round(o.to);
+                    t.deadline = round(o.to);
                     resend.push((o.to, bytes.clone()));
                 }
             }
@@ -813,7 +872,7 @@ impl Engine {
             for (bytes, t) in i.reports.values_mut() {
                 if t.suspended.is_none() && t.deadline <= now && t.tries < max {
                     t.tries += 1;
-                    t.deadline = now + round(session.originator);
+                    t.deadline = round(session.originator);
                     resend.push((session.originator, bytes.clone()));
                 }
             }

@@ -37,7 +37,10 @@ use bundle_agent::wire::{BundleView, DecodeOptions};
 
 mod common;
 
-use common::{free_port, http, wait_port, Proc};
+use common::{
+    free_port, http, percentile, rate, receive_all, wait_port, ws, ws_next, ws_senders, ws_stream,
+    Proc, SENDERS,
+};
 
 // ---------- our dtnd ----------
 
@@ -80,38 +83,6 @@ fn ours_pair(dir: &Path) -> Ours {
         std::thread::sleep(Duration::from_millis(20));
     }
     o
-}
-
-type Ws = tungstenite::WebSocket<std::net::TcpStream>;
-
-/// Concurrent sender threads per node in the throughput runs.
-const SENDERS: usize = 16;
-
-fn ws(api: &str, endpoint: &str) -> Ws {
-    ws_at(&format!(
-        "{}/ws?endpoint={endpoint}",
-        api.replace("http://", "ws://")
-    ))
-}
-
-fn ws_at(url: &str) -> Ws {
-    let config = tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(256 << 20))
-        .max_frame_size(Some(256 << 20));
-    let stream =
-        std::net::TcpStream::connect(url.trim_start_matches("ws://").split('/').next().unwrap())
-            .unwrap();
-    tungstenite::client::client_with_config(url, stream, Some(config))
-        .unwrap()
-        .0
-}
-
-fn ws_next(ws: &mut Ws) -> Vec<u8> {
-    loop {
-        if let tungstenite::Message::Binary(p) = ws.read().unwrap() {
-            return p.to_vec();
-        }
-    }
 }
 
 fn ours_send(agent: &ureq::Agent, api: &str, dst: &str, source: Option<&str>, payload: &[u8]) {
@@ -171,38 +142,6 @@ fn ours_throughput(o: &Ours, size: usize, n: usize) -> Duration {
     receive_all(&mut sock, size, n, start, senders)
 }
 
-/// Takes `n` payloads of `size` bytes from `sock`, then waits for the senders: the time
-/// since `start` when the last payload arrived.
-fn receive_all(
-    sock: &mut Ws,
-    size: usize,
-    n: usize,
-    start: Instant,
-    senders: Vec<std::thread::JoinHandle<()>>,
-) -> Duration {
-    for _ in 0..n {
-        assert_eq!(ws_next(sock).len(), size);
-    }
-    let took = start.elapsed();
-    for s in senders {
-        s.join().unwrap();
-    }
-    took
-}
-
-/// Payloads a WebSocket sender keeps outstanding (the node allows up to 1024).
-const WS_WINDOW: usize = 512;
-
-/// Applications streaming over `/ws/send`: one, and a second for large payloads (one
-/// thread masking megabytes of WebSocket frames is the bottleneck otherwise).
-fn ws_senders(size: usize) -> usize {
-    if size >= 64 << 10 {
-        2
-    } else {
-        1
-    }
-}
-
 /// Like [`ours_throughput`], but applications stream the payloads over `/ws/send`, each
 /// keeping up to [`WS_WINDOW`] unanswered.
 fn ours_throughput_ws(o: &Ours, size: usize, n: usize) -> Duration {
@@ -222,30 +161,6 @@ fn ours_throughput_ws(o: &Ours, size: usize, n: usize) -> Duration {
         })
         .collect();
     receive_all(&mut sock, size, n, start, senders)
-}
-
-/// Streams `n` copies of `payload` to `url`, checking every answer.
-fn ws_stream(url: &str, payload: &[u8], n: usize) {
-    {
-        let mut tx = ws_at(url);
-        let mut answered = 0;
-        let check = |tx: &mut Ws| match tx.read().unwrap() {
-            tungstenite::Message::Text(t) => assert!(!t.starts_with("error"), "{t}"),
-            other => panic!("unexpected answer {other:?}"),
-        };
-        for sent in 1..=n {
-            tx.send(tungstenite::Message::Binary(payload.to_vec().into()))
-                .unwrap();
-            if sent - answered > WS_WINDOW {
-                check(&mut tx);
-                answered += 1;
-            }
-        }
-        while answered < n {
-            check(&mut tx);
-            answered += 1;
-        }
-    }
 }
 
 /// The disk under the stores: MB/s written in 16 MiB steps, each followed by fdatasync, the
@@ -491,22 +406,6 @@ fn dtn7_throughput(d: &Dtn7, size: usize, n: usize) -> Result<Duration, String> 
 }
 
 // ---------- report ----------
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
-
-fn rate(size: usize, n: usize, took: Duration) -> String {
-    let s = took.as_secs_f64();
-    let per = n as f64 / s;
-    let gbit = (size * n) as f64 * 8.0 / s / 1e9;
-    if per < 10.0 {
-        format!("{per:.2} bundles/s, {gbit:.2} Gbit/s")
-    } else {
-        format!("{per:.0} bundles/s, {gbit:.2} Gbit/s")
-    }
-}
 
 /// True when `NODE_BENCH_ONLY` is unset or names `part`.
 fn wanted(part: &str) -> bool {

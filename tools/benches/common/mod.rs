@@ -1,4 +1,5 @@
-//! What the benchmarks share: our `dtnd` started on loopback, and an HTTP client.
+//! What the benchmarks share: our `dtnd` started on loopback, an HTTP client, and
+//! applications streaming payloads over the WebSocket API and timing them.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -67,4 +68,108 @@ pub fn dtnd_node(
     let p = Proc(cmd.spawn().unwrap());
     wait_port(api);
     p
+}
+
+pub type Ws = tungstenite::WebSocket<std::net::TcpStream>;
+
+/// Concurrent sender threads per node in the throughput runs.
+pub const SENDERS: usize = 16;
+
+pub fn ws(api: &str, endpoint: &str) -> Ws {
+    ws_at(&format!(
+        "{}/ws?endpoint={endpoint}",
+        api.replace("http://", "ws://")
+    ))
+}
+
+pub fn ws_at(url: &str) -> Ws {
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(256 << 20))
+        .max_frame_size(Some(256 << 20));
+    let stream =
+        std::net::TcpStream::connect(url.trim_start_matches("ws://").split('/').next().unwrap())
+            .unwrap();
+    tungstenite::client::client_with_config(url, stream, Some(config))
+        .unwrap()
+        .0
+}
+
+pub fn ws_next(ws: &mut Ws) -> Vec<u8> {
+    loop {
+        if let tungstenite::Message::Binary(p) = ws.read().unwrap() {
+            return p.to_vec();
+        }
+    }
+}
+
+/// Takes `n` payloads of `size` bytes from `sock`, then waits for the senders: the time
+/// since `start` when the last payload arrived.
+pub fn receive_all(
+    sock: &mut Ws,
+    size: usize,
+    n: usize,
+    start: Instant,
+    senders: Vec<std::thread::JoinHandle<()>>,
+) -> Duration {
+    for _ in 0..n {
+        assert_eq!(ws_next(sock).len(), size);
+    }
+    let took = start.elapsed();
+    for s in senders {
+        s.join().unwrap();
+    }
+    took
+}
+
+/// Payloads a WebSocket sender keeps outstanding (the node allows up to 1024).
+pub const WS_WINDOW: usize = 512;
+
+/// Applications streaming over `/ws/send`: one, and a second for large payloads (one
+/// thread masking megabytes of WebSocket frames is the bottleneck otherwise).
+pub fn ws_senders(size: usize) -> usize {
+    if size >= 64 << 10 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Streams `n` copies of `payload` to `url`, checking every answer.
+pub fn ws_stream(url: &str, payload: &[u8], n: usize) {
+    {
+        let mut tx = ws_at(url);
+        let mut answered = 0;
+        let check = |tx: &mut Ws| match tx.read().unwrap() {
+            tungstenite::Message::Text(t) => assert!(!t.starts_with("error"), "{t}"),
+            other => panic!("unexpected answer {other:?}"),
+        };
+        for sent in 1..=n {
+            tx.send(tungstenite::Message::Binary(payload.to_vec().into()))
+                .unwrap();
+            if sent - answered > WS_WINDOW {
+                check(&mut tx);
+                answered += 1;
+            }
+        }
+        while answered < n {
+            check(&mut tx);
+            answered += 1;
+        }
+    }
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+pub fn rate(size: usize, n: usize, took: Duration) -> String {
+    let s = took.as_secs_f64();
+    let per = n as f64 / s;
+    let gbit = (size * n) as f64 * 8.0 / s / 1e9;
+    if per < 10.0 {
+        format!("{per:.2} bundles/s, {gbit:.2} Gbit/s")
+    } else {
+        format!("{per:.0} bundles/s, {gbit:.2} Gbit/s")
+    }
 }

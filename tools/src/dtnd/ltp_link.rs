@@ -32,6 +32,9 @@ use transports::ltp::engine::{Action, Engine, EngineConfig, Event};
 use transports::ltp::segment::SessionId;
 use transports::udp::UdpLink;
 
+/// How far ahead of its rate a peer's segments may leave: a burst of this much time's worth.
+const PACING_SLACK: Duration = Duration::from_millis(2);
+
 /// Most bytes of segments waiting to leave, all peers together.
 const MAX_QUEUED: u64 = 256 << 20;
 
@@ -61,6 +64,8 @@ pub struct LtpConfig {
     pub owlt_ms: u64,
     /// Client data bytes per segment.
     pub segment: usize,
+    /// Bytes per second to peers not scheduled by a contact plan (0: unpaced).
+    pub rate: u64,
 }
 
 /// What the core does for the engine: hand bundles to the agent, settle transmissions.
@@ -171,9 +176,12 @@ async fn pace(
         let len = bytes.len() as u64;
         let r = rate.load(Ordering::Relaxed);
         if r > 0 {
+            // Sleep only once the link is more than a timer tick ahead: the runtime's timers
+            // are millisecond-coarse, so sleeping for each segment's fraction of one would
+            // cap the rate far below a fast contact's.
             let now = tokio::time::Instant::now();
-            if free > now {
-                tokio::time::sleep_until(free).await;
+            if free > now + PACING_SLACK {
+                tokio::time::sleep_until(free - PACING_SLACK).await;
             }
             free = free.max(now) + Duration::from_secs_f64(len as f64 / r as f64);
         }
@@ -202,7 +210,16 @@ impl LtpLinks {
         let mut by_engine = BTreeMap::new();
         for (link, p) in links {
             let is_scheduled = scheduled.contains(&p.node);
-            let rate = Arc::new(AtomicU64::new(0));
+            let rate = Arc::new(AtomicU64::new(if is_scheduled { 0 } else { cfg.rate }));
+            if !is_scheduled {
+                engine.handle(
+                    now_ms,
+                    Event::Rate {
+                        engine: p.engine,
+                        bytes_per_sec: cfg.rate,
+                    },
+                );
+            }
             let (out, segments) = mpsc::unbounded_channel();
             let (gate, contact) = watch::channel(!is_scheduled);
             tokio::spawn(pace(

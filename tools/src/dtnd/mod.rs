@@ -160,6 +160,10 @@ pub struct Flags {
     /// Client data bytes per LTP segment [default: 1400].
     #[arg(long, value_name = "BYTES")]
     pub ltp_segment: Option<usize>,
+    /// Bytes per second LTP sends to each peer not scheduled by the contact plan (a
+    /// scheduled peer gets its contact's rate) [default: 0, unpaced].
+    #[arg(long, value_name = "BYTES")]
+    pub ltp_rate: Option<u64>,
     /// QUIC convergence layer address (UDP), for lossy wireless hops and backhaul
     /// [default: off]. TLS 1.3 with the --tls-* certificates; without them, encrypted with a
     /// certificate made at start but not authenticated.
@@ -288,6 +292,8 @@ pub struct FileConfig {
     pub ltp_owlt: Option<String>,
     /// See [`Flags::ltp_segment`].
     pub ltp_segment: Option<usize>,
+    /// See [`Flags::ltp_rate`].
+    pub ltp_rate: Option<u64>,
     /// LTP peers: `[[ltp_peers]] node_id = "ipn:5.0"  engine = 5  addr = "10.0.0.5:1113"`.
     pub ltp_peers: Vec<LtpPeerEntry>,
     /// See [`Flags::quic_listen`].
@@ -664,6 +670,7 @@ fn ltp_config(
         peers,
         owlt_ms,
         segment,
+        rate: flags.ltp_rate.or(file.ltp_rate).unwrap_or(0),
     }))
 }
 

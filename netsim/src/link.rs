@@ -24,6 +24,53 @@ pub struct LinkModel {
     pub outages: Option<(u64, u64)>,
 }
 
+/// The convergence layer a link's nodes use. A profile names the one it suits
+/// (`deep-space`: LTP; `mmwave` and `backhaul`: QUIC; `poe`: TCPCLv4); a link may name
+/// another (`cl = "ltp"`). The emulator starts the daemons with it; the simulator models
+/// every layer alike, at bundle level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvergenceLayer {
+    /// TCPCLv4 (RFC 9174).
+    Tcpcl,
+    /// QUIC.
+    Quic,
+    /// LTP (RFC 5326).
+    Ltp,
+}
+
+impl ConvergenceLayer {
+    /// The names accepted in scenario files.
+    pub const NAMES: [&'static str; 3] = ["tcpcl", "quic", "ltp"];
+
+    /// The layer a profile suits.
+    pub fn for_profile(profile: &str) -> Self {
+        match profile {
+            "deep-space" => Self::Ltp,
+            "mmwave" | "backhaul" => Self::Quic,
+            _ => Self::Tcpcl,
+        }
+    }
+
+    /// The layer named `name` (see [`Self::NAMES`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "tcpcl" => Some(Self::Tcpcl),
+            "quic" => Some(Self::Quic),
+            "ltp" => Some(Self::Ltp),
+            _ => None,
+        }
+    }
+
+    /// Its name, as `dtnctl peers` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcpcl => "tcpcl",
+            Self::Quic => "quic",
+            Self::Ltp => "ltp",
+        }
+    }
+}
+
 impl LinkModel {
     /// The preset called `name`: `poe` (1 Gbit/s, sub-millisecond), `mmwave` (500 Mbit/s,
     /// 1 ms, 1 % loss, outages of 20 s every 10 min on average), `backhaul` (10 Gbit/s,

@@ -31,6 +31,8 @@
 //! delay = "2ms"              # one-way delay,
 //! loss = 0.01                # loss per bundle, bit-error rate `ber`,
 //! schedule = "outages"       # always | plan (up only during plan contacts) | outages
+//! cl = "quic"                # tcpcl | quic | ltp: the profile's by default (deep-space:
+//!                            # ltp; mmwave, backhaul: quic; poe: tcpcl); used by `emulate`
 //! mean_up = "10m"            # for outages
 //! mean_down = "20s"
 //!
@@ -136,6 +138,8 @@ pub struct LinkSpec {
     pub model: LinkModel,
     /// When it is up.
     pub schedule: Schedule,
+    /// The convergence layer its nodes use.
+    pub cl: crate::link::ConvergenceLayer,
 }
 
 /// One traffic flow.
@@ -253,6 +257,7 @@ struct RawLink {
     schedule: Option<String>,
     mean_up: Option<String>,
     mean_down: Option<String>,
+    cl: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -522,11 +527,23 @@ impl Scenario {
                     ))
                 }
             };
+            let cl = match l.cl.as_deref() {
+                None => crate::link::ConvergenceLayer::for_profile(
+                    l.profile.as_deref().unwrap_or("poe"),
+                ),
+                Some(name) => crate::link::ConvergenceLayer::parse(name).ok_or_else(|| {
+                    ScenarioError(format!(
+                        "{what}.cl {name:?}: use {}",
+                        crate::link::ConvergenceLayer::NAMES.join(", ")
+                    ))
+                })?,
+            };
             links.push(LinkSpec {
                 a,
                 b,
                 model,
                 schedule,
+                cl,
             });
         }
         let plan = match raw.plan {

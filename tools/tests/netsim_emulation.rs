@@ -1,4 +1,5 @@
-//! Emulation and simulation of one small scenario agree: the emulator (`netsim emulate`)
+//! Emulation and simulation of one small scenario agree, and emulated links use the
+//! convergence layer of their profile. The emulator (`netsim emulate`)
 //! runs real `dtnd` processes behind userspace link relays in real time, the simulator runs
 //! the same node code in virtual time; both deliver every bundle, and their latencies agree
 //! within the daemons' processing and the relays' scheduling.
@@ -48,5 +49,31 @@ fn emulation_and_simulation_agree_on_delivery_and_latency() {
     assert!(
         emu + 10 >= sim && emu <= sim + 100,
         "emulated p50 {emu} ms against simulated {sim} ms"
+    );
+}
+
+#[test]
+fn emulated_links_use_their_profiles_convergence_layers_and_recover_loss() {
+    let text = include_str!("../../netsim/scenarios/emulate-layers.toml");
+    let scenario = Scenario::from_toml(text).unwrap();
+    let layers: Vec<_> = scenario.links.iter().map(|l| l.cl.name()).collect();
+    assert_eq!(layers, ["quic", "ltp"], "mmwave uses QUIC, deep-space LTP");
+    let dir = tempfile::tempdir().unwrap();
+    let emulated = netsim::emulate::emulate(
+        &scenario,
+        &netsim::emulate::Options {
+            dtnd: env!("CARGO_BIN_EXE_dtnd").into(),
+            work_dir: dir.path().to_path_buf(),
+            max_duration_ms: 60_000,
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(emulated.generated, 20);
+    assert_eq!(
+        emulated.delivered,
+        emulated.generated,
+        "{}",
+        emulated.to_table()
     );
 }

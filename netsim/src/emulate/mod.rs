@@ -1,6 +1,8 @@
 //! The emulator: the scenario run by real `dtnd` processes on loopback, in real time, with a
-//! userspace relay ([`proxy`]) between every pair of linked TCPCL endpoints applying the
-//! link's rate, delay and up/down windows to the real traffic. The traffic is sent and
+//! userspace relay between the two ends of every link applying the link's rate, delay, loss
+//! and up/down windows to the real traffic: a TCP relay ([`proxy`]) for TCPCLv4 links, a
+//! datagram relay ([`datagram`]) for QUIC and LTP links (each link's convergence layer is
+//! its profile's unless the scenario names one). The traffic is sent and
 //! received through the daemons' HTTP APIs, and the same [`Report`] is made of it, so an
 //! emulated and a simulated run of one scenario can be compared.
 //!
@@ -24,9 +26,11 @@ use std::time::{Duration, Instant};
 
 use bundle_agent::wire::{BundleId, Eid};
 
+use crate::link::{ConvergenceLayer, LinkModel};
 use crate::report::{Observations, Report};
 use crate::rng::Rng;
 use crate::scenario::{RouterSpec, Scenario, Schedule, START_MS};
+use datagram::DatagramRelay;
 use proxy::LinkRelay;
 
 /// How to run an emulation.
@@ -142,6 +146,97 @@ fn dtn_now_ms() -> u64 {
         .saturating_sub(946_684_800_000)
 }
 
+fn free_udp_port() -> Result<SocketAddr, EmulateError> {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map_err(|e| EmulateError::Start(format!("no free UDP port: {e}")))
+}
+
+/// A link's relay: TCP for TCPCL, datagrams for QUIC and LTP.
+#[derive(Debug)]
+enum Relay {
+    Tcp(LinkRelay),
+    Datagram(DatagramRelay),
+}
+
+impl Relay {
+    fn set_up(&self, up: bool) {
+        match self {
+            Self::Tcp(r) => r.set_up(up),
+            Self::Datagram(r) => r.set_up(up),
+        }
+    }
+
+    fn stop(&self) {
+        match self {
+            Self::Tcp(r) => r.stop(),
+            Self::Datagram(r) => r.stop(),
+        }
+    }
+}
+
+/// The datagram layers each node runs, and the flags they give it.
+#[derive(Debug)]
+struct Layers {
+    quic: Vec<Option<SocketAddr>>,
+    /// LTP address, and the longest delay and lowest rate of the node's LTP links.
+    ltp: Vec<Option<(SocketAddr, u64, u64)>>,
+    /// Peer flags per node.
+    args: Vec<Vec<String>>,
+}
+
+impl Layers {
+    fn new(n: usize) -> Self {
+        Self {
+            quic: vec![None; n],
+            ltp: vec![None; n],
+            args: vec![Vec::new(); n],
+        }
+    }
+
+    /// Node `i`'s QUIC address (one endpoint for all its QUIC links).
+    fn quic(&mut self, i: usize) -> Result<SocketAddr, EmulateError> {
+        if let Some(a) = self.quic[i] {
+            return Ok(a);
+        }
+        let a = free_udp_port()?;
+        self.quic[i] = Some(a);
+        Ok(a)
+    }
+
+    /// Node `i`'s LTP address, noting the link's delay and rate for its timers and pacing.
+    fn ltp(&mut self, i: usize, model: &LinkModel) -> Result<SocketAddr, EmulateError> {
+        let (a, delay, rate) = match self.ltp[i] {
+            Some(v) => v,
+            None => (free_udp_port()?, 0, u64::MAX),
+        };
+        self.ltp[i] = Some((a, delay.max(model.delay_ms), rate.min(model.rate)));
+        Ok(a)
+    }
+
+    /// The flags for node `i`: its listeners, engine, light time and rate, then its peers.
+    fn flags(&self, i: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = self.quic[i] {
+            out.extend(["--quic-listen".to_string(), a.to_string()]);
+        }
+        if let Some((a, delay, rate)) = self.ltp[i] {
+            out.extend([
+                "--ltp-listen".to_string(),
+                a.to_string(),
+                "--ltp-engine".into(),
+                (i + 1).to_string(),
+                "--ltp-owlt".into(),
+                format!("{delay}ms"),
+                "--ltp-rate".into(),
+                rate.to_string(),
+            ]);
+        }
+        out.extend(self.args[i].iter().cloned());
+        out
+    }
+}
+
 /// What happens next in the emulation, at a time from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Next {
@@ -185,12 +280,43 @@ pub fn emulate(
         w
     };
     let mut schedule: Vec<(u64, Next)> = Vec::new();
+    let mut layers = Layers::new(n);
     for (l, spec) in scenario.links.iter().enumerate() {
         let up = spec.schedule != Schedule::Plan;
         let rng = Rng::stream(scenario.seed, &format!("relay {l}"));
-        let relay = LinkRelay::start(tcpcl[spec.b], spec.model.clone(), up, rng)
-            .map_err(|e| EmulateError::Start(format!("link relay: {e}")))?;
-        peers[spec.a].push(relay.addr);
+        let start = |e: std::io::Error| EmulateError::Start(format!("link relay: {e}"));
+        let (id_a, id_b) = (&scenario.nodes[spec.a].id, &scenario.nodes[spec.b].id);
+        let relay = match spec.cl {
+            ConvergenceLayer::Tcpcl => {
+                let r =
+                    LinkRelay::start(tcpcl[spec.b], spec.model.clone(), up, rng).map_err(start)?;
+                peers[spec.a].push(r.addr);
+                Relay::Tcp(r)
+            }
+            ConvergenceLayer::Quic => {
+                let (qa, qb) = (layers.quic(spec.a)?, layers.quic(spec.b)?);
+                let r = DatagramRelay::start(qa, qb, spec.model.clone(), up, rng).map_err(start)?;
+                layers.args[spec.a].extend(["--quic-peer".into(), format!("{id_b}={}", r.addr)]);
+                Relay::Datagram(r)
+            }
+            ConvergenceLayer::Ltp => {
+                let (la, lb) = (
+                    layers.ltp(spec.a, &spec.model)?,
+                    layers.ltp(spec.b, &spec.model)?,
+                );
+                let r = DatagramRelay::start(la, lb, spec.model.clone(), up, rng).map_err(start)?;
+                // Engine IDs: a node's index plus one.
+                layers.args[spec.a].extend([
+                    "--ltp-peer".into(),
+                    format!("{id_b}={}@{}", spec.b + 1, r.addr),
+                ]);
+                layers.args[spec.b].extend([
+                    "--ltp-peer".into(),
+                    format!("{id_a}={}@{}", spec.a + 1, r.addr),
+                ]);
+                Relay::Datagram(r)
+            }
+        };
         relays.push(relay);
         match spec.schedule {
             Schedule::Always => {}
@@ -236,6 +362,7 @@ pub fn emulate(
             args.push("--peer".into());
             args.push(p.to_string());
         }
+        args.extend(layers.flags(i));
         args.extend(router_flags(
             &node.router,
             scenario.plan.as_ref().map(|_| plan_path.as_path()),

@@ -820,6 +820,11 @@ impl Core {
                 .counters
                 .data_bytes
                 .load(std::sync::atomic::Ordering::Relaxed);
+            let dropped = l
+                .counters
+                .dropped
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let (malformed, timed_out) = l.engine_counters();
             for i in l.links() {
                 out.push(serde_json::json!({
                     "link": i.link,
@@ -832,6 +837,9 @@ impl Core {
                     "owlt_ms": i.owlt_ms,
                     "rate": i.rate,
                     "ltp_data_bytes_sent": data_bytes,
+                    "ltp_segments_dropped_queue_full": dropped,
+                    "ltp_segments_malformed": malformed,
+                    "ltp_sessions_timed_out": timed_out,
                     "found_by": if i.scheduled { "contact plan" } else { "static peer" },
                 }));
             }

@@ -420,6 +420,11 @@ impl LtpLinks {
         self.drain()
     }
 
+    /// Segments the engine refused as malformed, and inbound sessions it dropped as quiet.
+    pub fn engine_counters(&self) -> (u64, u64) {
+        (self.engine.malformed, self.engine.timed_out)
+    }
+
     /// When the engine next needs [`Self::tick`], in DTN milliseconds.
     pub fn next_timeout(&self) -> Option<u64> {
         self.engine.next_timeout()

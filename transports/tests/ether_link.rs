@@ -352,3 +352,19 @@ proptest! {
         prop_assert_eq!(Frame::decode(&ab), Ok(ack));
     }
 }
+
+#[test]
+fn the_fuzzers_seed_frames_decode_and_feed_a_link() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ether_frame");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut link = EtherLink::new(EtherConfig::new(B));
+        for chunk in bytes.split(|b| *b == 0xA5) {
+            let _ = Frame::decode(chunk);
+            link.handle(0, Event::Frame(chunk.to_vec()));
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4);
+}

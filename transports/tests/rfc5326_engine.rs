@@ -90,7 +90,7 @@ impl Net {
         let mut seen_checkpoints = std::collections::BTreeSet::new();
         while let Some(a) = self.engines[e].poll_action() {
             match a {
-                Action::Transmit { to: _, bytes } => {
+                Action::Transmit { bytes, .. } => {
                     let lost = !self.up || self.lose();
                     if e == 0 {
                         if let Ok(Segment {
@@ -576,4 +576,86 @@ fn rfc5326_6_2_timers_count_from_when_a_paced_segment_leaves() {
         },
     );
     assert_eq!(e.next_timeout(), Some(round));
+}
+
+#[test]
+fn rfc5326_6_13_a_report_received_again_is_acknowledged_only_and_gaps_go_urgent() {
+    let mut e = Engine::new(EngineConfig::new(1));
+    e.handle(
+        0,
+        Event::LinkUp {
+            engine: 2,
+            owlt_ms: 100,
+        },
+    );
+    e.handle(
+        0,
+        Event::Send {
+            id: 1,
+            to: 2,
+            block: vec![5; 5000],
+        },
+    );
+    let first: Vec<bool> = std::iter::from_fn(|| e.poll_action())
+        .filter_map(|a| match a {
+            Action::Transmit { urgent, .. } => Some(urgent),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !first.is_empty() && first.iter().all(|u| !u),
+        "a first pass is not urgent"
+    );
+    let report = Segment {
+        session: transports::ltp::segment::SessionId {
+            originator: 1,
+            number: 1,
+        },
+        content: Content::Report {
+            serial: 7,
+            checkpoint_serial: 1,
+            upper: 5000,
+            lower: 0,
+            claims: vec![transports::ltp::segment::Claim {
+                offset: 0,
+                length: 3000,
+            }],
+        },
+        header_ext: vec![],
+        trailer_ext: vec![],
+    }
+    .encode();
+    let answer = |e: &mut Engine| -> (usize, usize, bool) {
+        e.handle(
+            10,
+            Event::Datagram {
+                from: 2,
+                bytes: report.clone(),
+            },
+        );
+        let (mut acks, mut data, mut all_urgent) = (0, 0, true);
+        while let Some(a) = e.poll_action() {
+            if let Action::Transmit { bytes, urgent, .. } = a {
+                all_urgent &= urgent;
+                match Segment::decode(&bytes).unwrap().content {
+                    Content::ReportAck { serial: 7 } => acks += 1,
+                    Content::Data { .. } => data += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        (acks, data, all_urgent)
+    };
+    let (acks, data, urgent) = answer(&mut e);
+    assert_eq!(
+        (acks, data),
+        (1, 2),
+        "the gap 3000..5000 goes again, in two 1,400-byte segments"
+    );
+    assert!(urgent, "recovery goes ahead of first passes");
+    assert_eq!(
+        answer(&mut e),
+        (1, 0, true),
+        "the same report again: acknowledged only"
+    );
 }

@@ -62,6 +62,13 @@ pub fn dtnd_node(
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // BENCH_LOG_DIR=DIR keeps each daemon's info log there (for looking into a figure).
+    if let Some(logs) = std::env::var_os("BENCH_LOG_DIR") {
+        let name = format!("{}-{api}.log", id.replace([':', '.', '/'], "_"));
+        if let Ok(f) = std::fs::File::create(Path::new(&logs).join(name)) {
+            cmd.env("RUST_LOG", "info").stderr(f);
+        }
+    }
     if let Some(p) = peer {
         cmd.args(["--peer", &format!("127.0.0.1:{p}")]);
     }

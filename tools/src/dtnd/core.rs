@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use bundle_agent::agent::{Action, Agent, AgentConfig, Event, LinkId, RefuseCause, Router};
+use bundle_agent::agent::{
+    Action, Agent, AgentConfig, Event, LinkId, RefuseCause, Router, MAX_LINK_WINDOW,
+};
 use bundle_agent::store::{BundleStore, DeliveryMode, Registration, RocksStore};
 use bundle_agent::wire::{BundleId, DecodeOptions, DtnTime, Eid};
 use tokio::sync::{mpsc, oneshot};
@@ -126,6 +128,8 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<()>,
     },
+    /// An LTP timer is due.
+    LtpTimer,
     /// A contact to an LTP peer began (with its one-way light time and rate) or ended.
     LtpContact {
         /// The peer's node ID.
@@ -379,6 +383,7 @@ pub async fn run(
     if let Some(l) = ltp {
         let limit = l.max_block();
         for info in l.links().into_iter().filter(|i| i.up) {
+            let window = info.window_bytes();
             let (link, peer) = (info.link, info.node);
             core.agent.handle(
                 dtn_now(),
@@ -388,6 +393,8 @@ pub async fn run(
                     max_bundle_size: Some(limit),
                 },
             )?;
+            core.agent
+                .set_link_window(dtn_now(), link, MAX_LINK_WINDOW, window)?;
         }
         core.ltp = Some(l);
         core.act().await;
@@ -421,9 +428,23 @@ pub async fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         } else {
-            match rx.recv().await {
-                Some(m) => Some(m),
-                None => break,
+            // LTP's timers are due at their own times, not only at the one-second tick.
+            let ltp_due = core.ltp.as_ref().and_then(|l| l.next_timeout());
+            match ltp_due {
+                Some(due) => {
+                    let wait = std::time::Duration::from_millis(due.saturating_sub(dtn_now().0));
+                    tokio::select! {
+                        m = rx.recv() => match m {
+                            Some(m) => Some(m),
+                            None => break,
+                        },
+                        _ = tokio::time::sleep(wait) => Some(CoreMsg::LtpTimer),
+                    }
+                }
+                None => match rx.recv().await {
+                    Some(m) => Some(m),
+                    None => break,
+                },
             }
         };
         if let Some(first) = first {
@@ -697,7 +718,9 @@ impl Core {
             CoreMsg::LtpContact { node, contact } => {
                 if let Some(l) = self.ltp.as_mut() {
                     let limit = l.max_block();
-                    for (link, peer, up) in l.contact(now.0, &node, contact) {
+                    let changed = l.contact(now.0, &node, contact);
+                    let links = l.links();
+                    for (link, peer, up) in changed {
                         tracing::info!(link, %peer, up, "LTP contact");
                         if up {
                             self.agent.handle(
@@ -708,10 +731,24 @@ impl Core {
                                     max_bundle_size: Some(limit),
                                 },
                             )?;
+                            if let Some(info) = links.iter().find(|i| i.link == link) {
+                                self.agent.set_link_window(
+                                    now,
+                                    link,
+                                    MAX_LINK_WINDOW,
+                                    info.window_bytes(),
+                                )?;
+                            }
                         } else {
                             self.agent.handle(now, Event::LinkDown { link })?;
                         }
                     }
+                }
+            }
+            CoreMsg::LtpTimer => {
+                if let Some(l) = self.ltp.as_mut() {
+                    let outs = l.tick(now.0);
+                    self.ltp_outcomes(now, outs)?;
                 }
             }
             CoreMsg::LtpDatagram { from, bytes } => {

@@ -100,6 +100,13 @@ pub struct LtpCounters {
     pub dropped: AtomicU64,
 }
 
+/// A pacing task's two queues.
+#[derive(Debug)]
+struct Lanes {
+    urgent: mpsc::UnboundedReceiver<Vec<u8>>,
+    bulk: mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
 /// One peer: where it is, how it is reached now.
 #[derive(Debug)]
 struct Peer {
@@ -114,10 +121,23 @@ struct Peer {
     owlt_ms: u64,
     /// Bytes per second now (0: unpaced).
     rate: Arc<AtomicU64>,
-    /// Its pacing task.
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    /// Its pacing task: urgent and bulk.
+    out: [mpsc::UnboundedSender<Vec<u8>>; 2],
     /// Opens and closes the pacing task's gate with the contact.
     gate: watch::Sender<bool>,
+}
+
+impl LtpLinkInfo {
+    /// Bytes the agent may keep outstanding on this link: four round trips at its rate (a
+    /// block counts as sent only once reported, a round trip after it left, and recovery
+    /// takes more), at least the agent's default, at most 1 GiB.
+    pub fn window_bytes(&self) -> u64 {
+        let round_ms = 2 * self.owlt_ms + 1000;
+        let bdp = u128::from(self.rate) * u128::from(round_ms) * 4 / 1000;
+        u64::try_from(bdp)
+            .unwrap_or(u64::MAX)
+            .clamp(bundle_agent::agent::LINK_WINDOW_BYTES, 1 << 30)
+    }
 }
 
 /// A link's state, for `/peers`.
@@ -158,16 +178,24 @@ pub struct LtpLinks {
 }
 
 /// Sends one peer's segments, paced to its rate, and holds them while it is out of contact.
+/// Urgent segments (reports, acknowledgements, retransmissions) go ahead of first
+/// transmissions waiting for the rate.
 async fn pace(
     socket: UdpLink,
     to: SocketAddr,
     rate: Arc<AtomicU64>,
     mut contact: watch::Receiver<bool>,
     queued: Arc<AtomicU64>,
-    mut segments: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut lanes: Lanes,
 ) {
     let mut free = tokio::time::Instant::now();
-    while let Some(bytes) = segments.recv().await {
+    loop {
+        let bytes = tokio::select! {
+            biased;
+            Some(b) = lanes.urgent.recv() => b,
+            Some(b) = lanes.bulk.recv() => b,
+            else => return,
+        };
         while !*contact.borrow_and_update() {
             if contact.changed().await.is_err() {
                 return;
@@ -220,7 +248,8 @@ impl LtpLinks {
                     },
                 );
             }
-            let (out, segments) = mpsc::unbounded_channel();
+            let (urgent, urgent_rx) = mpsc::unbounded_channel();
+            let (bulk, bulk_rx) = mpsc::unbounded_channel();
             let (gate, contact) = watch::channel(!is_scheduled);
             tokio::spawn(pace(
                 socket.clone(),
@@ -228,7 +257,10 @@ impl LtpLinks {
                 rate.clone(),
                 contact,
                 queued.clone(),
-                segments,
+                Lanes {
+                    urgent: urgent_rx,
+                    bulk: bulk_rx,
+                },
             ));
             by_engine.insert(p.engine, link);
             engine.handle(
@@ -253,7 +285,7 @@ impl LtpLinks {
                     up: !is_scheduled,
                     owlt_ms: cfg.owlt_ms,
                     rate,
-                    out,
+                    out: [urgent, bulk],
                     gate,
                 },
             );
@@ -430,7 +462,7 @@ impl LtpLinks {
         self.engine.next_timeout()
     }
 
-    fn send(&self, to: u64, bytes: Vec<u8>) {
+    fn send(&self, to: u64, bytes: Vec<u8>, urgent: bool) {
         let Some(p) = self.by_engine.get(&to).and_then(|l| self.peers.get(l)) else {
             return;
         };
@@ -449,7 +481,9 @@ impl LtpLinks {
                 .data_bytes
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
         }
-        if p.out.send(bytes).is_err() {
+        let [urgent_lane, bulk_lane] = &p.out;
+        let lane = if urgent { urgent_lane } else { bulk_lane };
+        if lane.send(bytes).is_err() {
             self.queued.fetch_sub(len, Ordering::Relaxed);
         }
     }
@@ -458,7 +492,7 @@ impl LtpLinks {
         let mut out = Vec::new();
         while let Some(a) = self.engine.poll_action() {
             match a {
-                Action::Transmit { to, bytes } => self.send(to, bytes),
+                Action::Transmit { to, bytes, urgent } => self.send(to, bytes, urgent),
                 Action::Deliver {
                     from,
                     session,

@@ -139,6 +139,10 @@ pub enum Action {
         to: u64,
         /// The segment.
         bytes: Vec<u8>,
+        /// A report, acknowledgement, cancellation or retransmission: the host should send
+        /// it ahead of first transmissions waiting for the link's rate, or every round of
+        /// recovery waits behind the whole queue.
+        urgent: bool,
     },
     /// A block arrived whole.
     Deliver {
@@ -182,6 +186,9 @@ struct Outbound {
     next_checkpoint: u64,
     /// The last checkpoint sent and its timer: (serial, report serial, offset, bytes).
     checkpoint: Option<(u64, u64, u64, Vec<u8>, Timer)>,
+    /// Serial numbers of the reports acted on (RFC 5326 §6.13: a report received again is
+    /// only acknowledged; sending its gaps again would answer it twice).
+    reports_seen: std::collections::BTreeSet<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -250,20 +257,25 @@ struct PeerLink {
     up: bool,
     /// Bytes per second (0: as fast as the host sends).
     rate: u64,
-    /// While up: when the segments handed to the host so far will have left, at `rate`.
+    /// While up: when the segments handed to the host so far will have left, at `rate`,
+    /// in microseconds (a segment takes a fraction of a millisecond at a fast rate).
     free_at: u64,
-    /// While down: milliseconds of segments waiting to leave at the next contact.
+    /// While up: when the urgent ones handed so far will have left (they go first), µs.
+    urgent_free_at: u64,
+    /// While down: microseconds of segments waiting to leave at the next contact.
     backlog: u64,
 }
 
 impl PeerLink {
-    /// When a segment handed over at `now` leaves.
-    fn departure(&self, now: u64) -> u64 {
-        if self.up {
-            self.free_at.max(now)
-        } else {
-            now + self.backlog
-        }
+    /// When (in ms) a segment handed over at `now` (ms) leaves.
+    fn departure(&self, now: u64, urgent: bool) -> u64 {
+        let now_us = now.saturating_mul(1000);
+        let at_us = match (self.up, urgent) {
+            (true, true) => self.urgent_free_at.max(now_us),
+            (true, false) => self.free_at.max(now_us),
+            (false, _) => now_us + self.backlog,
+        };
+        at_us.div_ceil(1000)
     }
 }
 
@@ -288,6 +300,9 @@ pub struct Engine {
     /// Inbound sessions dropped after hearing nothing for too long.
     pub timed_out: u64,
 }
+
+/// Report serial numbers remembered per outbound session.
+const MAX_REPORTS_SEEN: usize = 256;
 
 /// Closed sessions remembered.
 const MAX_CLOSED: usize = 4096;
@@ -354,10 +369,11 @@ impl Engine {
         self.links.get(&engine).is_some_and(|l| l.up)
     }
 
-    fn timer(&self, engine: u64, now: u64) -> Timer {
+    /// A timer for a segment just handed over (in the urgent lane or not).
+    fn timer(&self, engine: u64, now: u64, urgent: bool) -> Timer {
         let l = self.links.get(&engine).copied().unwrap_or_default();
         let round = 2 * l.owlt_ms + self.cfg.timer_margin_ms;
-        let departure = l.departure(now);
+        let departure = l.departure(now, urgent);
         Timer {
             deadline: departure + round,
             suspended: (!l.up).then_some(departure - now + round),
@@ -365,16 +381,28 @@ impl Engine {
         }
     }
 
+    /// Hands a segment to the host in the urgent lane.
     fn transmit(&mut self, to: u64, bytes: Vec<u8>) {
+        self.transmit_lane(to, bytes, true);
+    }
+
+    fn transmit_lane(&mut self, to: u64, bytes: Vec<u8>, urgent: bool) {
         if let Some(l) = self.links.get_mut(&to).filter(|l| l.rate > 0) {
-            let ms = (bytes.len() as u64 * 1000).div_ceil(l.rate);
+            let us = (bytes.len() as u64 * 1_000_000).div_ceil(l.rate);
+            let now_us = self.now.saturating_mul(1000);
             if l.up {
-                l.free_at = l.free_at.max(self.now) + ms;
+                // Everything queued waits behind an urgent segment; it waits only behind
+                // other urgent ones.
+                if urgent {
+                    l.urgent_free_at = l.urgent_free_at.max(now_us) + us;
+                }
+                l.free_at = l.free_at.max(now_us) + us;
             } else {
-                l.backlog += ms;
+                l.backlog += us;
             }
         }
-        self.actions.push_back(Action::Transmit { to, bytes });
+        self.actions
+            .push_back(Action::Transmit { to, bytes, urgent });
     }
 
     /// When [`Event::Tick`] should next come.
@@ -389,7 +417,7 @@ impl Engine {
             .inbound
             .values()
             .flat_map(|i| i.reports.values())
-            .filter(|r| r.1.suspended.is_none())
+            .filter(|r| r.1.suspended.is_none() && r.1.tries < self.cfg.max_retries)
             .map(|r| r.1.deadline);
         let idle = self
             .inbound
@@ -417,7 +445,8 @@ impl Engine {
                 l.owlt_ms = owlt_ms;
                 if !l.up {
                     l.up = true;
-                    l.free_at = now + l.backlog;
+                    l.free_at = now * 1000 + l.backlog;
+                    l.urgent_free_at = now * 1000;
                     l.backlog = 0;
                 }
                 self.resume(now, engine);
@@ -430,7 +459,7 @@ impl Engine {
                 let l = self.links.entry(engine).or_default();
                 if l.up {
                     l.up = false;
-                    l.backlog = l.free_at.saturating_sub(now);
+                    l.backlog = l.free_at.saturating_sub(now * 1000);
                 }
                 self.suspend(now, engine);
             }
@@ -450,7 +479,7 @@ impl Engine {
 
     /// The host stored a delivered block: the full report goes out, with its timer.
     fn stored(&mut self, now: u64, session: SessionId) {
-        let timer = self.timer(session.originator, now);
+        let timer = self.timer(session.originator, now, true);
         let Some(i) = self.inbound.get_mut(&session) else {
             return;
         };
@@ -490,6 +519,7 @@ impl Engine {
                 red_len,
                 next_checkpoint: 1,
                 checkpoint: None,
+                reports_seen: std::collections::BTreeSet::new(),
             },
         );
         if red_len > 0 {
@@ -533,7 +563,7 @@ impl Engine {
             at = end;
         }
         for bytes in segments {
-            self.transmit(to, bytes);
+            self.transmit_lane(to, bytes, false);
         }
     }
 
@@ -581,11 +611,13 @@ impl Engine {
             }
         }
         let checkpoint = segments.last().cloned();
+        // A first pass queues behind other first passes; sending gaps again goes ahead.
+        let urgent = report_serial > 0;
         for bytes in segments {
-            self.transmit(peer, bytes);
+            self.transmit_lane(peer, bytes, urgent);
         }
         // The timer runs from when the checkpoint will have left (after what is queued).
-        let timer = self.timer(peer, now);
+        let timer = self.timer(peer, now, urgent);
         if let (Some(o), Some(cp)) = (self.outbound.get_mut(&number), checkpoint) {
             o.next_checkpoint += 1;
             o.checkpoint = Some((serial, report_serial, 0, cp, timer));
@@ -710,7 +742,8 @@ impl Engine {
             );
             return;
         }
-        let timer = self.timer(from, now);
+        let timer = self.timer(from, now, true);
+        let mut report_out = None;
         let i = self.inbound.entry(session).or_default();
         i.last_heard = now;
         if !i.delivered && !data.is_empty() && !i.pieces.contains_key(&offset) {
@@ -770,7 +803,7 @@ impl Engine {
                 },
             );
             i.reports.insert(serial, (bytes.clone(), timer));
-            self.actions.push_back(Action::Transmit { to: from, bytes });
+            report_out = Some(bytes);
         }
         if completes {
             let len = i.block_len.unwrap_or(0).max(i.red_len.unwrap_or(0)) as usize;
@@ -794,6 +827,9 @@ impl Engine {
                 block,
             });
         }
+        if let Some(bytes) = report_out {
+            self.transmit(from, bytes);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -815,6 +851,12 @@ impl Engine {
         let Some(o) = self.outbound.get_mut(&session.number) else {
             return;
         };
+        if !o.reports_seen.insert(serial) {
+            return;
+        }
+        while o.reports_seen.len() > MAX_REPORTS_SEEN {
+            o.reports_seen.pop_first();
+        }
         // Reports speak of the red part only (RFC 5326 §6.13): green data is never resent.
         let total = o.red_len;
         // The gaps between the claims, within the report's bounds.
@@ -850,7 +892,7 @@ impl Engine {
         let due: BTreeMap<u64, u64> = self
             .links
             .iter()
-            .map(|(e, l)| (*e, l.departure(now) + 2 * l.owlt_ms + margin))
+            .map(|(e, l)| (*e, l.departure(now, true) + 2 * l.owlt_ms + margin))
             .collect();
         let round = |e: u64| due.get(&e).copied().unwrap_or(now + margin);
         let mut cancel = Vec::new();

@@ -1138,6 +1138,14 @@ impl Core {
                 }
             }
         }
+        // The round's LTP transmissions are handed over: aggregated blocks go now.
+        if let Some(l) = self.ltp.as_mut() {
+            let now = dtn_now();
+            let outs = l.flush(now.0);
+            if let Err(e) = self.ltp_outcomes(now, outs) {
+                tracing::error!("store: {e:#}");
+            }
+        }
         echoes
     }
 }

@@ -49,6 +49,11 @@ pub struct LtpPeer {
     pub addr: SocketAddr,
     /// Every bundle to it goes as green data.
     pub green: bool,
+    /// Client data bytes per segment to it, when not `--ltp-segment`.
+    pub segment: Option<usize>,
+    /// Bundles handed over together are packed into blocks of up to this many bytes (0:
+    /// one bundle per block).
+    pub aggregate: u64,
 }
 
 /// LTP settings after merging.
@@ -125,6 +130,11 @@ struct Peer {
     out: [mpsc::UnboundedSender<Vec<u8>>; 2],
     /// Opens and closes the pacing task's gate with the contact.
     gate: watch::Sender<bool>,
+    /// Block size to aggregate bundles into (0: none).
+    aggregate: u64,
+    /// Bundles waiting to be packed into a block.
+    batch: Vec<(BundleId, Vec<u8>)>,
+    batch_bytes: u64,
 }
 
 impl LtpLinkInfo {
@@ -169,8 +179,11 @@ pub struct LtpLinks {
     engine: Engine,
     peers: BTreeMap<LinkId, Peer>,
     by_engine: BTreeMap<u64, LinkId>,
-    /// Block ID -> the transmission it carries.
-    pending: BTreeMap<u64, (LinkId, BundleId)>,
+    /// Block ID -> the transmissions it carries.
+    pending: BTreeMap<u64, (LinkId, Vec<BundleId>)>,
+    /// Received blocks: bundles the agent has still to store before the sender may hear the
+    /// block arrived.
+    parts: BTreeMap<SessionId, usize>,
     next_block: u64,
     queued: Arc<AtomicU64>,
     /// Counters.
@@ -263,6 +276,15 @@ impl LtpLinks {
                 },
             ));
             by_engine.insert(p.engine, link);
+            if let Some(bytes) = p.segment {
+                engine.handle(
+                    now_ms,
+                    Event::SegmentSize {
+                        engine: p.engine,
+                        bytes,
+                    },
+                );
+            }
             engine.handle(
                 now_ms,
                 if is_scheduled {
@@ -287,6 +309,9 @@ impl LtpLinks {
                     rate,
                     out: [urgent, bulk],
                     gate,
+                    aggregate: p.aggregate,
+                    batch: Vec::new(),
+                    batch_bytes: 0,
                 },
             );
         }
@@ -295,6 +320,7 @@ impl LtpLinks {
             peers,
             by_engine,
             pending: BTreeMap::new(),
+            parts: BTreeMap::new(),
             next_block: 1,
             queued,
             counters: Arc::default(),
@@ -377,7 +403,8 @@ impl LtpLinks {
         changed
     }
 
-    /// Sends a bundle over a link as one block.
+    /// Sends a bundle over a link: as a block of its own, or packed with the others handed
+    /// over in the same round when the peer aggregates ([`Self::flush`] ends the round).
     pub fn transmit(
         &mut self,
         now_ms: u64,
@@ -385,17 +412,78 @@ impl LtpLinks {
         id: BundleId,
         bytes: Vec<u8>,
     ) -> Vec<LtpOut> {
-        let Some(p) = self.peers.get(&link) else {
+        let Some(p) = self.peers.get_mut(&link) else {
             return vec![LtpOut::Sent {
                 link,
                 id,
                 ok: false,
             }];
         };
+        if p.aggregate == 0 {
+            return self.send_block(now_ms, link, vec![id], bytes);
+        }
+        p.batch_bytes += bytes.len() as u64;
+        p.batch.push((id, bytes));
+        if p.batch_bytes >= p.aggregate {
+            return self.flush_link(now_ms, link);
+        }
+        Vec::new()
+    }
+
+    /// Ends a round of transmissions: what waits to be aggregated goes now.
+    pub fn flush(&mut self, now_ms: u64) -> Vec<LtpOut> {
+        let links: Vec<LinkId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.batch.is_empty())
+            .map(|(l, _)| *l)
+            .collect();
+        links
+            .into_iter()
+            .flat_map(|l| self.flush_link(now_ms, l))
+            .collect()
+    }
+
+    fn flush_link(&mut self, now_ms: u64, link: LinkId) -> Vec<LtpOut> {
+        let Some(p) = self.peers.get_mut(&link) else {
+            return Vec::new();
+        };
+        let batch = std::mem::take(&mut p.batch);
+        p.batch_bytes = 0;
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut block = Vec::with_capacity(batch.iter().map(|(_, b)| b.len()).sum());
+        for (id, bytes) in batch {
+            ids.push(id);
+            block.extend_from_slice(&bytes);
+        }
+        self.send_block(now_ms, link, ids, block)
+    }
+
+    /// Hands one block (one or more whole bundles) to the engine.
+    fn send_block(
+        &mut self,
+        now_ms: u64,
+        link: LinkId,
+        ids: Vec<BundleId>,
+        bytes: Vec<u8>,
+    ) -> Vec<LtpOut> {
+        let Some(p) = self.peers.get(&link) else {
+            return ids
+                .into_iter()
+                .map(|id| LtpOut::Sent {
+                    link,
+                    id,
+                    ok: false,
+                })
+                .collect();
+        };
         let (to, green) = (p.engine, p.green);
         let block = self.next_block;
         self.next_block += 1;
-        self.pending.insert(block, (link, id));
+        self.pending.insert(block, (link, ids));
         let event = if green {
             Event::SendGreen {
                 id: block,
@@ -434,14 +522,25 @@ impl LtpLinks {
         self.drain()
     }
 
-    /// The agent stored a received bundle durably: its sender may now hear it arrived.
+    /// The agent stored a received bundle durably: once every bundle of its block is, the
+    /// sender may hear the block arrived.
     pub fn stored(&mut self, now_ms: u64, session: SessionId) -> Vec<LtpOut> {
+        if let Some(left) = self.parts.get_mut(&session) {
+            *left = left.saturating_sub(1);
+            if *left > 0 {
+                return Vec::new();
+            }
+            self.parts.remove(&session);
+        }
         self.engine.handle(now_ms, Event::Stored { session });
         self.drain()
     }
 
-    /// The agent refused a received bundle: the session is cancelled.
+    /// The agent refused a received bundle: the session is cancelled, and the sender sends
+    /// the block again (bundles of it already stored are then duplicates, which the agent
+    /// suppresses).
     pub fn refused(&mut self, now_ms: u64, session: SessionId) -> Vec<LtpOut> {
+        self.parts.remove(&session);
         self.engine.handle(now_ms, Event::Refused { session });
         self.drain()
     }
@@ -499,33 +598,190 @@ impl LtpLinks {
                     block,
                 } => {
                     let link = self.by_engine.get(&from).copied().unwrap_or(0);
-                    out.push(LtpOut::Received {
-                        link,
-                        bytes: block,
-                        session,
-                    });
-                }
-                Action::Sent { id } => {
-                    if let Some((link, bundle)) = self.pending.remove(&id) {
-                        out.push(LtpOut::Sent {
+                    let bundles = split_bundles(block);
+                    if bundles.len() > 1 {
+                        self.parts.insert(session, bundles.len());
+                    }
+                    for bytes in bundles {
+                        out.push(LtpOut::Received {
                             link,
-                            id: bundle,
-                            ok: true,
+                            bytes,
+                            session,
                         });
                     }
                 }
-                Action::Failed { id, reason } => {
-                    if let Some((link, bundle)) = self.pending.remove(&id) {
-                        tracing::info!(link, bundle = %bundle, ?reason, "LTP block cancelled");
-                        out.push(LtpOut::Sent {
+                Action::Sent { id } => {
+                    if let Some((link, bundles)) = self.pending.remove(&id) {
+                        out.extend(bundles.into_iter().map(|id| LtpOut::Sent {
                             link,
-                            id: bundle,
+                            id,
+                            ok: true,
+                        }));
+                    }
+                }
+                Action::Failed { id, reason } => {
+                    if let Some((link, bundles)) = self.pending.remove(&id) {
+                        tracing::info!(
+                            link,
+                            bundles = bundles.len(),
+                            ?reason,
+                            "LTP block cancelled"
+                        );
+                        out.extend(bundles.into_iter().map(|id| LtpOut::Sent {
+                            link,
+                            id,
                             ok: false,
-                        });
+                        }));
                     }
                 }
             }
         }
         out
+    }
+}
+
+/// Deepest CBOR nesting looked through when splitting a block into bundles.
+const SPLIT_DEPTH: usize = 64;
+
+/// The bundles of a received block: one, or several back to back when the sender aggregated
+/// them (each BPv7 bundle is one CBOR item, RFC 9171 §4.1). Bytes that do not split cleanly
+/// go on as they are, for the agent to judge.
+pub fn split_bundles(block: Vec<u8>) -> Vec<Vec<u8>> {
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while at < block.len() {
+        let mut r =
+            bundle_agent::wire::cbor::Reader::new(block.get(at..).unwrap_or_default(), SPLIT_DEPTH);
+        if r.skip().is_err() || r.position() == 0 {
+            return vec![block];
+        }
+        at += r.position();
+        ends.push(at);
+    }
+    if ends.len() <= 1 {
+        return vec![block];
+    }
+    let mut out = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for end in ends {
+        out.push(block.get(start..end).unwrap_or_default().to_vec());
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bundle_agent::wire::DtnTime;
+
+    fn bundle(seq: u64, len: usize) -> Vec<u8> {
+        super::super::internal::service_bundle(
+            Eid::ipn(2, 1),
+            &Eid::ipn(1, 0),
+            DtnTime(1_000),
+            seq,
+            60_000,
+            &vec![seq as u8; len],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn aggregated_blocks_split_back_into_their_bundles() {
+        let parts: Vec<Vec<u8>> = (0..5).map(|i| bundle(i, 10 + i as usize * 300)).collect();
+        let block: Vec<u8> = parts.concat();
+        assert_eq!(split_bundles(block), parts);
+        let one = bundle(9, 5000);
+        assert_eq!(split_bundles(one.clone()), vec![one.clone()]);
+        // Junk after a bundle: the block goes on whole, for the agent to refuse.
+        let mut junk = one.clone();
+        junk.extend_from_slice(&[0xff, 0x00]);
+        assert_eq!(split_bundles(junk.clone()), vec![junk]);
+        assert_eq!(split_bundles(Vec::new()), vec![Vec::<u8>::new()]);
+    }
+
+    #[tokio::test]
+    async fn bundles_handed_over_together_go_as_one_block_and_settle_together() {
+        let (sa, sb) = (
+            UdpLink::bind("127.0.0.1:0".parse().unwrap(), 65_507)
+                .await
+                .unwrap(),
+            UdpLink::bind("127.0.0.1:0".parse().unwrap(), 65_507)
+                .await
+                .unwrap(),
+        );
+        let (aa, ab) = (sa.local_addr().unwrap(), sb.local_addr().unwrap());
+        let peer = |node: u32, engine: u64, addr: SocketAddr| LtpPeer {
+            node: Eid::ipn(node, 0),
+            engine,
+            addr,
+            green: false,
+            segment: Some(8000),
+            aggregate: 1 << 20,
+        };
+        let cfg = |engine: u64, listen: SocketAddr| LtpConfig {
+            listen,
+            engine,
+            peers: Vec::new(),
+            owlt_ms: 0,
+            segment: 1400,
+            rate: 0,
+        };
+        let (pa, pb) = (peer(2, 2, ab), peer(1, 1, aa));
+        let mut a = LtpLinks::new(&cfg(1, aa), &sa, vec![(1, &pa)], &[], 0);
+        let mut b = LtpLinks::new(&cfg(2, ab), &sb, vec![(1, &pb)], &[], 0);
+        let (ta, mut ra) = mpsc::channel(4096);
+        let (tb, mut rb) = mpsc::channel(4096);
+        tokio::spawn(sa.clone().receive(ta));
+        tokio::spawn(sb.clone().receive(tb));
+        let bundles: Vec<Vec<u8>> = (0..6).map(|i| bundle(i, 2000)).collect();
+        for (i, bytes) in bundles.iter().enumerate() {
+            let id = BundleId {
+                source: Eid::ipn(1, 0),
+                creation: bundle_agent::wire::CreationTimestamp::new(DtnTime(1_000), i as u64),
+                fragment: None,
+            };
+            assert!(
+                a.transmit(0, 1, id, bytes.clone()).is_empty(),
+                "held for the round"
+            );
+        }
+        assert!(a.flush(0).is_empty());
+        // One session, segments of 8,000 bytes: 12 kB of bundles in two data segments.
+        let mut got = Vec::new();
+        let mut sessions = std::collections::BTreeSet::new();
+        while got.len() < bundles.len() {
+            let (from, bytes) = rb.recv().await.unwrap();
+            for out in b.datagram(0, from, bytes) {
+                if let LtpOut::Received { bytes, session, .. } = out {
+                    sessions.insert(session);
+                    got.push((bytes, session));
+                }
+            }
+        }
+        assert_eq!(sessions.len(), 1, "one block");
+        assert_eq!(got.iter().map(|g| g.0.clone()).collect::<Vec<_>>(), bundles);
+        // The report waits for every bundle of the block to be stored.
+        for (_, session) in &got[..5] {
+            assert!(b.stored(0, *session).is_empty());
+        }
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(100), ra.recv())
+                .await
+                .is_err(),
+            "no report before the last bundle is stored"
+        );
+        b.stored(0, got[5].1);
+        let mut sent = 0;
+        while sent < bundles.len() {
+            let (from, bytes) = ra.recv().await.unwrap();
+            for out in a.datagram(0, from, bytes) {
+                if let LtpOut::Sent { ok, .. } = out {
+                    assert!(ok);
+                    sent += 1;
+                }
+            }
+        }
     }
 }

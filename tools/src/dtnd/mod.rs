@@ -148,9 +148,12 @@ pub struct Flags {
     /// This node's LTP engine ID [default: the ipn node number].
     #[arg(long, value_name = "N")]
     pub ltp_engine: Option<u64>,
-    /// A peer reached over LTP (repeatable): NODE-ID=ENGINE@HOST:PORT[,green], e.g.
-    /// 'ipn:5.0=5@10.0.0.5:1113'. With ',green' every bundle goes to it as green data (once,
-    /// unacknowledged); otherwise all red. A peer the contact plan names is up only during its
+    /// A peer reached over LTP (repeatable):
+    /// NODE-ID=ENGINE@HOST:PORT[,green][,segment=BYTES][,aggregate=BYTES], e.g.
+    /// 'ipn:5.0=5@10.0.0.5:1113,segment=8000'. With ',green' every bundle goes to it as green
+    /// data (once, unacknowledged); otherwise all red. 'segment' sets its segment size (its
+    /// link's MTU); 'aggregate' packs bundles handed over together into blocks of up to that
+    /// many bytes, a session for many small bundles. A peer the contact plan names is up only during its
     /// contacts (timers suspended between them, light time and rate from the contact).
     #[arg(long = "ltp-peer", value_name = "NODE=ENGINE@ADDR")]
     pub ltp_peers: Vec<String>,
@@ -319,6 +322,11 @@ pub struct LtpPeerEntry {
     /// Send it every bundle as green data: once, unacknowledged [default: false].
     #[serde(default)]
     pub green: bool,
+    /// Client data bytes per segment to it [default: ltp_segment].
+    pub segment: Option<usize>,
+    /// Pack bundles handed over together into blocks of up to this many bytes
+    /// [default: 0, a block per bundle].
+    pub aggregate: Option<u64>,
 }
 
 /// Which router `dtnd` routes with.
@@ -607,6 +615,14 @@ impl Config {
 /// name the entry.
 /// The LTP settings from the flags.
 /// The LTP settings: flags over the file's keys.
+/// An LTP segment size, checked: one datagram.
+fn segment_size(what: &str, bytes: usize) -> anyhow::Result<usize> {
+    if !(64..=65_000).contains(&bytes) {
+        bail!("{what} {bytes}: between 64 and 65000 bytes (one datagram)");
+    }
+    Ok(bytes)
+}
+
 fn ltp_config(
     flags: &Flags,
     file: &FileConfig,
@@ -629,19 +645,39 @@ fn ltp_config(
             .node_id
             .parse()
             .map_err(|e| anyhow::anyhow!("ltp_peers[{i}].node_id {:?}: {e}", p.node_id))?;
+        let segment = p
+            .segment
+            .map(|s| segment_size(&format!("ltp_peers[{i}].segment"), s))
+            .transpose()?;
         peers.push(ltp_link::LtpPeer {
             node: node.node_id(),
             engine: p.engine,
             addr: p.addr,
             green: p.green,
+            segment,
+            aggregate: p.aggregate.unwrap_or(0),
         });
     }
     for p in &flags.ltp_peers {
-        let what = || format!("--ltp-peer {p:?}: expected NODE-ID=ENGINE@HOST:PORT[,green]");
-        let (spec, green) = match p.strip_suffix(",green") {
-            Some(s) => (s, true),
-            None => (p.as_str(), false),
+        let what = || {
+            format!(
+                "--ltp-peer {p:?}: expected NODE-ID=ENGINE@HOST:PORT[,green][,segment=BYTES][,aggregate=BYTES]"
+            )
         };
+        let mut parts = p.split(',');
+        let spec = parts.next().unwrap_or_default();
+        let (mut green, mut segment, mut aggregate) = (false, None, 0);
+        for opt in parts {
+            match opt.split_once('=') {
+                None if opt == "green" => green = true,
+                Some(("segment", n)) => {
+                    let n: usize = n.parse().with_context(what)?;
+                    segment = Some(segment_size(&format!("--ltp-peer {p:?} segment"), n)?);
+                }
+                Some(("aggregate", n)) => aggregate = n.parse().with_context(what)?,
+                _ => return Err(anyhow::anyhow!(what()).context(format!("option {opt:?}"))),
+            }
+        }
         let (node, rest) = spec.split_once('=').with_context(what)?;
         let (engine, addr) = rest.split_once('@').with_context(what)?;
         let node: Eid = node
@@ -652,6 +688,8 @@ fn ltp_config(
             engine: engine.parse().with_context(what)?,
             addr: addr.parse().with_context(what)?,
             green,
+            segment,
+            aggregate,
         });
     }
     let owlt_ms = match flags.ltp_owlt.as_ref().or(file.ltp_owlt.as_ref()) {
@@ -660,10 +698,10 @@ fn ltp_config(
         }
         None => 0,
     };
-    let segment = flags.ltp_segment.or(file.ltp_segment).unwrap_or(1400);
-    if !(64..=65_000).contains(&segment) {
-        bail!("--ltp-segment {segment}: between 64 and 65000 bytes (one datagram)");
-    }
+    let segment = segment_size(
+        "--ltp-segment",
+        flags.ltp_segment.or(file.ltp_segment).unwrap_or(1400),
+    )?;
     Ok(Some(ltp_link::LtpConfig {
         listen,
         engine,

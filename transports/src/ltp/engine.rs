@@ -110,6 +110,14 @@ pub enum Event {
         /// Bytes per second; 0 for as fast as the host sends.
         bytes_per_sec: u64,
     },
+    /// Client data bytes per data segment to an engine (its link's MTU), instead of
+    /// [`EngineConfig::max_segment`].
+    SegmentSize {
+        /// The engine.
+        engine: u64,
+        /// Bytes.
+        bytes: usize,
+    },
     /// The link to an engine is down: its timers stop.
     LinkDown {
         /// The engine.
@@ -264,6 +272,8 @@ struct PeerLink {
     urgent_free_at: u64,
     /// While down: microseconds of segments waiting to leave at the next contact.
     backlog: u64,
+    /// Client data bytes per segment to this engine, when not the engine's default.
+    max_segment: Option<usize>,
 }
 
 impl PeerLink {
@@ -365,6 +375,15 @@ impl Engine {
         (u64::from(self.cfg.max_retries) + 1) * (2 * owlt + self.cfg.timer_margin_ms)
     }
 
+    /// Client data bytes per segment to `engine`.
+    fn segment_size(&self, engine: u64) -> usize {
+        self.links
+            .get(&engine)
+            .and_then(|l| l.max_segment)
+            .unwrap_or(self.cfg.max_segment)
+            .max(1)
+    }
+
     fn up(&self, engine: u64) -> bool {
         self.links.get(&engine).is_some_and(|l| l.up)
     }
@@ -455,6 +474,9 @@ impl Engine {
                 engine,
                 bytes_per_sec,
             } => self.links.entry(engine).or_default().rate = bytes_per_sec,
+            Event::SegmentSize { engine, bytes } => {
+                self.links.entry(engine).or_default().max_segment = Some(bytes.max(1));
+            }
             Event::LinkDown { engine } => {
                 let l = self.links.entry(engine).or_default();
                 if l.up {
@@ -536,11 +558,11 @@ impl Engine {
 
     /// Sends the green part of a block once, the last segment marking the end of the block.
     fn send_green(&mut self, number: u64) {
-        let max = self.cfg.max_segment.max(1) as u64;
         let Some(o) = self.outbound.get(&number) else {
             return;
         };
         let (to, total, mut at) = (o.to, o.block.len() as u64, o.red_len);
+        let max = self.segment_size(to) as u64;
         let session = SessionId {
             originator: self.cfg.engine_id,
             number,
@@ -570,11 +592,11 @@ impl Engine {
     /// Sends the `ranges` of a block's red part; the very last segment is a checkpoint
     /// answering report `report_serial` (0 for the first pass), and its timer starts.
     fn send_ranges(&mut self, now: u64, number: u64, ranges: &[(u64, u64)], report_serial: u64) {
-        let max = self.cfg.max_segment.max(1) as u64;
         let Some(o) = self.outbound.get(&number) else {
             return;
         };
         let peer = o.to;
+        let max = self.segment_size(peer) as u64;
         let (red_len, total) = (o.red_len, o.block.len() as u64);
         let serial = o.next_checkpoint;
         let session = SessionId {

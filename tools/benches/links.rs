@@ -35,10 +35,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{
-    dtnd_node, free_port, http, percentile, rate, receive_all, ws, ws_next, ws_senders, ws_stream,
-    Proc,
-};
+use common::{dtnd_node, free_port, http, percentile, rate, ws, ws_next, ws_stream, Proc};
 use netsim::emulate::datagram::DatagramRelay;
 use netsim::link::LinkModel;
 use netsim::rng::Rng;
@@ -158,22 +155,7 @@ fn pair(dir: &Path, cl: Cl, ltp: Option<(u16, u16, SocketAddr)>, ltp_extra: &[St
 
 /// `n` payloads of `size` bytes streamed into A and received at B: the time taken.
 fn throughput(p: &Pair, size: usize, n: usize) -> Duration {
-    let mut sock = ws(&p.b, "ipn:2.1");
-    let url = format!(
-        "{}/ws/send?destination=ipn:2.1&lifetime=1h",
-        p.a.replace("http://", "ws://")
-    );
-    let payload = vec![0x5au8; size];
-    let start = Instant::now();
-    let k = ws_senders(size);
-    let senders: Vec<_> = (0..k)
-        .map(|t| {
-            let (url, payload) = (url.clone(), payload.clone());
-            let n = (t..n).step_by(k).count();
-            std::thread::spawn(move || ws_stream(&url, &payload, n))
-        })
-        .collect();
-    receive_all(&mut sock, size, n, start, senders)
+    common::ws_throughput(&p.a, &p.b, size, n)
 }
 
 /// One bundle at a time: the times from the API call at A to the payload at B, sorted.

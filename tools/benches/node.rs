@@ -38,8 +38,7 @@ use bundle_agent::wire::{BundleView, DecodeOptions};
 mod common;
 
 use common::{
-    free_port, http, percentile, rate, receive_all, wait_port, ws, ws_next, ws_senders, ws_stream,
-    Proc, SENDERS,
+    free_port, http, percentile, rate, receive_all, wait_port, ws, ws_next, Proc, SENDERS,
 };
 
 // ---------- our dtnd ----------
@@ -143,24 +142,9 @@ fn ours_throughput(o: &Ours, size: usize, n: usize) -> Duration {
 }
 
 /// Like [`ours_throughput`], but applications stream the payloads over `/ws/send`, each
-/// keeping up to [`WS_WINDOW`] unanswered.
+/// keeping up to [`common::WS_WINDOW`] unanswered.
 fn ours_throughput_ws(o: &Ours, size: usize, n: usize) -> Duration {
-    let mut sock = ws(&o.b, "ipn:2.1");
-    let url = format!(
-        "{}/ws/send?destination=ipn:2.1&lifetime=1h",
-        o.a.replace("http://", "ws://")
-    );
-    let payload = vec![0x5au8; size];
-    let start = Instant::now();
-    let k = ws_senders(size);
-    let senders: Vec<_> = (0..k)
-        .map(|t| {
-            let (url, payload) = (url.clone(), payload.clone());
-            let n = (t..n).step_by(k).count();
-            std::thread::spawn(move || ws_stream(&url, &payload, n))
-        })
-        .collect();
-    receive_all(&mut sock, size, n, start, senders)
+    common::ws_throughput(&o.a, &o.b, size, n)
 }
 
 /// The disk under the stores: MB/s written in 16 MiB steps, each followed by fdatasync, the

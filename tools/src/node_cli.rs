@@ -244,13 +244,23 @@ pub fn peers(api: &ApiArgs, a: &PeersArgs) -> Result<()> {
         println!("no peers");
     }
     for p in &list {
-        let tls = if p.get("tls").and_then(serde_json::Value::as_bool) == Some(true) {
-            format!("  tls (node ID {})", field(p, "node_id_authenticated"))
-        } else {
-            String::new()
+        let auth = field(p, "node_id_authenticated");
+        let mut tls = match p.get("tls").and_then(serde_json::Value::as_bool) {
+            Some(true) if auth == "NoTls" => "  encrypted, peer not authenticated".to_string(),
+            Some(true) => format!("  tls (node ID {auth})"),
+            _ => String::new(),
         };
+        if field(p, "convergence_layer") == "ltp" {
+            tls.push_str(&format!(
+                "  engine {}, light time {} ms, rate {} B/s, {}",
+                field(p, "engine"),
+                field(p, "owlt_ms"),
+                field(p, "rate"),
+                field(p, "color")
+            ));
+        }
         println!(
-            "{:<16} {:<6} {:<22} {:<12} {}{}",
+            "{:<16} {:<6} {:<22} {:<21} {}{}",
             field(p, "node_id"),
             field(p, "convergence_layer"),
             field(p, "address"),

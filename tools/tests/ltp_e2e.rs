@@ -109,6 +109,11 @@ fn rfc5326_6_ltp_crosses_light_time_loss_and_a_contact_gap_resending_only_gaps()
     a.wait_until("the contact", |_| peers(&a)[0]["state"] == "in contact");
     assert_eq!(peers(&a)[0]["owlt_ms"], owlt_s * 1000);
     assert_eq!(peers(&a)[0]["rate"], rate);
+    let text = String::from_utf8_lossy(&common::dtnctl(&a, &["peers"]).stdout).to_string();
+    assert!(
+        text.contains("ltp") && text.contains("in contact") && text.contains("light time 2000 ms"),
+        "{text}"
+    );
     sleep_until(gap_from);
     relay.set_up(false);
     sleep_until(gap_to);

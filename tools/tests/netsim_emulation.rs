@@ -12,7 +12,22 @@
     clippy::indexing_slicing
 )]
 
-use netsim::{Scenario, Simulator};
+use netsim::{Report, Scenario, Simulator};
+
+/// Runs `scenario` with real daemons (at most a minute of it).
+fn emulate(scenario: &Scenario) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    netsim::emulate::emulate(
+        scenario,
+        &netsim::emulate::Options {
+            dtnd: env!("CARGO_BIN_EXE_dtnd").into(),
+            work_dir: dir.path().to_path_buf(),
+            max_duration_ms: 60_000,
+        },
+        |_, _| {},
+    )
+    .unwrap()
+}
 
 #[test]
 fn emulation_and_simulation_agree_on_delivery_and_latency() {
@@ -22,17 +37,7 @@ fn emulation_and_simulation_agree_on_delivery_and_latency() {
         .unwrap()
         .run(|_, _| {})
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let emulated = netsim::emulate::emulate(
-        &scenario,
-        &netsim::emulate::Options {
-            dtnd: env!("CARGO_BIN_EXE_dtnd").into(),
-            work_dir: dir.path().to_path_buf(),
-            max_duration_ms: 60_000,
-        },
-        |_, _| {},
-    )
-    .unwrap();
+    let emulated = emulate(&scenario);
     assert_eq!(simulated.generated, 20);
     assert_eq!(emulated.generated, simulated.generated);
     assert_eq!(simulated.delivered, simulated.generated);
@@ -58,17 +63,7 @@ fn emulated_links_use_their_profiles_convergence_layers_and_recover_loss() {
     let scenario = Scenario::from_toml(text).unwrap();
     let layers: Vec<_> = scenario.links.iter().map(|l| l.cl.name()).collect();
     assert_eq!(layers, ["quic", "ltp"], "mmwave uses QUIC, deep-space LTP");
-    let dir = tempfile::tempdir().unwrap();
-    let emulated = netsim::emulate::emulate(
-        &scenario,
-        &netsim::emulate::Options {
-            dtnd: env!("CARGO_BIN_EXE_dtnd").into(),
-            work_dir: dir.path().to_path_buf(),
-            max_duration_ms: 60_000,
-        },
-        |_, _| {},
-    )
-    .unwrap();
+    let emulated = emulate(&scenario);
     assert_eq!(emulated.generated, 20);
     assert_eq!(
         emulated.delivered,

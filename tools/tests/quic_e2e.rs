@@ -71,6 +71,11 @@ fn quic_bundles_survive_loss_and_a_short_outage() {
     assert_eq!(before["convergence_layer"], "quic");
     assert_eq!(before["node_id"], "ipn:2.0");
     assert_eq!(before["node_id_authenticated"], "NoTls");
+    let text = String::from_utf8_lossy(&common::dtnctl(&a, &["peers"]).stdout).to_string();
+    assert!(
+        text.contains("quic") && text.contains("encrypted, peer not authenticated"),
+        "{text}"
+    );
 
     let payloads: Vec<Vec<u8>> = (0..30u8)
         .map(|i| vec![i; 1000 + usize::from(i) * 7000])

@@ -180,3 +180,25 @@ pub fn rate(size: usize, n: usize, took: Duration) -> String {
         format!("{per:.0} bundles/s, {gbit:.2} Gbit/s")
     }
 }
+
+/// `n` payloads of `size` bytes streamed by applications into node `a` (`/ws/send`, each
+/// keeping up to [`WS_WINDOW`] unanswered) for `ipn:2.1`, received at node `b`: the time
+/// from the first sent to the last received.
+pub fn ws_throughput(a: &str, b: &str, size: usize, n: usize) -> Duration {
+    let mut sock = ws(b, "ipn:2.1");
+    let url = format!(
+        "{}/ws/send?destination=ipn:2.1&lifetime=1h",
+        a.replace("http://", "ws://")
+    );
+    let payload = vec![0x5au8; size];
+    let start = Instant::now();
+    let k = ws_senders(size);
+    let senders: Vec<_> = (0..k)
+        .map(|t| {
+            let (url, payload) = (url.clone(), payload.clone());
+            let n = (t..n).step_by(k).count();
+            std::thread::spawn(move || ws_stream(&url, &payload, n))
+        })
+        .collect();
+    receive_all(&mut sock, size, n, start, senders)
+}

@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use transports::quic::hello::{Answer, Hello};
 use transports::quic::{connect, endpoint, run_connection, QuicConfig, QuicCrypto, QuicSession};
 use transports::tcpcl::connection::{Command, Upcall};
-use transports::tcpcl::{CloseReason, NodeIdAuth, RefuseReason, SendError, SessionConfig};
+use transports::tcpcl::{
+    CloseReason, Negotiated, NodeIdAuth, RefuseReason, SendError, SessionConfig,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -104,12 +106,8 @@ async fn send(from: &mut End, tag: u64, bundle: Vec<u8>) -> u64 {
     }
 }
 
-fn bundle(i: usize, len: usize) -> Vec<u8> {
-    (0..len).map(|j| (i * 31 + j) as u8).collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quic_bundles_cross_both_ways_and_count_as_sent_only_once_accepted() {
+/// Two ends with made-up certificates, connected and established; the client's endpoint.
+async fn pair() -> (End, End, quinn::Endpoint, Negotiated, Negotiated) {
     let crypto = QuicCrypto::ephemeral("ipn:2.0").unwrap();
     let (addr, mut accepted) = server(crypto.clone(), session("ipn:2.0", &crypto));
     let ccrypto = QuicCrypto::ephemeral("ipn:1.0").unwrap();
@@ -118,6 +116,26 @@ async fn quic_bundles_cross_both_ways_and_count_as_sent_only_once_accepted() {
     let mut b = accepted.recv().await.unwrap();
     let na = established(&mut a).await;
     let nb = established(&mut b).await;
+    (a, b, ep, na, nb)
+}
+
+/// One bundle from `a` to `b`, accepted by `b` and acknowledged to `a`.
+async fn round_trip(a: &mut End, b: &mut End, tag: u64, bundle: Vec<u8>) {
+    let id = send(a, tag, bundle).await;
+    let Upcall::Received { transfer_id, .. } = b.next().await else {
+        panic!("expected Received");
+    };
+    b.cmd.send(Command::Accept(transfer_id)).await.unwrap();
+    assert_eq!(a.next().await, Upcall::Acked(id));
+}
+
+fn bundle(i: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|j| (i * 31 + j) as u8).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_bundles_cross_both_ways_and_count_as_sent_only_once_accepted() {
+    let (mut a, mut b, _ep, na, nb) = pair().await;
     assert_eq!(na.peer_node_id, "ipn:2.0");
     assert_eq!(nb.peer_node_id, "ipn:1.0");
     assert_eq!(
@@ -394,24 +412,12 @@ async fn quic_a_resumed_session_sends_its_hello_in_0rtt() {
     established(&mut a2).await;
     established(&mut b2).await;
     assert!(conn.stats().frame_tx.stream > 0);
-    let id = send(&mut a2, 1, vec![1; 100]).await;
-    let Upcall::Received { transfer_id, .. } = b2.next().await else {
-        panic!("expected Received");
-    };
-    b2.cmd.send(Command::Accept(transfer_id)).await.unwrap();
-    assert_eq!(a2.next().await, Upcall::Acked(id));
+    round_trip(&mut a2, &mut b2, 1, vec![1; 100]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quic_the_connection_survives_the_client_moving_to_a_new_address() {
-    let crypto = QuicCrypto::ephemeral("ipn:2.0").unwrap();
-    let (addr, mut accepted) = server(crypto.clone(), session("ipn:2.0", &crypto));
-    let ccrypto = QuicCrypto::ephemeral("ipn:1.0").unwrap();
-    let ep = client_endpoint(&ccrypto);
-    let mut a = client(&ep, addr, session("ipn:1.0", &ccrypto)).await;
-    let mut b = accepted.recv().await.unwrap();
-    established(&mut a).await;
-    established(&mut b).await;
+    let (mut a, mut b, ep, _, _) = pair().await;
     let before = ep.local_addr().unwrap();
     for round in 0..2u64 {
         if round == 1 {
@@ -420,12 +426,7 @@ async fn quic_the_connection_survives_the_client_moving_to_a_new_address() {
             assert_ne!(ep.local_addr().unwrap(), before, "the client moved");
         }
         for i in 0..5u64 {
-            let id = send(&mut a, round * 10 + i, vec![i as u8; 50_000]).await;
-            let Upcall::Received { transfer_id, .. } = b.next().await else {
-                panic!("expected Received");
-            };
-            b.cmd.send(Command::Accept(transfer_id)).await.unwrap();
-            assert_eq!(a.next().await, Upcall::Acked(id));
+            round_trip(&mut a, &mut b, round * 10 + i, vec![i as u8; 50_000]).await;
         }
     }
 }

@@ -199,6 +199,10 @@ fn rfc5326_6_blocks_arrive_whole_and_only_gaps_are_sent_again() {
     assert!(n.failed.is_empty());
     let first: u64 = blocks.iter().map(|b| b.len() as u64).sum();
     let again = n.data_bytes - first;
+    assert_eq!(
+        n.engines[0].data_bytes_sent, n.data_bytes,
+        "the engine counts the data bytes it sends"
+    );
     eprintln!(
         "{first} bytes in 5 blocks, 5% loss: {} lost, {again} sent again, {} checkpoints resent, done at {} ms",
         n.data_lost, n.checkpoints_resent, n.now

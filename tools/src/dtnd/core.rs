@@ -384,17 +384,9 @@ pub async fn run(
         let limit = l.max_block();
         for info in l.links().into_iter().filter(|i| i.up) {
             let window = info.window_bytes();
-            let (link, peer) = (info.link, info.node);
-            core.agent.handle(
-                dtn_now(),
-                Event::LinkUp {
-                    link,
-                    peer,
-                    max_bundle_size: Some(limit),
-                },
-            )?;
+            core.link_up(info.link, info.node, limit)?;
             core.agent
-                .set_link_window(dtn_now(), link, MAX_LINK_WINDOW, window)?;
+                .set_link_window(dtn_now(), info.link, MAX_LINK_WINDOW, window)?;
         }
         core.ltp = Some(l);
         core.act().await;
@@ -404,14 +396,7 @@ pub async fn run(
         core.udp = Some(u.socket);
         for (link, peer, addr) in u.peers {
             core.udp_peers.insert(link, addr);
-            core.agent.handle(
-                dtn_now(),
-                Event::LinkUp {
-                    link,
-                    peer,
-                    max_bundle_size: Some(limit),
-                },
-            )?;
+            core.link_up(link, peer, limit)?;
         }
         core.act().await;
     }
@@ -723,14 +708,7 @@ impl Core {
                     for (link, peer, up) in changed {
                         tracing::info!(link, %peer, up, "LTP contact");
                         if up {
-                            self.agent.handle(
-                                now,
-                                Event::LinkUp {
-                                    link,
-                                    peer,
-                                    max_bundle_size: Some(limit),
-                                },
-                            )?;
+                            self.link_up(link, peer, limit)?;
                             if let Some(info) = links.iter().find(|i| i.link == link) {
                                 self.agent.set_link_window(
                                     now,
@@ -817,6 +795,19 @@ impl Core {
         Ok(())
     }
 
+    /// Tells the agent a datagram link (UDP, LTP) is up, taking bundles up to `limit` bytes.
+    fn link_up(&mut self, link: LinkId, peer: Eid, limit: u64) -> Result<()> {
+        self.agent.handle(
+            dtn_now(),
+            Event::LinkUp {
+                link,
+                peer,
+                max_bundle_size: Some(limit),
+            },
+        )?;
+        Ok(())
+    }
+
     /// Notes what a session negotiated; returns the peer's node ID.
     fn established(
         &mut self,
@@ -853,15 +844,11 @@ impl Core {
             }));
         }
         if let Some(l) = &self.ltp {
-            let data_bytes = l
-                .counters
-                .data_bytes
-                .load(std::sync::atomic::Ordering::Relaxed);
             let dropped = l
                 .counters
                 .dropped
                 .load(std::sync::atomic::Ordering::Relaxed);
-            let (malformed, timed_out) = l.engine_counters();
+            let (malformed, timed_out, data_bytes) = l.engine_counters();
             for i in l.links() {
                 out.push(serde_json::json!({
                     "link": i.link,

@@ -99,8 +99,6 @@ pub enum LtpOut {
 /// Counters of the LTP layer, for `/peers` and tests.
 #[derive(Debug, Default)]
 pub struct LtpCounters {
-    /// Data bytes put on the wire (client data of data segments, first sends and again).
-    pub data_bytes: AtomicU64,
     /// Segments dropped because too many bytes waited to leave.
     pub dropped: AtomicU64,
 }
@@ -551,9 +549,14 @@ impl LtpLinks {
         self.drain()
     }
 
-    /// Segments the engine refused as malformed, and inbound sessions it dropped as quiet.
-    pub fn engine_counters(&self) -> (u64, u64) {
-        (self.engine.malformed, self.engine.timed_out)
+    /// The engine's counters: segments refused as malformed, inbound sessions dropped as
+    /// quiet, and client data bytes sent (first sends and again).
+    pub fn engine_counters(&self) -> (u64, u64, u64) {
+        (
+            self.engine.malformed,
+            self.engine.timed_out,
+            self.engine.data_bytes_sent,
+        )
     }
 
     /// When the engine next needs [`Self::tick`], in DTN milliseconds.
@@ -570,15 +573,6 @@ impl LtpLinks {
             self.queued.fetch_sub(len, Ordering::Relaxed);
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return;
-        }
-        if let Ok(transports::ltp::segment::Segment {
-            content: transports::ltp::segment::Content::Data { data, .. },
-            ..
-        }) = transports::ltp::segment::Segment::decode(&bytes)
-        {
-            self.counters
-                .data_bytes
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
         }
         let [urgent_lane, bulk_lane] = &p.out;
         let lane = if urgent { urgent_lane } else { bulk_lane };

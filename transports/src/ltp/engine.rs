@@ -192,7 +192,8 @@ struct Outbound {
     /// Bytes of the block that are red (the rest is green).
     red_len: u64,
     next_checkpoint: u64,
-    /// The last checkpoint sent and its timer: (serial, report serial, offset, bytes).
+    /// The last checkpoint sent and its timer: (serial, report serial, its data bytes,
+    /// the segment, timer).
     checkpoint: Option<(u64, u64, u64, Vec<u8>, Timer)>,
     /// Serial numbers of the reports acted on (RFC 5326 §6.13: a report received again is
     /// only acknowledged; sending its gaps again would answer it twice).
@@ -309,6 +310,10 @@ pub struct Engine {
     pub malformed: u64,
     /// Inbound sessions dropped after hearing nothing for too long.
     pub timed_out: u64,
+    /// Client data bytes put in data segments, first sends and again.
+    pub data_bytes_sent: u64,
+    /// Bytes held by all inbound sessions.
+    held: u64,
 }
 
 /// Report serial numbers remembered per outbound session.
@@ -360,6 +365,8 @@ impl Engine {
             closed_order: VecDeque::new(),
             malformed: 0,
             timed_out: 0,
+            data_bytes_sent: 0,
+            held: 0,
         }
     }
 
@@ -488,12 +495,8 @@ impl Engine {
             Event::Tick => self.timers(now),
             Event::Stored { session } => self.stored(now, session),
             Event::Refused { session } => {
-                if self.inbound.remove(&session).is_some() {
-                    let cancel = Content::Cancel {
-                        by_sender: false,
-                        reason: CancelReason::SystemCancelled,
-                    };
-                    self.transmit(session.originator, seg(session, cancel));
+                if self.drop_inbound(session).is_some() {
+                    self.cancel_inbound(session.originator, session, CancelReason::SystemCancelled);
                 }
             }
         }
@@ -510,7 +513,7 @@ impl Engine {
         }
         if i.red_len == Some(0) {
             // All green: nobody waits for a report.
-            self.inbound.remove(&session);
+            self.drop_inbound(session);
             return;
         }
         i.stored = true;
@@ -584,6 +587,7 @@ impl Engine {
             ));
             at = end;
         }
+        self.data_bytes_sent += total - o.red_len;
         for bytes in segments {
             self.transmit_lane(to, bytes, false);
         }
@@ -604,6 +608,7 @@ impl Engine {
             number,
         };
         let mut segments = Vec::new();
+        let (mut data_bytes, mut checkpoint_bytes) = (0u64, 0u64);
         let last_range = ranges.len().saturating_sub(1);
         for (r, (from, to)) in ranges.iter().enumerate() {
             let mut at = *from;
@@ -611,6 +616,8 @@ impl Engine {
                 let end = (at + max).min(*to);
                 let last = r == last_range && end >= *to;
                 let data = o.block.get(at as usize..end as usize).unwrap_or_default();
+                data_bytes += data.len() as u64;
+                checkpoint_bytes = data.len() as u64;
                 segments.push(seg(
                     session,
                     Content::Data {
@@ -632,6 +639,7 @@ impl Engine {
                 at = end;
             }
         }
+        self.data_bytes_sent += data_bytes;
         let checkpoint = segments.last().cloned();
         // A first pass queues behind other first passes; sending gaps again goes ahead.
         let urgent = report_serial > 0;
@@ -642,7 +650,7 @@ impl Engine {
         let timer = self.timer(peer, now, urgent);
         if let (Some(o), Some(cp)) = (self.outbound.get_mut(&number), checkpoint) {
             o.next_checkpoint += 1;
-            o.checkpoint = Some((serial, report_serial, 0, cp, timer));
+            o.checkpoint = Some((serial, report_serial, checkpoint_bytes, cp, timer));
         }
     }
 
@@ -679,7 +687,7 @@ impl Engine {
                     i.reports.remove(&serial);
                     if i.delivered && i.reports.is_empty() {
                         let len = i.red_len.unwrap_or(0);
-                        self.inbound.remove(&session);
+                        self.drop_inbound(session);
                         self.remember_closed(session, len);
                     }
                 }
@@ -692,7 +700,7 @@ impl Engine {
                     },
                 );
                 if by_sender {
-                    self.inbound.remove(&session);
+                    self.drop_inbound(session);
                 } else if session.originator == self.cfg.engine_id {
                     if let Some(o) = self.outbound.remove(&session.number) {
                         self.actions.push_back(Action::Failed { id: o.id, reason });
@@ -730,38 +738,19 @@ impl Engine {
                 i.red_len.is_some_and(|r| offset < r)
             }
         });
-        let held = self.inbound.values().map(|i| i.held).sum::<u64>();
-        let full = held + data.len() as u64 > self.cfg.max_inbound_bytes;
+        let full = self.held + data.len() as u64 > self.cfg.max_inbound_bytes;
         if miscoloured || full || end > self.cfg.max_block {
             let reason = if miscoloured {
                 CancelReason::Miscolored
             } else {
                 CancelReason::SystemCancelled
             };
-            self.inbound.remove(&session);
-            self.transmit(
-                from,
-                seg(
-                    session,
-                    Content::Cancel {
-                        by_sender: false,
-                        reason,
-                    },
-                ),
-            );
+            self.drop_inbound(session);
+            self.cancel_inbound(from, session, reason);
             return;
         }
         if !self.inbound.contains_key(&session) && self.inbound.len() >= self.cfg.max_sessions {
-            self.transmit(
-                from,
-                seg(
-                    session,
-                    Content::Cancel {
-                        by_sender: false,
-                        reason: CancelReason::SystemCancelled,
-                    },
-                ),
-            );
+            self.cancel_inbound(from, session, CancelReason::SystemCancelled);
             return;
         }
         let timer = self.timer(from, now, true);
@@ -770,6 +759,7 @@ impl Engine {
         i.last_heard = now;
         if !i.delivered && !data.is_empty() && !i.pieces.contains_key(&offset) {
             i.held += data.len() as u64;
+            self.held += data.len() as u64;
             i.pieces.insert(offset, data.to_vec());
         }
         if end_of_red {
@@ -842,6 +832,7 @@ impl Engine {
             }
             i.delivered = true;
             i.pieces.clear();
+            self.held = self.held.saturating_sub(i.held);
             i.held = 0;
             self.actions.push_back(Action::Deliver {
                 from,
@@ -919,8 +910,9 @@ impl Engine {
         let round = |e: u64| due.get(&e).copied().unwrap_or(now + margin);
         let mut cancel = Vec::new();
         let mut resend = Vec::new();
+        let mut resend_bytes = 0u64;
         for (number, o) in self.outbound.iter_mut() {
-            if let Some((_, _, _, bytes, t)) = o.checkpoint.as_mut() {
+            if let Some((_, _, checkpoint_bytes, bytes, t)) = o.checkpoint.as_mut() {
                 if t.suspended.is_none() && t.deadline <= now {
                     if t.tries >= max {
                         cancel.push(*number);
@@ -928,6 +920,7 @@ impl Engine {
                     }
                     t.tries += 1;
                     t.deadline = round(o.to);
+                    resend_bytes += *checkpoint_bytes;
                     resend.push((o.to, bytes.clone()));
                 }
             }
@@ -961,6 +954,7 @@ impl Engine {
                 self.actions.push_back(Action::Failed { id: o.id, reason });
             }
         }
+        self.data_bytes_sent += resend_bytes;
         for (to, bytes) in resend {
             self.transmit(to, bytes);
         }
@@ -977,13 +971,30 @@ impl Engine {
             .map(|(s, _)| *s)
             .collect();
         for session in idle {
-            if let Some(i) = self.inbound.remove(&session) {
+            if let Some(i) = self.drop_inbound(session) {
                 self.timed_out += 1;
                 if i.delivered {
                     self.remember_closed(session, i.red_len.unwrap_or(0));
                 }
             }
         }
+    }
+
+    /// Forgets an inbound session, and the bytes it held.
+    fn drop_inbound(&mut self, session: SessionId) -> Option<Inbound> {
+        let i = self.inbound.remove(&session)?;
+        self.held = self.held.saturating_sub(i.held);
+        Some(i)
+    }
+
+    /// Cancels an inbound session as its receiver (RFC 5326 §6.19: cancel from the block
+    /// receiver).
+    fn cancel_inbound(&mut self, to: u64, session: SessionId, reason: CancelReason) {
+        let cancel = Content::Cancel {
+            by_sender: false,
+            reason,
+        };
+        self.transmit(to, seg(session, cancel));
     }
 
     /// Remembers a session received whole, so a checkpoint sent again gets a full report.

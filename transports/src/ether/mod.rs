@@ -6,3 +6,5 @@
 pub mod frame;
 pub mod link;
 pub mod packet;
+pub mod socket;
+pub mod xdp;

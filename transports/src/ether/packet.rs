@@ -137,6 +137,25 @@ impl PacketSocket {
         }
     }
 
+    /// Receives the frames waiting (at most `max`), waiting for the first.
+    pub async fn recv_batch(&self, out: &mut Vec<Vec<u8>>, max: usize) -> io::Result<()> {
+        let mut buf = vec![0u8; 65_536];
+        let start = out.len();
+        loop {
+            let mut ready = self.fd.readable().await?;
+            while out.len() - start < max {
+                match ready.try_io(|s| (&mut s.get_ref()).read(&mut buf)) {
+                    Ok(Ok(n)) => out.push(buf.get(..n).unwrap_or_default().to_vec()),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_would_block) => break,
+                }
+            }
+            if out.len() > start {
+                return Ok(());
+            }
+        }
+    }
+
     /// Receives one frame into `buf`; returns its length.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {

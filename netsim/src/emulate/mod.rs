@@ -16,6 +16,7 @@
 #![allow(clippy::indexing_slicing)]
 
 pub mod datagram;
+pub mod frames;
 pub mod proxy;
 
 use std::collections::BTreeMap;

@@ -268,6 +268,10 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let ether = match &cfg.ether {
+        Some(e) => ether_layer(e, cfg.udp.is_some(), &ids, &core_tx)?,
+        None => None,
+    };
     let setup = core::CoreSetup {
         node_id,
         router,
@@ -277,6 +281,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         twin_changes,
         blobs: (cfg.blobs.clone(), cfg.data_dir.join("blobs")),
         ltp,
+        ether,
     };
     let core = core::run(setup, store, core_rx);
     tokio::select! {
@@ -286,6 +291,47 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Opens the Ethernet layer: AF_XDP, else AF_PACKET (unless the settings insist on one),
+/// else none, with the bundles to its peers left to the UDP layer; each step down is logged
+/// with its reason.
+fn ether_layer(
+    e: &tools::dtnd::ether_config::EtherSettings,
+    have_udp: bool,
+    ids: &links::LinkIds,
+    core_tx: &tokio::sync::mpsc::Sender<core::CoreMsg>,
+) -> anyhow::Result<Option<tools::dtnd::ether_link::EtherLinks>> {
+    use transports::ether::socket::{FrameSocket, Want};
+    let socket = match FrameSocket::open(&e.interface, e.want) {
+        Ok(s) => s,
+        Err(err) if matches!(e.want, Want::Auto(_)) => {
+            let then = if have_udp {
+                "bundles to its peers take the UDP layer"
+            } else {
+                "no UDP layer is configured either: its peers are unreachable"
+            };
+            tracing::error!(interface = %e.interface, "Ethernet layer unavailable ({err}); {then}");
+            return Ok(None);
+        }
+        Err(err) => return Err(err).with_context(|| format!("Ethernet layer on {}", e.interface)),
+    };
+    match &socket.fallback {
+        Some(why) => {
+            tracing::warn!(interface = %e.interface, path = %socket.path, "Ethernet layer up on AF_PACKET: {why}")
+        }
+        None => tracing::info!(interface = %e.interface, path = %socket.path, "Ethernet layer up"),
+    }
+    let peers = e
+        .peers
+        .iter()
+        .map(|(node, mac)| (ids.next(), node.clone(), *mac))
+        .collect();
+    Ok(Some(tools::dtnd::ether_link::EtherLinks::start(
+        socket,
+        core_tx.clone(),
+        peers,
+    )))
 }
 
 /// SIGHUP reloads the contact plan; an invalid one is logged and the old one stays.

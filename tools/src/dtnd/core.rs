@@ -128,8 +128,10 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<()>,
     },
-    /// An LTP timer is due.
-    LtpTimer,
+    /// A timer of a datagram layer (LTP, Ethernet) is due.
+    LinkTimer,
+    /// Frames arrived on the Ethernet layer's socket.
+    EtherFrames(Vec<Vec<u8>>),
     /// A contact to an LTP peer began (with its one-way light time and rate) or ended.
     LtpContact {
         /// The peer's node ID.
@@ -245,6 +247,11 @@ enum Origin {
     Datagram,
     /// An LTP block: its sender hears it arrived once it is durable.
     Ltp(transports::ltp::segment::SessionId),
+    /// An Ethernet transfer: its sender hears it arrived once it is durable.
+    Ether {
+        from: transports::ether::frame::Mac,
+        transfer: u64,
+    },
     /// Made by this node (echo replies).
     Internal,
 }
@@ -278,6 +285,8 @@ pub struct CoreSetup {
     pub blobs: (super::blob_config::BlobConfig, std::path::PathBuf),
     /// The LTP convergence layer.
     pub ltp: Option<super::ltp_link::LtpLinks>,
+    /// The Ethernet convergence layer.
+    pub ether: Option<super::ether_link::EtherLinks>,
 }
 
 /// Bundles lent to a push subscriber, with their payloads, oldest first.
@@ -309,6 +318,7 @@ struct Core {
     twins: super::twin_sync::TwinSync,
     blobs: super::blob_sync::BlobSync,
     ltp: Option<super::ltp_link::LtpLinks>,
+    ether: Option<super::ether_link::EtherLinks>,
 }
 
 /// Runs the core until every sender is gone.
@@ -326,6 +336,7 @@ pub async fn run(
         twin_changes,
         blobs,
         ltp,
+        ether,
     } = setup;
     let decode = if lenient {
         DecodeOptions::lenient()
@@ -360,6 +371,7 @@ pub async fn run(
         twins,
         blobs,
         ltp: None,
+        ether: None,
     };
     // The echo service answers as soon as a request is delivered (an active registration).
     core.agent.handle(
@@ -391,6 +403,14 @@ pub async fn run(
         core.ltp = Some(l);
         core.act().await;
     }
+    if let Some(e) = ether {
+        let peers: Vec<(LinkId, Eid)> = e.peers().map(|(l, n, _, _)| (l, n.clone())).collect();
+        for (link, node) in peers {
+            core.link_up(link, node, e.max_bundle)?;
+        }
+        core.ether = Some(e);
+        core.act().await;
+    }
     if let Some(u) = udp {
         let limit = u.socket.max_datagram() as u64;
         core.udp = Some(u.socket);
@@ -413,9 +433,11 @@ pub async fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         } else {
-            // LTP's timers are due at their own times, not only at the one-second tick.
+            // LTP's and the Ethernet layer's timers are due at their own times, not only at
+            // the one-second tick.
             let ltp_due = core.ltp.as_ref().and_then(|l| l.next_timeout());
-            match ltp_due {
+            let ether_due = core.ether.as_ref().and_then(|e| e.next_timeout());
+            match ltp_due.into_iter().chain(ether_due).min() {
                 Some(due) => {
                     let wait = std::time::Duration::from_millis(due.saturating_sub(dtn_now().0));
                     tokio::select! {
@@ -423,7 +445,7 @@ pub async fn run(
                             Some(m) => Some(m),
                             None => break,
                         },
-                        _ = tokio::time::sleep(wait) => Some(CoreMsg::LtpTimer),
+                        _ = tokio::time::sleep(wait) => Some(CoreMsg::LinkTimer),
                     }
                 }
                 None => match rx.recv().await {
@@ -723,10 +745,20 @@ impl Core {
                     }
                 }
             }
-            CoreMsg::LtpTimer => {
+            CoreMsg::LinkTimer => {
                 if let Some(l) = self.ltp.as_mut() {
                     let outs = l.tick(now.0);
                     self.ltp_outcomes(now, outs)?;
+                }
+                if let Some(e) = self.ether.as_mut() {
+                    let outs = e.tick(now.0);
+                    self.ether_outcomes(now, outs)?;
+                }
+            }
+            CoreMsg::EtherFrames(frames) => {
+                if let Some(e) = self.ether.as_mut() {
+                    let outs = e.frames(now.0, frames);
+                    self.ether_outcomes(now, outs)?;
                 }
             }
             CoreMsg::LtpDatagram { from, bytes } => {
@@ -739,6 +771,10 @@ impl Core {
                 if let Some(l) = self.ltp.as_mut() {
                     let outs = l.tick(now.0);
                     self.ltp_outcomes(now, outs)?;
+                }
+                if let Some(e) = self.ether.as_mut() {
+                    let outs = e.tick(now.0);
+                    self.ether_outcomes(now, outs)?;
                 }
                 self.blobs.tick(now);
                 self.agent.handle(now, Event::Timer)?
@@ -868,6 +904,30 @@ impl Core {
                 }));
             }
         }
+        if let Some(e) = &self.ether {
+            let c = e.link_counters();
+            let dropped = e
+                .counters
+                .dropped
+                .load(std::sync::atomic::Ordering::Relaxed);
+            for (link, node, mac, found_by) in e.peers() {
+                out.push(serde_json::json!({
+                    "link": link,
+                    "convergence_layer": "ether",
+                    "address": super::ether_link::mac_text(mac),
+                    "interface": e.interface,
+                    "socket": e.path,
+                    "node_id": node.to_string(),
+                    "state": "configured",
+                    "max_bundle_size": e.max_bundle,
+                    "ether_frames_resent": c.resent,
+                    "ether_frames_malformed": c.malformed,
+                    "ether_frames_dropped": c.dropped + dropped,
+                    "ether_transfers_timed_out": c.timed_out,
+                    "found_by": found_by,
+                }));
+            }
+        }
         for (link, addr) in &self.udp_peers {
             out.push(serde_json::json!({
                 "link": link,
@@ -958,6 +1018,32 @@ impl Core {
         Ok(())
     }
 
+    /// Hands what the Ethernet layer finished to the agent.
+    fn ether_outcomes(
+        &mut self,
+        now: bundle_agent::wire::DtnTime,
+        outs: Vec<super::ether_link::EtherOut>,
+    ) -> Result<()> {
+        for o in outs {
+            match o {
+                super::ether_link::EtherOut::Received {
+                    link,
+                    bytes,
+                    from,
+                    transfer,
+                } => {
+                    let token = self.token(Origin::Ether { from, transfer });
+                    self.agent
+                        .handle(now, Event::Received { link, bytes, token })?;
+                }
+                super::ether_link::EtherOut::Sent { link, id, ok } => {
+                    self.sent(now, link, id, ok)?
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Tells the agent how a transmission ended.
     fn sent(
         &mut self,
@@ -1013,6 +1099,15 @@ impl Core {
                             }
                         }
                     }
+                    Some(Origin::Ether { from, transfer }) => {
+                        let now = dtn_now();
+                        if let Some(l) = self.ether.as_mut() {
+                            let outs = l.stored(now.0, from, transfer);
+                            if let Err(e) = self.ether_outcomes(now, outs) {
+                                tracing::error!("store: {e:#}");
+                            }
+                        }
+                    }
                     Some(Origin::Datagram | Origin::Internal) | None => {}
                 },
                 Action::Refuse { token, cause } => {
@@ -1041,6 +1136,15 @@ impl Core {
                                 }
                             }
                         }
+                        Some(Origin::Ether { from, transfer }) => {
+                            let now = dtn_now();
+                            if let Some(l) = self.ether.as_mut() {
+                                let outs = l.refused(now.0, from, transfer);
+                                if let Err(e) = self.ether_outcomes(now, outs) {
+                                    tracing::error!("store: {e:#}");
+                                }
+                            }
+                        }
                         Some(Origin::Datagram | Origin::Internal) | None => {}
                     }
                 }
@@ -1053,6 +1157,18 @@ impl Core {
                         None => Vec::new(),
                     };
                     if let Err(e) = self.ltp_outcomes(now, outs) {
+                        tracing::error!("store: {e:#}");
+                    }
+                }
+                Action::Transmit { link, id, bytes }
+                    if self.ether.as_ref().is_some_and(|e| e.has_link(link)) =>
+                {
+                    let now = dtn_now();
+                    let outs = match self.ether.as_mut() {
+                        Some(e) => e.transmit(now.0, link, id, bytes),
+                        None => Vec::new(),
+                    };
+                    if let Err(e) = self.ether_outcomes(now, outs) {
                         tracing::error!("store: {e:#}");
                     }
                 }

@@ -19,6 +19,8 @@ pub mod blob_sync;
 pub mod contacts;
 pub mod core;
 pub mod echo;
+pub mod ether_config;
+pub mod ether_link;
 pub mod internal;
 pub mod links;
 pub mod ltp_link;
@@ -183,6 +185,23 @@ pub struct Flags {
     /// it and its bundles in flight [default: 30s].
     #[arg(long, value_name = "DURATION")]
     pub quic_idle_timeout: Option<String>,
+    /// Ethernet convergence layer on this interface, for a pod LAN [default: off]: bundles
+    /// in frames of EtherType 0x88B5, acknowledged and sent again when a frame is lost. Uses
+    /// AF_XDP (needs CAP_NET_RAW, CAP_BPF and CAP_NET_ADMIN: root), else AF_PACKET (needs
+    /// CAP_NET_RAW); where neither opens, it is logged and bundles take the UDP layer.
+    #[arg(long, value_name = "IF")]
+    pub ether_interface: Option<String>,
+    /// A peer on the Ethernet LAN (repeatable): NODE-ID=MAC, e.g. 'ipn:2.0=02:00:00:00:00:02'.
+    #[arg(long = "ether-peer", value_name = "NODE=MAC")]
+    pub ether_peers: Vec<String>,
+    /// The socket under the Ethernet layer: auto (AF_XDP, else AF_PACKET), xdp (AF_XDP or
+    /// fail), packet (AF_PACKET) [default: auto].
+    #[arg(long, value_name = "auto|xdp|packet")]
+    pub ether_socket: Option<String>,
+    /// Where the XDP program runs: auto (in the driver where it supports XDP, else generic),
+    /// native, generic [default: auto].
+    #[arg(long, value_name = "auto|native|generic")]
+    pub ether_xdp_mode: Option<String>,
 }
 
 /// One UDP peer of the configuration file.
@@ -307,6 +326,14 @@ pub struct FileConfig {
     pub quic_keepalive: Option<String>,
     /// See [`Flags::quic_idle_timeout`].
     pub quic_idle_timeout: Option<String>,
+    /// See [`Flags::ether_interface`].
+    pub ether_interface: Option<String>,
+    /// Ethernet peers: `[[ether_peers]] node_id = "ipn:2.0"  mac = "02:00:00:00:00:02"`.
+    pub ether_peers: Vec<ether_config::EtherPeerEntry>,
+    /// See [`Flags::ether_socket`].
+    pub ether_socket: Option<String>,
+    /// See [`Flags::ether_xdp_mode`].
+    pub ether_xdp_mode: Option<String>,
 }
 
 /// One LTP peer of the configuration file.
@@ -399,6 +426,8 @@ pub struct Config {
     pub ltp: Option<ltp_link::LtpConfig>,
     /// The QUIC convergence layer, when on.
     pub quic: Option<quic_config::QuicSettings>,
+    /// The Ethernet convergence layer, when on.
+    pub ether: Option<ether_config::EtherSettings>,
 }
 
 impl Config {
@@ -435,6 +464,7 @@ impl Config {
         }
         let ltp = ltp_config(flags, &file, &node_id)?;
         let quic = quic_config::quic_config(flags, &file)?;
+        let ether = ether_config::ether_config(flags, &file)?;
         let store_quota = flags
             .store_quota
             .or(file.store_quota)
@@ -607,6 +637,7 @@ impl Config {
             blobs,
             ltp,
             quic,
+            ether,
         })
     }
 }

@@ -7,7 +7,9 @@
     dead_code
 )]
 
-use std::path::Path;
+pub mod netns;
+
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,10 @@ pub struct Node {
     child: Option<Child>,
     pub api: u16,
     pub args: Vec<String>,
+    /// Where the API listens.
+    pub host: String,
+    /// The network namespace it runs in, and the file its log goes to.
+    pub netns: Option<(String, PathBuf)>,
 }
 
 impl Node {
@@ -68,22 +74,89 @@ impl Node {
             child: None,
             api,
             args,
+            host: "127.0.0.1".into(),
+            netns: None,
         };
         n.spawn();
         n
     }
 
+    /// A `dtnd` in the network namespace `ns`, its API on `host` (an address of the
+    /// namespace this process reaches), its log in `dir`; TCPCL listens on the namespace's
+    /// loopback.
+    pub fn start_in_netns(
+        ns: &str,
+        host: &str,
+        dir: &Path,
+        node_id: &str,
+        extra: &[String],
+    ) -> Node {
+        let api = free_port();
+        std::fs::create_dir_all(dir).unwrap();
+        let name = node_id.replace([':', '.', '/'], "_");
+        let mut args = vec![
+            "--node-id".into(),
+            node_id.into(),
+            "--data-dir".into(),
+            dir.join(&name).display().to_string(),
+            "--tcpcl-listen".into(),
+            "127.0.0.1:4556".into(),
+            "--api-listen".into(),
+            format!("{host}:{api}"),
+        ];
+        args.extend(extra.iter().cloned());
+        let mut n = Node {
+            child: None,
+            api,
+            args,
+            host: host.into(),
+            netns: Some((ns.into(), dir.join(format!("{name}.log")))),
+        };
+        n.spawn();
+        n
+    }
+
+    /// What the node logged (nodes in a namespace log to a file).
+    pub fn log(&self) -> String {
+        self.netns
+            .as_ref()
+            .and_then(|(_, log)| std::fs::read_to_string(log).ok())
+            .unwrap_or_default()
+    }
+
     pub fn spawn(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_dtnd"))
+        let mut cmd = match &self.netns {
+            Some((ns, _)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_dtnd")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_dtnd")),
+        };
+        let stderr = match &self.netns {
+            Some((_, log)) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .unwrap(),
+            ),
+            None => Stdio::null(),
+        };
+        let child = cmd
             .args(&self.args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + WAIT;
         while self.get("/status").is_none() {
-            assert!(Instant::now() < deadline, "dtnd did not come up");
+            assert!(
+                Instant::now() < deadline,
+                "dtnd did not come up: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -96,7 +169,7 @@ impl Node {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.api)
+        format!("http://{}:{}{path}", self.host, self.api)
     }
 
     pub fn get(&self, path: &str) -> Option<(u16, Vec<u8>)> {

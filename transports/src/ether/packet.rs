@@ -110,16 +110,43 @@ fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
     Ok(unsafe { AsyncFd::register(socket) }?)
 }
 
+/// Asks the kernel not to hand the socket the frames it sends itself (a packet socket
+/// otherwise sees its own outgoing frames too); kernels before 4.20 ignore the ask, and the
+/// link skips frames from its own MAC anyway.
+#[allow(unsafe_code)]
+fn ignore_outgoing(socket: &Socket) {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a live int and we pass its size; the kernel only reads it.
+    let _ = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(socket),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            std::ptr::from_ref(&one).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// A blocking packet socket on the interface `name`, bound to our EtherType and not seeing
+/// its own frames (needs `CAP_NET_RAW`); for callers without a runtime, like netsim's frame
+/// relay.
+pub fn open_blocking(name: &str) -> io::Result<(Socket, Interface)> {
+    let interface = Interface::named(name)?;
+    let protocol = Protocol::from(i32::from(ETHERTYPE.to_be()));
+    let socket = Socket::new(Domain::PACKET, Type::RAW, Some(protocol))?;
+    bind(&socket, interface.index)?;
+    ignore_outgoing(&socket);
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    Ok((socket, interface))
+}
+
 impl PacketSocket {
     /// Opens a packet socket on the interface `name` (needs `CAP_NET_RAW`).
     pub fn open(name: &str) -> io::Result<Self> {
-        let interface = Interface::named(name)?;
-        let protocol = Protocol::from(i32::from(ETHERTYPE.to_be()));
-        let socket = Socket::new(Domain::PACKET, Type::RAW, Some(protocol))?;
-        bind(&socket, interface.index)?;
+        let (socket, interface) = open_blocking(name)?;
         socket.set_nonblocking(true)?;
-        let _ = socket.set_recv_buffer_size(4 << 20);
-        let _ = socket.set_send_buffer_size(4 << 20);
         Ok(Self {
             fd: register(socket)?,
             interface,

@@ -1,0 +1,147 @@
+//! Network namespaces for end-to-end tests of the link layers (as root): a namespace per
+//! node, each with a management veth to this process's namespace for its API, and data links
+//! between them made on demand. Everything is removed when the [`Lab`] is dropped.
+
+use std::process::Command;
+
+/// Runs `ip` with `args`; the error carries its message.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Namespaces `<tag>0`, `<tag>1`, ...; node `i`'s API is reached at `10.<base>.<i>.2`.
+pub struct Lab {
+    tag: String,
+    base: u8,
+    names: Vec<String>,
+    root_links: Vec<String>,
+}
+
+impl Lab {
+    /// `n` namespaces with loopback up and a management link each. `tag` (short: interface
+    /// names are at most 15 bytes) and `base` must differ between tests that run at once.
+    pub fn new(tag: &str, base: u8, n: usize) -> Result<Lab, String> {
+        let mut lab = Lab {
+            tag: tag.into(),
+            base,
+            names: Vec::new(),
+            root_links: Vec::new(),
+        };
+        for i in 0..n {
+            let ns = format!("{tag}{i}");
+            let _ = ip(&["netns", "del", &ns]);
+            ip(&["netns", "add", &ns])?;
+            lab.names.push(ns.clone());
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            let root = format!("{tag}m{i}");
+            let _ = ip(&["link", "del", &root]);
+            ip(&[
+                "link", "add", &root, "type", "veth", "peer", "name", "mgmt0", "netns", &ns,
+            ])?;
+            ip(&["addr", "add", &format!("10.{base}.{i}.1/24"), "dev", &root])?;
+            ip(&["link", "set", &root, "up"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("10.{base}.{i}.2/24"),
+                "dev",
+                "mgmt0",
+            ])?;
+            ip(&["-n", &ns, "link", "set", "mgmt0", "up"])?;
+        }
+        Ok(lab)
+    }
+
+    /// Node `i`'s namespace.
+    pub fn ns(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    /// Where node `i`'s API listens.
+    pub fn api_host(&self, i: usize) -> String {
+        format!("10.{}.{i}.2", self.base)
+    }
+
+    /// A veth pair between nodes `a` and `b`, called `name` in both, up.
+    pub fn wire(&self, a: usize, b: usize, name: &str) -> Result<(), String> {
+        let (na, nb) = (self.ns(a), self.ns(b));
+        ip(&[
+            "link", "add", name, "netns", na, "type", "veth", "peer", "name", name, "netns", nb,
+        ])?;
+        ip(&["-n", na, "link", "set", name, "up"])?;
+        ip(&["-n", nb, "link", "set", name, "up"])
+    }
+
+    /// Interface `name` in node `i`'s namespace, its other end `<tag><root>` here; both up.
+    /// Returns the name here.
+    pub fn wire_here(&mut self, i: usize, name: &str, root: &str) -> Result<String, String> {
+        let here = format!("{}{root}", self.tag);
+        let _ = ip(&["link", "del", &here]);
+        ip(&[
+            "link",
+            "add",
+            &here,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            name,
+            "netns",
+            self.ns(i),
+        ])?;
+        self.root_links.push(here.clone());
+        ip(&["link", "set", &here, "up"])?;
+        ip(&["-n", self.ns(i), "link", "set", name, "up"])?;
+        Ok(here)
+    }
+
+    /// A LAN: a bridge here with interface `name` of every node on it.
+    pub fn lan(&mut self, name: &str) -> Result<(), String> {
+        let br = format!("{}br", self.tag);
+        let _ = ip(&["link", "del", &br]);
+        ip(&["link", "add", &br, "type", "bridge"])?;
+        self.root_links.push(br.clone());
+        ip(&["link", "set", &br, "up"])?;
+        for i in 0..self.names.len() {
+            let here = self.wire_here(i, name, &format!("l{i}"))?;
+            ip(&["link", "set", &here, "master", &br])?;
+        }
+        Ok(())
+    }
+
+    /// The MAC address of interface `name` of node `i`.
+    pub fn mac(&self, i: usize, name: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", self.ns(i), "cat"])
+            .arg(format!("/sys/class/net/{name}/address"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in &self.names {
+            let _ = ip(&["netns", "del", ns]);
+        }
+        // Deleting a namespace deletes its veths and their peers here; the bridge stays.
+        for l in &self.root_links {
+            let _ = ip(&["link", "del", l]);
+        }
+    }
+}

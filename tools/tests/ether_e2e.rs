@@ -134,3 +134,102 @@ fn bundles_cross_with_five_percent_of_frames_lost_over_af_xdp_and_af_packet() {
         );
     }
 }
+
+#[test]
+fn auto_falls_back_to_af_packet_then_to_udp_with_the_reason_logged() {
+    let Some(lab) = lab("dtf", 213) else {
+        return;
+    };
+    lab.wire(0, 1, "data0").unwrap();
+    // An MTU larger than an AF_XDP frame: AF_XDP cannot carry it, AF_PACKET can.
+    for i in 0..2 {
+        common::netns::ip(&["-n", lab.ns(i), "link", "set", "data0", "mtu", "4000"]).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let auto = |peer: &str| -> Vec<String> {
+        vec![
+            "--ether-interface".into(),
+            "data0".into(),
+            "--ether-peer".into(),
+            peer.into(),
+        ]
+    };
+    let (mac_a, mac_b) = (lab.mac(0, "data0"), lab.mac(1, "data0"));
+    let d = dir.path().join("packet");
+    let b = Node::start_in_netns(
+        lab.ns(1),
+        &lab.api_host(1),
+        &d,
+        "ipn:2.0",
+        &auto(&format!("ipn:1.0={mac_a}")),
+    );
+    let a = Node::start_in_netns(
+        lab.ns(0),
+        &lab.api_host(0),
+        &d,
+        "ipn:1.0",
+        &auto(&format!("ipn:2.0={mac_b}")),
+    );
+    assert_eq!(b.post("/register?endpoint=ipn:2.7", b"").0, 204);
+    let big: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
+    assert_eq!(a.post("/send?destination=ipn:2.7", &big).0, 201);
+    assert_eq!(b.recv("ipn:2.7"), big);
+    let log = a.log();
+    assert!(
+        log.contains("Ethernet layer up on AF_PACKET")
+            && log.contains("MTU 4000 is larger than an AF_XDP frame"),
+        "the log says which path and why:\n{log}"
+    );
+    drop((a, b));
+
+    // No such interface: no Ethernet layer at all, and the UDP layer carries the bundles.
+    for i in 0..2 {
+        common::netns::ip(&[
+            "-n",
+            lab.ns(i),
+            "addr",
+            "add",
+            &format!("10.213.100.{}/24", i + 1),
+            "dev",
+            "data0",
+        ])
+        .unwrap();
+    }
+    let udp = |me: usize, peer: &str, other: usize| -> Vec<String> {
+        vec![
+            "--ether-interface".into(),
+            "nosuch0".into(),
+            "--ether-peer".into(),
+            format!("{peer}=02:00:00:00:00:0{other}"),
+            "--udp-listen".into(),
+            format!("10.213.100.{}:4556", me + 1),
+            "--udp-peer".into(),
+            format!("{peer}=10.213.100.{}:4556", other + 1),
+        ]
+    };
+    let d = dir.path().join("udp");
+    let b = Node::start_in_netns(
+        lab.ns(1),
+        &lab.api_host(1),
+        &d,
+        "ipn:2.0",
+        &udp(1, "ipn:1.0", 0),
+    );
+    let a = Node::start_in_netns(
+        lab.ns(0),
+        &lab.api_host(0),
+        &d,
+        "ipn:1.0",
+        &udp(0, "ipn:2.0", 1),
+    );
+    assert_eq!(b.post("/register?endpoint=ipn:2.7", b"").0, 204);
+    assert_eq!(a.post("/send?destination=ipn:2.7", b"over udp").0, 201);
+    assert_eq!(b.recv("ipn:2.7"), b"over udp");
+    let log = a.log();
+    assert!(
+        log.contains("Ethernet layer unavailable")
+            && log.contains("nosuch0")
+            && log.contains("take the UDP layer"),
+        "the log says the Ethernet layer is off and why:\n{log}"
+    );
+}

@@ -77,6 +77,9 @@ impl Interface {
 #[derive(Debug)]
 pub struct PacketSocket {
     fd: AsyncFd<Socket>,
+    /// Where frames are read into: allocated once, as big as the largest frame (allocating
+    /// it per read costs more than the read).
+    buf: std::sync::Mutex<Vec<u8>>,
     /// The interface.
     pub interface: Interface,
 }
@@ -149,6 +152,7 @@ impl PacketSocket {
         socket.set_nonblocking(true)?;
         Ok(Self {
             fd: register(socket)?,
+            buf: std::sync::Mutex::new(vec![0u8; 65_536]),
             interface,
         })
     }
@@ -166,10 +170,10 @@ impl PacketSocket {
 
     /// Receives the frames waiting (at most `max`), waiting for the first.
     pub async fn recv_batch(&self, out: &mut Vec<Vec<u8>>, max: usize) -> io::Result<()> {
-        let mut buf = vec![0u8; 65_536];
         let start = out.len();
         loop {
             let mut ready = self.fd.readable().await?;
+            let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
             while out.len() - start < max {
                 match ready.try_io(|s| (&mut s.get_ref()).read(&mut buf)) {
                     Ok(Ok(n)) => out.push(buf.get(..n).unwrap_or_default().to_vec()),

@@ -1100,12 +1100,8 @@ impl Core {
                         }
                     }
                     Some(Origin::Ether { from, transfer }) => {
-                        let now = dtn_now();
                         if let Some(l) = self.ether.as_mut() {
-                            let outs = l.stored(now.0, from, transfer);
-                            if let Err(e) = self.ether_outcomes(now, outs) {
-                                tracing::error!("store: {e:#}");
-                            }
+                            l.stored(dtn_now().0, from, transfer);
                         }
                     }
                     Some(Origin::Datagram | Origin::Internal) | None => {}
@@ -1239,6 +1235,14 @@ impl Core {
                     // Only active registrations produce this; the API registers passively.
                     tracing::info!(bundle = %id, %endpoint, bytes = payload.len(), "delivered");
                 }
+            }
+        }
+        // The round's Ethernet "done"s go now, many to a frame.
+        if let Some(l) = self.ether.as_mut() {
+            let now = dtn_now();
+            let outs = l.flush();
+            if let Err(e) = self.ether_outcomes(now, outs) {
+                tracing::error!("store: {e:#}");
             }
         }
         // The round's LTP transmissions are handed over: aggregated blocks go now.

@@ -240,9 +240,14 @@ impl EtherLinks {
         self.drain()
     }
 
-    /// A received bundle is durable.
-    pub fn stored(&mut self, now_ms: u64, from: Mac, transfer: u64) -> Vec<EtherOut> {
+    /// A received bundle is durable. Its sender hears so at the next [`EtherLinks::flush`],
+    /// together with the others stored in the same round.
+    pub fn stored(&mut self, now_ms: u64, from: Mac, transfer: u64) {
         self.link.handle(now_ms, Event::Stored { from, transfer });
+    }
+
+    /// Sends what the round left to send.
+    pub fn flush(&mut self) -> Vec<EtherOut> {
         self.drain()
     }
 

@@ -9,6 +9,9 @@
 //!   then the data. The length is explicit because Ethernet pads short frames.
 //! - ack: frame count (4), whether the bundle is complete and stored (1), the number of
 //!   missing ranges (1), then each range as first frame (4) and count (4).
+//! - done: the number of further transfers (1), then each (8): the header's transfer and
+//!   these are all complete and stored. One frame answers many small bundles, so a pod's
+//!   stream of small bundles costs about one frame per bundle, not two.
 //!
 //! Decoding never trusts a declared size: counts and lengths are checked against the bytes
 //! present and against each other, and a frame that breaks a rule is a typed error.
@@ -30,6 +33,12 @@ pub const DATA_HEADER: usize = ETH_HEADER + COMMON + 4 + 4 + 4 + 2;
 
 /// Most missing ranges one ack carries.
 pub const MAX_RANGES: usize = 64;
+
+/// Most further transfers one done frame carries.
+pub const MAX_DONE_MORE: usize = 127;
+
+/// Bytes of a done frame before its further transfers.
+pub const DONE_HEADER: usize = ETH_HEADER + COMMON + 1;
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -56,6 +65,11 @@ pub enum Body<'a> {
         complete: bool,
         /// Frames still missing: (first, how many).
         missing: Vec<(u32, u32)>,
+    },
+    /// Transfers complete and stored: the header's, and these.
+    Done {
+        /// The further transfers.
+        more: Vec<u64>,
     },
 }
 
@@ -123,7 +137,12 @@ fn u32_of(b: &mut &[u8]) -> Result<u32, FrameError> {
 impl<'a> Frame<'a> {
     /// The frame's bytes (without the Ethernet FCS, which the NIC adds).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let body = match &self.body {
+            Body::Data { data, .. } => DATA_HEADER - ETH_HEADER - COMMON + data.len(),
+            Body::Ack { missing, .. } => 6 + 8 * missing.len(),
+            Body::Done { more } => 1 + 8 * more.len(),
+        };
+        let mut out = Vec::with_capacity(ETH_HEADER + COMMON + body);
         out.extend_from_slice(&self.dst);
         out.extend_from_slice(&self.src);
         out.extend_from_slice(&ETHERTYPE.to_be_bytes());
@@ -157,6 +176,15 @@ impl<'a> Frame<'a> {
                 for (first, n) in missing {
                     out.extend_from_slice(&first.to_be_bytes());
                     out.extend_from_slice(&n.to_be_bytes());
+                }
+            }
+            Body::Done { more } => {
+                out.push(2);
+                out.extend_from_slice(&self.transfer.to_be_bytes());
+                let more = more.get(..more.len().min(MAX_DONE_MORE)).unwrap_or(&[]);
+                out.push(more.len() as u8);
+                for t in more {
+                    out.extend_from_slice(&t.to_be_bytes());
                 }
             }
         }
@@ -232,6 +260,18 @@ impl<'a> Frame<'a> {
                     complete,
                     missing,
                 }
+            }
+            2 => {
+                let [n] = arr(&mut b)?;
+                let n = usize::from(n);
+                if n > MAX_DONE_MORE {
+                    return Err(FrameError::BadAck("too many transfers done"));
+                }
+                let mut more = Vec::with_capacity(n.min(b.len() / 8));
+                for _ in 0..n {
+                    more.push(u64::from_be_bytes(arr(&mut b)?));
+                }
+                Body::Done { more }
             }
             k => return Err(FrameError::Kind(k)),
         };

@@ -4,8 +4,10 @@
 //! A sender cuts a bundle into frames (see [`super::frame`]) and sends them all. The
 //! receiver answers the last frame of a transfer with an ack listing the frames it lacks, and
 //! the sender sends exactly those again; when nothing is missing the receiver hands the
-//! bundle to the node and acks "complete" only once the node has stored it, so a bundle
-//! counts as sent exactly when it is durable at the peer. A sender that hears nothing sends
+//! bundle to the node and says "done" only once the node has stored it, so a bundle
+//! counts as sent exactly when it is durable at the peer. The "done"s of one round (all the
+//! [`Event::Stored`] given before the host next drains [`EtherLink::poll_action`]) go
+//! together, many transfers to a frame. A sender that hears nothing sends
 //! the last frame again (a probe, which draws an ack) with a growing timeout, up to a retry
 //! limit, after which the bundle is reported not sent and the node tries later.
 //!
@@ -17,7 +19,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::frame::{Body, Frame, Mac, DATA_HEADER, ETH_HEADER, MAX_RANGES};
+use super::frame::{
+    Body, Frame, Mac, DATA_HEADER, DONE_HEADER, ETH_HEADER, MAX_DONE_MORE, MAX_RANGES,
+};
 
 /// Settings of one Ethernet link endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +180,8 @@ pub struct EtherLink {
     held: u64,
     done: BTreeMap<(Mac, u64), u32>,
     done_order: VecDeque<(Mac, u64)>,
+    /// Transfers stored and not yet said done, per sender.
+    to_say_done: BTreeMap<Mac, Vec<u64>>,
     actions: VecDeque<Action>,
     /// Counters.
     pub counters: EtherCounters,
@@ -192,14 +198,40 @@ impl EtherLink {
             held: 0,
             done: BTreeMap::new(),
             done_order: VecDeque::new(),
+            to_say_done: BTreeMap::new(),
             actions: VecDeque::new(),
             counters: EtherCounters::default(),
         }
     }
 
-    /// The next action.
+    /// The next action. Once the others are taken, the round's "done"s go out.
     pub fn poll_action(&mut self) -> Option<Action> {
+        if self.actions.is_empty() && !self.to_say_done.is_empty() {
+            self.say_done();
+        }
         self.actions.pop_front()
+    }
+
+    /// Frames saying the stored transfers are done, as many to a frame as fit.
+    fn say_done(&mut self) {
+        let fit = (self.cfg.mtu + ETH_HEADER).saturating_sub(DONE_HEADER) / 8;
+        let per_frame = fit.clamp(1, MAX_DONE_MORE + 1);
+        for (to, transfers) in std::mem::take(&mut self.to_say_done) {
+            for group in transfers.chunks(per_frame) {
+                let Some((first, more)) = group.split_first() else {
+                    continue;
+                };
+                let f = Frame {
+                    dst: to,
+                    src: self.cfg.mac,
+                    transfer: *first,
+                    body: Body::Done {
+                        more: more.to_vec(),
+                    },
+                };
+                self.actions.push_back(Action::Transmit(f.encode()));
+            }
+        }
     }
 
     /// When [`Event::Tick`] should next come.
@@ -227,7 +259,7 @@ impl EtherLink {
                 if let Some(i) = self.inbound.remove(&(from, transfer)) {
                     self.held = self.held.saturating_sub(i.held);
                     self.remember(from, transfer, i.count);
-                    self.ack(from, transfer, i.count, true, Vec::new());
+                    self.to_say_done.entry(from).or_default().push(transfer);
                 }
             }
             Event::Refused { from, transfer } => {
@@ -321,6 +353,11 @@ impl EtherLink {
             Body::Ack {
                 complete, missing, ..
             } => self.acked(now, f.transfer, complete, &missing),
+            Body::Done { more } => {
+                for t in std::iter::once(f.transfer).chain(more) {
+                    self.acked(now, t, true, &[]);
+                }
+            }
             Body::Data {
                 index,
                 count,
@@ -370,9 +407,9 @@ impl EtherLink {
         data: &[u8],
     ) {
         let key = (from, transfer);
-        if let Some(&count) = self.done.get(&key) {
-            // Already stored: the ack was lost; say it again.
-            self.ack(from, transfer, count, true, Vec::new());
+        if self.done.contains_key(&key) {
+            // Already stored: the "done" was lost; say it again.
+            self.to_say_done.entry(from).or_default().push(transfer);
             return;
         }
         if total > self.cfg.max_bundle {
@@ -420,6 +457,22 @@ impl EtherLink {
         let Some(i) = self.inbound.get_mut(&key) else {
             return;
         };
+        if count == 1 && !i.delivered {
+            // A bundle in one frame (the pod's common case): delivered at once, no pieces.
+            if data.len() as u64 != u64::from(total) {
+                self.counters.malformed += 1;
+                self.inbound.remove(&key);
+                return;
+            }
+            i.last_heard = now;
+            i.delivered = true;
+            self.actions.push_back(Action::Deliver {
+                from,
+                transfer,
+                bundle: data.to_vec(),
+            });
+            return;
+        }
         i.last_heard = now;
         if i.delivered {
             return;

@@ -2,6 +2,8 @@
 //! decide routes (ARCHITECTURE §2). Protocol logic is sans-IO (events in, actions out, time
 //! passed in); the tokio edges that own sockets come beside it.
 
+#[cfg(feature = "discovery")]
+pub mod discovery;
 pub mod ether;
 pub mod ltp;
 #[cfg(feature = "quic")]

@@ -272,6 +272,33 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         Some(e) => ether_layer(e, cfg.udp.is_some(), &ids, &core_tx)?,
         None => None,
     };
+    if cfg.discovery {
+        let offer = transports::discovery::Offer {
+            node_id: node_id.to_string(),
+            tcpcl_port: Some(cfg.tcpcl_listen.port()).filter(|p| *p != 0),
+            ether_mac: ether.as_ref().map(|e| e.mac),
+            udp_port: cfg.udp.as_ref().map(|u| u.listen.port()),
+        };
+        let (found_tx, found_rx) = tokio::sync::mpsc::channel(256);
+        let d = transports::discovery::Discovery::start(
+            offer,
+            std::time::Duration::from_secs(10),
+            found_tx,
+        )
+        .map_err(|e| anyhow::anyhow!("discovery: {e}"))?;
+        tracing::info!(peer_id = %d.peer_id, "discovery on: mDNS on the LAN");
+        let local = tools::dtnd::discovery::Local {
+            node_id: node_id.clone(),
+            ether_interface: ether.as_ref().map(|e| e.interface.clone()),
+            tcpcl: setup.clone(),
+        };
+        tokio::spawn(tools::dtnd::discovery::open_links(
+            local,
+            found_rx,
+            ids.clone(),
+            core_tx.clone(),
+        ));
+    }
     let setup = core::CoreSetup {
         node_id,
         router,

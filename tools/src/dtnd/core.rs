@@ -132,6 +132,20 @@ pub enum CoreMsg {
     LinkTimer,
     /// Frames arrived on the Ethernet layer's socket.
     EtherFrames(Vec<Vec<u8>>),
+    /// Discovery found a peer on this node's Ethernet LAN: a link to it.
+    EtherFound {
+        /// The link number for it.
+        link: LinkId,
+        /// Its node ID.
+        node: Eid,
+        /// Its MAC.
+        mac: transports::ether::frame::Mac,
+    },
+    /// Discovery found a peer and dials TCPCL at `addr`.
+    Discovered {
+        /// The address dialled.
+        addr: SocketAddr,
+    },
     /// A contact to an LTP peer began (with its one-way light time and rate) or ended.
     LtpContact {
         /// The peer's node ID.
@@ -319,6 +333,8 @@ struct Core {
     blobs: super::blob_sync::BlobSync,
     ltp: Option<super::ltp_link::LtpLinks>,
     ether: Option<super::ether_link::EtherLinks>,
+    /// Addresses discovery dialled.
+    discovered: std::collections::BTreeSet<SocketAddr>,
 }
 
 /// Runs the core until every sender is gone.
@@ -372,6 +388,7 @@ pub async fn run(
         blobs,
         ltp: None,
         ether: None,
+        discovered: std::collections::BTreeSet::new(),
     };
     // The echo service answers as soon as a request is delivered (an active registration).
     core.agent.handle(
@@ -755,6 +772,18 @@ impl Core {
                     self.ether_outcomes(now, outs)?;
                 }
             }
+            CoreMsg::EtherFound { link, node, mac } => {
+                if let Some(e) = self.ether.as_mut() {
+                    if !e.peers().any(|(_, n, m, _)| *n == node && *m == mac) {
+                        e.add_peer(link, node.clone(), mac, "mDNS");
+                        let limit = e.max_bundle;
+                        self.link_up(link, node, limit)?;
+                    }
+                }
+            }
+            CoreMsg::Discovered { addr } => {
+                self.discovered.insert(addr);
+            }
             CoreMsg::EtherFrames(frames) => {
                 if let Some(e) = self.ether.as_mut() {
                     let outs = e.frames(now.0, frames);
@@ -876,7 +905,11 @@ impl Core {
                 "segment_mru": n.map(|n| n.send_segment).filter(|s| *s > 0),
                 "transfer_mru": n.map(|n| n.peer_transfer_mru),
                 "since_ms": info.since_ms,
-                "found_by": if info.outbound { "static peer" } else { "accepted" },
+                "found_by": match (info.outbound, self.discovered.contains(&info.addr)) {
+                    (true, true) => "mDNS",
+                    (true, false) => "static peer",
+                    (false, _) => "accepted",
+                },
             }));
         }
         if let Some(l) = &self.ltp {

@@ -18,6 +18,7 @@ pub mod blob_config;
 pub mod blob_sync;
 pub mod contacts;
 pub mod core;
+pub mod discovery;
 pub mod echo;
 pub mod ether_config;
 pub mod ether_link;
@@ -202,6 +203,11 @@ pub struct Flags {
     /// native, generic [default: auto].
     #[arg(long, value_name = "auto|native|generic")]
     pub ether_xdp_mode: Option<String>,
+    /// Find peers on the LAN with mDNS (libp2p) and open links to them without configuration
+    /// (the Ethernet layer where both share it, else TCPCL): auto (on with --ether-interface,
+    /// a pod LAN), on, off [default: auto].
+    #[arg(long, value_name = "auto|on|off")]
+    pub discovery: Option<String>,
 }
 
 /// One UDP peer of the configuration file.
@@ -334,6 +340,8 @@ pub struct FileConfig {
     pub ether_socket: Option<String>,
     /// See [`Flags::ether_xdp_mode`].
     pub ether_xdp_mode: Option<String>,
+    /// See [`Flags::discovery`].
+    pub discovery: Option<String>,
 }
 
 /// One LTP peer of the configuration file.
@@ -428,6 +436,8 @@ pub struct Config {
     pub quic: Option<quic_config::QuicSettings>,
     /// The Ethernet convergence layer, when on.
     pub ether: Option<ether_config::EtherSettings>,
+    /// Whether peers are found on the LAN.
+    pub discovery: bool,
 }
 
 impl Config {
@@ -465,6 +475,18 @@ impl Config {
         let ltp = ltp_config(flags, &file, &node_id)?;
         let quic = quic_config::quic_config(flags, &file)?;
         let ether = ether_config::ether_config(flags, &file)?;
+        let discovery = match flags
+            .discovery
+            .as_deref()
+            .or(file.discovery.as_deref())
+            .unwrap_or("auto")
+            .parse::<discovery::DiscoveryMode>()
+            .map_err(|e| anyhow::anyhow!(e))?
+        {
+            discovery::DiscoveryMode::Auto => ether.is_some(),
+            discovery::DiscoveryMode::On => true,
+            discovery::DiscoveryMode::Off => false,
+        };
         let store_quota = flags
             .store_quota
             .or(file.store_quota)
@@ -638,6 +660,7 @@ impl Config {
             ltp,
             quic,
             ether,
+            discovery,
         })
     }
 }

@@ -82,8 +82,8 @@ impl Node {
     }
 
     /// A `dtnd` in the network namespace `ns`, its API on `host` (an address of the
-    /// namespace this process reaches), its log in `dir`; TCPCL listens on the namespace's
-    /// loopback.
+    /// namespace this process reaches), its log in `dir`; TCPCL listens on port 4556 of
+    /// every address of the namespace.
     pub fn start_in_netns(
         ns: &str,
         host: &str,
@@ -100,7 +100,7 @@ impl Node {
             "--data-dir".into(),
             dir.join(&name).display().to_string(),
             "--tcpcl-listen".into(),
-            "127.0.0.1:4556".into(),
+            "0.0.0.0:4556".into(),
             "--api-listen".into(),
             format!("{host}:{api}"),
         ];

@@ -201,6 +201,22 @@ fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
     }
 }
 
+/// Binds in copy mode. A socket on the queue that was just closed (a restarted `dtnd`) is
+/// released by the kernel a moment later: until then the bind says `EBUSY`, so it is tried
+/// again for up to half a second.
+fn bind_copy(fd: &OwnedFd, ifindex: u32, queue: u32) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match bind(fd, ifindex, queue, libc::XDP_COPY) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Asks the kernel to send what is on the tx ring (copy mode needs it; zero-copy drivers
 /// are woken by it).
 #[allow(unsafe_code)]
@@ -298,7 +314,7 @@ impl XdpSocket {
         let zero_copy = match bind(&fd, interface.index, queue, libc::XDP_ZEROCOPY) {
             Ok(()) => true,
             Err(_) => {
-                bind(&fd, interface.index, queue, libc::XDP_COPY).map_err(step("bind"))?;
+                bind_copy(&fd, interface.index, queue).map_err(step("bind"))?;
                 false
             }
         };

@@ -25,7 +25,7 @@ pub struct LinkModel {
 }
 
 /// The convergence layer a link's nodes use. A profile names the one it suits
-/// (`deep-space`: LTP; `mmwave` and `backhaul`: QUIC; `poe`: TCPCLv4); a link may name
+/// (`deep-space`: LTP; `mmwave` and `backhaul`: QUIC; `poe`: our Ethernet layer); a link may name
 /// another (`cl = "ltp"`). The emulator starts the daemons with it; the simulator models
 /// every layer alike, at bundle level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,17 +36,20 @@ pub enum ConvergenceLayer {
     Quic,
     /// LTP (RFC 5326).
     Ltp,
+    /// Our Ethernet layer (AF_XDP, else AF_PACKET) on a pod LAN.
+    Ether,
 }
 
 impl ConvergenceLayer {
     /// The names accepted in scenario files.
-    pub const NAMES: [&'static str; 3] = ["tcpcl", "quic", "ltp"];
+    pub const NAMES: [&'static str; 4] = ["tcpcl", "quic", "ltp", "ether"];
 
     /// The layer a profile suits.
     pub fn for_profile(profile: &str) -> Self {
         match profile {
             "deep-space" => Self::Ltp,
             "mmwave" | "backhaul" => Self::Quic,
+            "poe" => Self::Ether,
             _ => Self::Tcpcl,
         }
     }
@@ -57,6 +60,7 @@ impl ConvergenceLayer {
             "tcpcl" => Some(Self::Tcpcl),
             "quic" => Some(Self::Quic),
             "ltp" => Some(Self::Ltp),
+            "ether" => Some(Self::Ether),
             _ => None,
         }
     }
@@ -67,6 +71,7 @@ impl ConvergenceLayer {
             Self::Tcpcl => "tcpcl",
             Self::Quic => "quic",
             Self::Ltp => "ltp",
+            Self::Ether => "ether",
         }
     }
 }

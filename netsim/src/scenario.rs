@@ -31,8 +31,10 @@
 //! delay = "2ms"              # one-way delay,
 //! loss = 0.01                # loss per bundle, bit-error rate `ber`,
 //! schedule = "outages"       # always | plan (up only during plan contacts) | outages
-//! cl = "quic"                # tcpcl | quic | ltp: the profile's by default (deep-space:
-//!                            # ltp; mmwave, backhaul: quic; poe: tcpcl); used by `emulate`
+//! cl = "quic"                # tcpcl | quic | ltp | ether: the profile's by default
+//!                            # (deep-space: ltp; mmwave, backhaul: quic; poe: ether); used
+//!                            # by `emulate` (ether needs root for its veth pairs, else the
+//!                            # link runs over tcpcl and netsim says so)
 //! mean_up = "10m"            # for outages
 //! mean_down = "20s"
 //!

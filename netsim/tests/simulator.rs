@@ -145,7 +145,7 @@ fn bad_scenarios_are_refused_with_the_item_and_the_rule() {
     assert!(e(&format!("{base}\nspeed = 3\n")).contains("unknown field"));
     assert!(
         e(&base.replace("profile = \"poe\"", "cl = \"carrier-pigeon\""))
-            .contains("link[0].cl \"carrier-pigeon\": use tcpcl, quic, ltp")
+            .contains("link[0].cl \"carrier-pigeon\": use tcpcl, quic, ltp, ether")
     );
 }
 
@@ -155,12 +155,13 @@ fn links_take_their_profiles_convergence_layer_unless_they_name_one() {
         let text = two_nodes(link, "every = \"1m\"\nsize = 1\nlifetime = \"1h\"", "1h");
         Scenario::from_toml(&text).unwrap().links[0].cl.name()
     };
-    assert_eq!(layers("profile = \"poe\""), "tcpcl");
+    assert_eq!(layers("profile = \"poe\""), "ether");
     assert_eq!(layers("profile = \"mmwave\""), "quic");
     assert_eq!(layers("profile = \"backhaul\""), "quic");
     assert_eq!(layers("profile = \"deep-space\""), "ltp");
     assert_eq!(layers("profile = \"deep-space\"\ncl = \"tcpcl\""), "tcpcl");
-    assert_eq!(layers("rate = 1000"), "tcpcl", "no profile: poe's");
+    assert_eq!(layers("rate = 1000"), "ether", "no profile: poe's");
+    assert_eq!(layers("profile = \"poe\"\ncl = \"tcpcl\""), "tcpcl");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! End to end over the Ethernet convergence layer: two real `dtnd` processes in two network
 //! namespaces joined by a veth pair (made by the test, as root, and removed after), over
 //! AF_XDP in generic copy mode and over the AF_PACKET fallback. Bundles smaller than a frame,
-//! larger than a frame and of a mebibyte cross; then the same through netsim's frame relay
+//! larger than a frame and of a mebibyte cross; then the same through netsim's frame switch
 //! losing 5% of the frames, where the layer's acknowledgements bring every bundle through.
 //! Where the kernel refuses namespaces, veth or a socket, the test says so and skips.
 #![allow(
@@ -15,7 +15,7 @@ mod common;
 
 use common::netns::Lab;
 use common::Node;
-use netsim::emulate::frames::{FrameRelay, FrameStats};
+use netsim::emulate::frames::{FrameStats, FrameSwitch, SwitchLink};
 
 fn payloads() -> Vec<Vec<u8>> {
     [100usize, 1_400, 20_000, 1 << 20]
@@ -122,10 +122,19 @@ fn bundles_cross_with_five_percent_of_frames_lost_over_af_xdp_and_af_packet() {
     let rb = lab.wire_here(1, "data0", "rb").unwrap();
     let dir = tempfile::tempdir().unwrap();
     for socket in ["xdp", "packet"] {
-        let relay = FrameRelay::start(&ra, &rb, 0.05, 7).unwrap();
+        let link = SwitchLink {
+            a: 0,
+            b: 1,
+            loss: 0.05,
+            up: true,
+            rate: 0,
+            delay: std::time::Duration::ZERO,
+        };
+        let relay = FrameSwitch::start(&[ra.clone(), rb.clone()], &[link], 7).unwrap();
         let row = exchange(&lab, &dir.path().join(socket), socket);
-        let lost = FrameStats::get(&relay.stats.lost, 0) + FrameStats::get(&relay.stats.lost, 1);
-        let passed = FrameStats::get(&relay.stats.passed, 0);
+        let stats = relay.stats(0).unwrap();
+        let lost = FrameStats::get(&stats.lost, 0) + FrameStats::get(&stats.lost, 1);
+        let passed = FrameStats::get(&stats.passed, 0);
         println!("{socket}: relay passed {passed} frames A to B and lost {lost} in all");
         assert!(lost > 0, "the relay lost frames");
         assert!(

@@ -72,3 +72,19 @@ fn emulated_links_use_their_profiles_convergence_layers_and_recover_loss() {
         emulated.to_table()
     );
 }
+
+#[test]
+fn a_pod_lan_runs_over_the_ethernet_layer_through_the_frame_switch_and_recovers_loss() {
+    let text = include_str!("../../netsim/scenarios/emulate-pod.toml");
+    let scenario = Scenario::from_toml(text).unwrap();
+    let layers: Vec<_> = scenario.links.iter().map(|l| l.cl.name()).collect();
+    assert_eq!(layers, ["ether", "ether"], "poe uses the Ethernet layer");
+    let emulated = emulate(&scenario);
+    assert_eq!(emulated.generated, 40);
+    assert_eq!(
+        emulated.delivered,
+        emulated.generated,
+        "{}",
+        emulated.to_table()
+    );
+}

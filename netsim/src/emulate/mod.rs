@@ -32,6 +32,7 @@ use crate::report::{Observations, Report};
 use crate::rng::Rng;
 use crate::scenario::{RouterSpec, Scenario, Schedule, START_MS};
 use datagram::DatagramRelay;
+use frames::{FrameSwitch, SwitchLink};
 use proxy::LinkRelay;
 
 /// How to run an emulation.
@@ -153,18 +154,25 @@ fn free_udp_port() -> Result<SocketAddr, EmulateError> {
         .map_err(|e| EmulateError::Start(format!("no free UDP port: {e}")))
 }
 
-/// A link's relay: TCP for TCPCL, datagrams for QUIC and LTP.
+/// A link's relay: TCP for TCPCL, datagrams for QUIC and LTP, a link of the frame switch
+/// for the Ethernet layer.
 #[derive(Debug)]
 enum Relay {
     Tcp(LinkRelay),
     Datagram(DatagramRelay),
+    Frame(usize),
 }
 
 impl Relay {
-    fn set_up(&self, up: bool) {
+    fn set_up(&self, up: bool, switch: Option<&FrameSwitch>) {
         match self {
             Self::Tcp(r) => r.set_up(up),
             Self::Datagram(r) => r.set_up(up),
+            Self::Frame(l) => {
+                if let Some(s) = switch {
+                    s.set_up(*l, up);
+                }
+            }
         }
     }
 
@@ -172,8 +180,62 @@ impl Relay {
         match self {
             Self::Tcp(r) => r.stop(),
             Self::Datagram(r) => r.stop(),
+            Self::Frame(_) => {}
         }
     }
+}
+
+/// Veth pairs made for Ethernet links, deleted when dropped.
+#[derive(Debug, Default)]
+struct Veths(Vec<String>);
+
+impl Drop for Veths {
+    fn drop(&mut self) {
+        for v in &self.0 {
+            let _ = Command::new("ip").args(["link", "del", v]).output();
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The interfaces of the Ethernet links: the nodes' ends, the switch's ends, and the nodes'
+/// ends' MACs, one of each per node with such links.
+type EtherPorts = (Vec<String>, Vec<String>, Vec<String>);
+
+/// For each node with Ethernet links, a veth pair: the node's end (`<tag>n<i>`) and the
+/// switch's (`<tag>r<i>`).
+fn ether_ports(nodes: &[usize], veths: &mut Veths) -> Result<EtherPorts, String> {
+    let tag = format!("dtx{}", std::process::id() % 10_000);
+    let (mut ends, mut ports, mut macs) = (Vec::new(), Vec::new(), Vec::new());
+    for i in nodes {
+        let (n, r) = (format!("{tag}n{i}"), format!("{tag}r{i}"));
+        let _ = ip(&["link", "del", &n]);
+        ip(&["link", "add", &n, "type", "veth", "peer", "name", &r])?;
+        veths.0.push(n.clone());
+        ip(&["link", "set", &n, "up"])?;
+        ip(&["link", "set", &r, "up"])?;
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{n}/address"))
+            .map_err(|e| format!("{n}: {e}"))?;
+        macs.push(mac.trim().to_owned());
+        ends.push(n);
+        ports.push(r);
+    }
+    Ok((ends, ports, macs))
 }
 
 /// The datagram layers each node runs, and the flags they give it.
@@ -282,12 +344,58 @@ pub fn emulate(
     };
     let mut schedule: Vec<(u64, Next)> = Vec::new();
     let mut layers = Layers::new(n);
+    // Ethernet links: a veth pair per node that has one, and one frame switch for them all.
+    // Making veths needs root; without it those links run over TCPCLv4, and it is said.
+    let mut ether_nodes: Vec<usize> = scenario
+        .links
+        .iter()
+        .filter(|s| s.cl == ConvergenceLayer::Ether)
+        .flat_map(|s| [s.a, s.b])
+        .collect();
+    ether_nodes.sort_unstable();
+    ether_nodes.dedup();
+    let mut veths = Veths::default();
+    let ether = if ether_nodes.is_empty() {
+        None
+    } else {
+        match ether_ports(&ether_nodes, &mut veths) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("netsim: Ethernet links run over TCPCLv4: veth pairs need root ({e})");
+                None
+            }
+        }
+    };
+    let port_of = |i: usize| ether_nodes.iter().position(|x| *x == i).unwrap_or(0);
+    let mut switch_links: Vec<SwitchLink> = Vec::new();
     for (l, spec) in scenario.links.iter().enumerate() {
         let up = spec.schedule != Schedule::Plan;
         let rng = Rng::stream(scenario.seed, &format!("relay {l}"));
         let start = |e: std::io::Error| EmulateError::Start(format!("link relay: {e}"));
         let (id_a, id_b) = (&scenario.nodes[spec.a].id, &scenario.nodes[spec.b].id);
-        let relay = match spec.cl {
+        let cl = match (spec.cl, &ether) {
+            (ConvergenceLayer::Ether, None) => ConvergenceLayer::Tcpcl,
+            (cl, _) => cl,
+        };
+        let relay = match cl {
+            ConvergenceLayer::Ether => {
+                let (pa, pb) = (port_of(spec.a), port_of(spec.b));
+                if let Some((_, _, macs)) = &ether {
+                    layers.args[spec.a]
+                        .extend(["--ether-peer".into(), format!("{id_b}={}", macs[pb])]);
+                    layers.args[spec.b]
+                        .extend(["--ether-peer".into(), format!("{id_a}={}", macs[pa])]);
+                }
+                switch_links.push(SwitchLink {
+                    a: pa,
+                    b: pb,
+                    loss: spec.model.loss,
+                    up,
+                    rate: spec.model.rate,
+                    delay: Duration::from_millis(spec.model.delay_ms),
+                });
+                Relay::Frame(switch_links.len() - 1)
+            }
             ConvergenceLayer::Tcpcl => {
                 let r =
                     LinkRelay::start(tcpcl[spec.b], spec.model.clone(), up, rng).map_err(start)?;
@@ -341,6 +449,17 @@ pub fn emulate(
             }
         }
     }
+    let switch = match &ether {
+        Some((ends, ports, _)) => {
+            for (k, i) in ether_nodes.iter().enumerate() {
+                layers.args[*i].extend(["--ether-interface".into(), ends[k].clone()]);
+            }
+            let s = FrameSwitch::start(ports, &switch_links, scenario.seed)
+                .map_err(|e| EmulateError::Start(format!("frame switch: {e}")))?;
+            Some(s)
+        }
+        None => None,
+    };
     let epoch = dtn_now_ms() + 3_000;
     let plan_path = opts.work_dir.join("plan.toml");
     if scenario.plan.is_some() {
@@ -358,6 +477,9 @@ pub fn emulate(
             tcpcl[i].to_string(),
             "--api-listen".into(),
             apis[i].trim_start_matches("http://").to_string(),
+            // Every link is configured: nothing to discover.
+            "--discovery".into(),
+            "off".into(),
         ];
         for p in &peers[i] {
             args.push("--peer".into());
@@ -445,7 +567,7 @@ pub fn emulate(
             match what {
                 Next::Link(l, up) => {
                     if let Some(r) = relays.get(l) {
-                        r.set_up(up);
+                        r.set_up(up, switch.as_ref());
                     }
                 }
                 Next::Send(i) => {

@@ -14,8 +14,13 @@
 
 use netsim::{Report, Scenario, Simulator};
 
+/// One emulation at a time: each picks free ports and runs real daemons in real time, and
+/// two at once race for ports and share two CPUs.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `scenario` with real daemons (at most a minute of it).
 fn emulate(scenario: &Scenario) -> Report {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     netsim::emulate::emulate(
         scenario,

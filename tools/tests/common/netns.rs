@@ -4,22 +4,7 @@
 
 use std::process::Command;
 
-/// Runs `ip` with `args`; the error carries its message.
-pub fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
+pub use netsim::emulate::veth::ip;
 
 /// Namespaces `<tag>0`, `<tag>1`, ...; node `i`'s API is reached at `10.<base>.<i>.2`.
 pub struct Lab {

@@ -408,20 +408,7 @@ impl XdpSocket {
         while next < frames.len() {
             let posted = self.post(frames.get(next..).unwrap_or_default())?;
             next += posted;
-            match kick(self.fd.get_ref()) {
-                Ok(()) => {}
-                // The kernel sends a budget per kick, or the device queue is full: kick again
-                // after other work had its turn.
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS)
-                    ) =>
-                {
-                    tokio::task::yield_now().await;
-                }
-                Err(e) => return Err(e),
-            }
+            self.kick().await?;
             if posted == 0 {
                 // No free frame or no room on the tx ring: wait until the kernel makes room.
                 let mut ready = self.fd.writable().await?;
@@ -440,20 +427,26 @@ impl XdpSocket {
             if left == 0 {
                 break;
             }
-            match kick(self.fd.get_ref()) {
-                Ok(()) => {}
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS)
-                    ) =>
-                {
-                    tokio::task::yield_now().await
-                }
-                Err(e) => return Err(e),
-            }
+            self.kick().await?;
         }
         Ok(())
+    }
+
+    /// Asks the kernel to send what is on the tx ring. It sends a budget per kick, or the
+    /// device queue is full: then the caller kicks again after other work had its turn.
+    async fn kick(&self) -> io::Result<()> {
+        match kick(self.fd.get_ref()) {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS)
+                ) =>
+            {
+                tokio::task::yield_now().await;
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     /// Puts as many of `frames` on the tx ring as there is room for; returns how many.

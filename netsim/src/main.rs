@@ -19,9 +19,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a scenario with real `dtnd` processes on loopback, in real time, with a userspace
-    /// link emulator between linked nodes (rate, delay, up/down windows; not loss). Gives the
-    /// same report as `run`, to compare the two.
+    /// Run a scenario with real `dtnd` processes in real time, with a userspace link emulator
+    /// between linked nodes (rate, delay, loss, up/down windows). As root each daemon gets a
+    /// network namespace of its own, and Ethernet (PoE) links are a frame switch whose nodes
+    /// find each other by mDNS; else the daemons share loopback and Ethernet links use
+    /// TCPCLv4. Gives the same report as `run`, to compare the two.
     Emulate {
         /// The scenario file.
         scenario: PathBuf,
@@ -37,6 +39,14 @@ enum Command {
         /// No progress on standard error.
         #[arg(long, short)]
         quiet: bool,
+        /// Run every daemon on loopback even as root: no namespaces, and Ethernet links over
+        /// TCPCLv4.
+        #[arg(long)]
+        loopback: bool,
+        /// Keep the daemons' stores and logs (`nodeN.log`; RUST_LOG sets their level, warn
+        /// by default) in DIR instead of a temporary directory removed at the end.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
     },
     /// Run a scenario in the simulator: every node runs the real agent, store (in memory) and
     /// router; the clock jumps from event to event. The same scenario and seed always give
@@ -108,6 +118,8 @@ fn emulate(
     max_duration: &str,
     json: Option<&PathBuf>,
     quiet: bool,
+    loopback: bool,
+    keep: Option<&PathBuf>,
 ) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -122,13 +134,21 @@ fn emulate(
             .filter(|p| p.exists())
             .unwrap_or_else(|| PathBuf::from("dtnd")),
     };
-    let work_dir = std::env::temp_dir().join(format!("netsim-emulate-{}", std::process::id()));
+    let work_dir = match keep {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("netsim-emulate-{}", std::process::id())),
+    };
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
     let opts = netsim::emulate::Options {
         dtnd,
         work_dir: work_dir.clone(),
         max_duration_ms,
+        isolation: if loopback {
+            netsim::emulate::hosts::Isolation::Loopback
+        } else {
+            netsim::emulate::hosts::Isolation::Auto
+        },
     };
     let result = netsim::emulate::emulate(&scenario, &opts, |done, total| {
         if !quiet {
@@ -139,7 +159,9 @@ fn emulate(
             let _ = std::io::stderr().flush();
         }
     });
-    let _ = std::fs::remove_dir_all(&work_dir);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
     let report = result?;
     if !quiet {
         eprintln!();
@@ -178,7 +200,17 @@ fn main() -> ExitCode {
             max_duration,
             json,
             quiet,
-        } => emulate(scenario, dtnd.as_ref(), max_duration, json.as_ref(), *quiet),
+            loopback,
+            keep,
+        } => emulate(
+            scenario,
+            dtnd.as_ref(),
+            max_duration,
+            json.as_ref(),
+            *quiet,
+            *loopback,
+            keep.as_ref(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -212,6 +212,8 @@ impl Observations {
                     bytes_b_to_a: bytes[1],
                     up_fraction: round(up_ms as f64 / duration as f64),
                     utilisation: round(util(bytes[0]).max(util(bytes[1]))),
+                    layer: None,
+                    found_by: None,
                 }
             })
             .collect();
@@ -346,6 +348,13 @@ pub struct LinkReport {
     pub up_fraction: f64,
     /// Bytes sent over what it could carry while up (the busier direction).
     pub utilisation: f64,
+    /// The convergence layer the link ran over (emulation: what its first node's `/peers`
+    /// said at the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    /// How the link's first node came to have it: "static peer", "mDNS" (emulation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<String>,
 }
 
 /// The report of a run.

@@ -9,7 +9,7 @@
 //! these layers are tested for. The counters say what crossed and what was lost.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -67,8 +67,8 @@ pub struct DatagramRelay {
 }
 
 impl DatagramRelay {
-    /// A relay between `a` and `b` with `model` (rate, delay, loss, bit errors; outages are
-    /// the caller's, through [`Self::set_up`]); losses drawn from `rng`.
+    /// A relay on loopback between `a` and `b` with `model` (rate, delay, loss, bit errors;
+    /// outages are the caller's, through [`Self::set_up`]); losses drawn from `rng`.
     pub fn start(
         a: SocketAddr,
         b: SocketAddr,
@@ -76,7 +76,19 @@ impl DatagramRelay {
         up: bool,
         rng: Rng,
     ) -> std::io::Result<Self> {
-        let sock = UdpSocket::bind("127.0.0.1:0")?;
+        Self::start_on(Ipv4Addr::LOCALHOST.into(), a, b, model, up, rng)
+    }
+
+    /// [`Self::start`], bound to `bind` (an address both nodes reach).
+    pub fn start_on(
+        bind: IpAddr,
+        a: SocketAddr,
+        b: SocketAddr,
+        model: LinkModel,
+        up: bool,
+        rng: Rng,
+    ) -> std::io::Result<Self> {
+        let sock = UdpSocket::bind(SocketAddr::new(bind, 0))?;
         sock.set_read_timeout(Some(Duration::from_millis(20)))?;
         let addr = sock.local_addr()?;
         let relay = DatagramRelay {

@@ -1,6 +1,7 @@
 //! The userspace link emulator for the Ethernet convergence layer: a switch between
-//! interfaces (each the far end of a veth pair whose near end a node uses) that carries the
-//! frames of our EtherType from port to port, each emulated link applying its loss, its
+//! interfaces (each the far end of a veth pair whose near end a node uses) that carries
+//! frames from port to port (ours, and ARP, IP and so mDNS, for discovery on the emulated
+//! LAN), each emulated link applying its loss, its
 //! up/down state, its rate (a frame waits for the link to be free, at most half a second,
 //! beyond which it is dropped like a full router queue's) and its one-way delay. The kernel
 //! has no `netem` here, and AF_XDP's copy-mode sends skip the qdiscs anyway, so a pod LAN is
@@ -17,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use transports::ether::packet::ANY_ETHERTYPE;
 
 use crate::rng::Rng;
 
@@ -97,12 +100,12 @@ impl std::fmt::Debug for FrameSwitch {
 }
 
 impl FrameSwitch {
-    /// Switches our frames between the interfaces `ports` over `links` (draws seeded by
+    /// Switches frames between the interfaces `ports` over `links` (draws seeded by
     /// `seed`). Needs `CAP_NET_RAW`.
     pub fn start(ports: &[String], links: &[SwitchLink], seed: u64) -> std::io::Result<Self> {
         let mut sockets = Vec::with_capacity(ports.len());
         for p in ports {
-            let (s, _) = transports::ether::packet::open_blocking(p)?;
+            let (s, _) = transports::ether::packet::open_blocking(p, ANY_ETHERTYPE)?;
             s.set_read_timeout(Some(Duration::from_millis(50)))?;
             sockets.push(s);
         }

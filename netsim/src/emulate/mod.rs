@@ -1,8 +1,10 @@
-//! The emulator: the scenario run by real `dtnd` processes on loopback, in real time, with a
-//! userspace relay between the two ends of every link applying the link's rate, delay, loss
-//! and up/down windows to the real traffic: a TCP relay ([`proxy`]) for TCPCLv4 links, a
-//! datagram relay ([`datagram`]) for QUIC and LTP links (each link's convergence layer is
-//! its profile's unless the scenario names one). The traffic is sent and
+//! The emulator: the scenario run by real `dtnd` processes, each in a network namespace of
+//! its own as root, else all on loopback ([`hosts`]), in real time, with a userspace relay
+//! between the two ends of every link applying the link's rate, delay, loss and up/down
+//! windows to the real traffic: a TCP relay ([`proxy`]) for TCPCLv4 links, a datagram relay
+//! ([`datagram`]) for QUIC and LTP links, and a frame switch ([`frames`]) for Ethernet links,
+//! whose nodes find each other by discovery (mDNS) as on a real pod LAN (each link's
+//! convergence layer is its profile's unless the scenario names one). The traffic is sent and
 //! received through the daemons' HTTP APIs, and the same [`Report`] is made of it, so an
 //! emulated and a simulated run of one scenario can be compared.
 //!
@@ -17,13 +19,16 @@
 
 pub mod datagram;
 pub mod frames;
+pub mod hosts;
+pub mod offload;
+pub mod ports;
 pub mod proxy;
 pub mod veth;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use bundle_agent::wire::{BundleId, Eid};
@@ -34,8 +39,8 @@ use crate::rng::Rng;
 use crate::scenario::{RouterSpec, Scenario, Schedule, START_MS};
 use datagram::DatagramRelay;
 use frames::{FrameSwitch, SwitchLink};
+use hosts::{Hosts, Isolation, ETHER_INTERFACE};
 use proxy::LinkRelay;
-use veth::{ether_ports, Veths};
 
 /// How to run an emulation.
 #[derive(Debug, Clone)]
@@ -46,6 +51,8 @@ pub struct Options {
     pub work_dir: PathBuf,
     /// Longest scenario accepted (it runs in real time).
     pub max_duration_ms: u64,
+    /// Where the daemons run: a namespace each (as root), or loopback.
+    pub isolation: Isolation,
 }
 
 /// Why an emulation failed.
@@ -60,10 +67,7 @@ pub enum EmulateError {
 }
 
 fn free_port() -> Result<u16, EmulateError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| EmulateError::Start(format!("no free port: {e}")))
+    ports::free_port().map_err(|e| EmulateError::Start(format!("no free port: {e}")))
 }
 
 fn http() -> ureq::Agent {
@@ -150,10 +154,9 @@ fn dtn_now_ms() -> u64 {
         .saturating_sub(946_684_800_000)
 }
 
-fn free_udp_port() -> Result<SocketAddr, EmulateError> {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map_err(|e| EmulateError::Start(format!("no free UDP port: {e}")))
+/// A UDP port free on loopback (so free in a fresh namespace too), at `ip`.
+fn free_udp_port(ip: IpAddr) -> Result<SocketAddr, EmulateError> {
+    Ok(SocketAddr::new(ip, free_port()?))
 }
 
 /// A link's relay: TCP for TCPCL, datagrams for QUIC and LTP, a link of the frame switch
@@ -190,6 +193,8 @@ impl Relay {
 /// The datagram layers each node runs, and the flags they give it.
 #[derive(Debug)]
 struct Layers {
+    /// Where each node's daemon listens.
+    ips: Vec<IpAddr>,
     quic: Vec<Option<SocketAddr>>,
     /// LTP address, and the longest delay and lowest rate of the node's LTP links.
     ltp: Vec<Option<(SocketAddr, u64, u64)>>,
@@ -198,8 +203,10 @@ struct Layers {
 }
 
 impl Layers {
-    fn new(n: usize) -> Self {
+    fn new(ips: Vec<IpAddr>) -> Self {
+        let n = ips.len();
         Self {
+            ips,
             quic: vec![None; n],
             ltp: vec![None; n],
             args: vec![Vec::new(); n],
@@ -211,7 +218,7 @@ impl Layers {
         if let Some(a) = self.quic[i] {
             return Ok(a);
         }
-        let a = free_udp_port()?;
+        let a = free_udp_port(self.ips[i])?;
         self.quic[i] = Some(a);
         Ok(a)
     }
@@ -220,7 +227,7 @@ impl Layers {
     fn ltp(&mut self, i: usize, model: &LinkModel) -> Result<SocketAddr, EmulateError> {
         let (a, delay, rate) = match self.ltp[i] {
             Some(v) => v,
-            None => (free_udp_port()?, 0, u64::MAX),
+            None => (free_udp_port(self.ips[i])?, 0, u64::MAX),
         };
         self.ltp[i] = Some((a, delay.max(model.delay_ms), rate.min(model.rate)));
         Ok(a)
@@ -269,11 +276,20 @@ pub fn emulate(
         ));
     }
     let n = scenario.nodes.len();
+    let (mut hosts, why) = Hosts::place(n, opts.isolation);
+    if let Some(e) = why {
+        eprintln!("netsim: the daemons share loopback: a namespace each needs root ({e})");
+    }
     let mut tcpcl = Vec::with_capacity(n);
     let mut apis = Vec::with_capacity(n);
-    for _ in 0..n {
-        tcpcl.push(SocketAddr::from(([127, 0, 0, 1], free_port()?)));
-        apis.push(format!("http://127.0.0.1:{}", free_port()?));
+    for h in &hosts.nodes {
+        // In a namespace of its own, a daemon has every port to itself.
+        let (t, a) = match h.netns {
+            Some(_) => (4556, 8080),
+            None => (free_port()?, free_port()?),
+        };
+        tcpcl.push(SocketAddr::new(h.ip, t));
+        apis.push(format!("http://{}", SocketAddr::new(h.ip, a)));
     }
     // Relays: node a dials the relay of each of its links; b is dialled by the relay.
     let mut relays = Vec::new();
@@ -292,9 +308,10 @@ pub fn emulate(
         w
     };
     let mut schedule: Vec<(u64, Next)> = Vec::new();
-    let mut layers = Layers::new(n);
-    // Ethernet links: a veth pair per node that has one, and one frame switch for them all.
-    // Making veths needs root; without it those links run over TCPCLv4, and it is said.
+    let mut layers = Layers::new(hosts.nodes.iter().map(|h| h.ip).collect());
+    // Ethernet links: a veth pair per node that has one, its end in the node's namespace,
+    // and one frame switch for them all. Without namespaces those links run over TCPCLv4,
+    // and it is said.
     let mut ether_nodes: Vec<usize> = scenario
         .links
         .iter()
@@ -303,17 +320,17 @@ pub fn emulate(
         .collect();
     ether_nodes.sort_unstable();
     ether_nodes.dedup();
-    let mut veths = Veths::default();
     let ether = if ether_nodes.is_empty() {
         None
+    } else if !hosts.isolated() {
+        eprintln!("netsim: Ethernet links run over TCPCLv4: they need the nodes in namespaces");
+        None
     } else {
-        match ether_ports(&ether_nodes, &mut veths) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("netsim: Ethernet links run over TCPCLv4: veth pairs need root ({e})");
-                None
-            }
-        }
+        Some(
+            hosts
+                .ether_ports(&ether_nodes)
+                .map_err(EmulateError::Start)?,
+        )
     };
     let port_of = |i: usize| ether_nodes.iter().position(|x| *x == i).unwrap_or(0);
     let mut switch_links: Vec<SwitchLink> = Vec::new();
@@ -322,22 +339,18 @@ pub fn emulate(
         let rng = Rng::stream(scenario.seed, &format!("relay {l}"));
         let start = |e: std::io::Error| EmulateError::Start(format!("link relay: {e}"));
         let (id_a, id_b) = (&scenario.nodes[spec.a].id, &scenario.nodes[spec.b].id);
+        // Relays listen where node a reaches them (node b reaches that address too).
+        let bind = hosts.nodes[spec.a].relay_ip;
         let cl = match (spec.cl, &ether) {
             (ConvergenceLayer::Ether, None) => ConvergenceLayer::Tcpcl,
             (cl, _) => cl,
         };
         let relay = match cl {
+            // No peers configured: the two find each other by mDNS across the switch.
             ConvergenceLayer::Ether => {
-                let (pa, pb) = (port_of(spec.a), port_of(spec.b));
-                if let Some((_, _, macs)) = &ether {
-                    layers.args[spec.a]
-                        .extend(["--ether-peer".into(), format!("{id_b}={}", macs[pb])]);
-                    layers.args[spec.b]
-                        .extend(["--ether-peer".into(), format!("{id_a}={}", macs[pa])]);
-                }
                 switch_links.push(SwitchLink {
-                    a: pa,
-                    b: pb,
+                    a: port_of(spec.a),
+                    b: port_of(spec.b),
                     loss: spec.model.loss,
                     up,
                     rate: spec.model.rate,
@@ -346,14 +359,15 @@ pub fn emulate(
                 Relay::Frame(switch_links.len() - 1)
             }
             ConvergenceLayer::Tcpcl => {
-                let r =
-                    LinkRelay::start(tcpcl[spec.b], spec.model.clone(), up, rng).map_err(start)?;
+                let r = LinkRelay::start_on(bind, tcpcl[spec.b], spec.model.clone(), up, rng)
+                    .map_err(start)?;
                 peers[spec.a].push(r.addr);
                 Relay::Tcp(r)
             }
             ConvergenceLayer::Quic => {
                 let (qa, qb) = (layers.quic(spec.a)?, layers.quic(spec.b)?);
-                let r = DatagramRelay::start(qa, qb, spec.model.clone(), up, rng).map_err(start)?;
+                let r = DatagramRelay::start_on(bind, qa, qb, spec.model.clone(), up, rng)
+                    .map_err(start)?;
                 layers.args[spec.a].extend(["--quic-peer".into(), format!("{id_b}={}", r.addr)]);
                 Relay::Datagram(r)
             }
@@ -362,7 +376,8 @@ pub fn emulate(
                     layers.ltp(spec.a, &spec.model)?,
                     layers.ltp(spec.b, &spec.model)?,
                 );
-                let r = DatagramRelay::start(la, lb, spec.model.clone(), up, rng).map_err(start)?;
+                let r = DatagramRelay::start_on(bind, la, lb, spec.model.clone(), up, rng)
+                    .map_err(start)?;
                 // Engine IDs: a node's index plus one.
                 layers.args[spec.a].extend([
                     "--ltp-peer".into(),
@@ -399,9 +414,10 @@ pub fn emulate(
         }
     }
     let switch = match &ether {
-        Some((ends, ports, _)) => {
-            for (k, i) in ether_nodes.iter().enumerate() {
-                layers.args[*i].extend(["--ether-interface".into(), ends[k].clone()]);
+        Some(ports) => {
+            // With an Ethernet interface, discovery is on by default (`--discovery auto`).
+            for i in &ether_nodes {
+                layers.args[*i].extend(["--ether-interface".into(), ETHER_INTERFACE.into()]);
             }
             let s = FrameSwitch::start(ports, &switch_links, scenario.seed)
                 .map_err(|e| EmulateError::Start(format!("frame switch: {e}")))?;
@@ -426,9 +442,6 @@ pub fn emulate(
             tcpcl[i].to_string(),
             "--api-listen".into(),
             apis[i].trim_start_matches("http://").to_string(),
-            // Every link is configured: nothing to discover.
-            "--discovery".into(),
-            "off".into(),
         ];
         for p in &peers[i] {
             args.push("--peer".into());
@@ -439,11 +452,18 @@ pub fn emulate(
             &node.router,
             scenario.plan.as_ref().map(|_| plan_path.as_path()),
         ));
-        let child = Command::new(&opts.dtnd)
+        let log_path = opts.work_dir.join(format!("node{i}.log"));
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| EmulateError::Start(format!("{}: {e}", log_path.display())))?;
+        let child = hosts
+            .command(i, &opts.dtnd)
             .args(&args)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .map_err(|e| EmulateError::Start(format!("starting {}: {e}", opts.dtnd.display())))?;
         daemons.push(Daemon {
@@ -598,9 +618,46 @@ pub fn emulate(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    let ways = link_ways(&agent, &daemons, scenario);
     for r in &relays {
         r.stop();
     }
     drop(daemons);
-    Ok(obs.report(scenario, &peaks, 0, START_MS + scenario.duration_ms))
+    let mut report = obs.report(scenario, &peaks, 0, START_MS + scenario.duration_ms);
+    for (link, (layer, found_by)) in report.links.iter_mut().zip(ways) {
+        link.layer = layer;
+        link.found_by = found_by;
+    }
+    Ok(report)
+}
+
+/// For each link, the convergence layer its first node has to the other at the end, and how
+/// it was found (the node's `/peers`).
+fn link_ways(
+    agent: &ureq::Agent,
+    daemons: &[Daemon],
+    scenario: &Scenario,
+) -> Vec<(Option<String>, Option<String>)> {
+    let peers: Vec<Vec<serde_json::Value>> = daemons
+        .iter()
+        .map(|d| {
+            agent
+                .get(format!("{}/peers", d.api))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_vec().ok())
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default()
+        })
+        .collect();
+    scenario
+        .links
+        .iter()
+        .map(|spec| {
+            let b = scenario.nodes[spec.b].id.to_string();
+            let row = peers[spec.a].iter().find(|p| p["node_id"] == b.as_str());
+            let text = |key: &str| row.and_then(|p| p[key].as_str()).map(str::to_owned);
+            (text("convergence_layer"), text("found_by"))
+        })
+        .collect()
 }

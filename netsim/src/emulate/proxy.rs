@@ -11,7 +11,7 @@
 //! a new session, as a failed transmission does in the simulator.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -59,15 +59,26 @@ impl Tap {
 }
 
 impl LinkRelay {
-    /// A relay to `target` (node b's TCPCL listener) with `model`, up from the start when
-    /// `up` says so; losses drawn from `rng`.
+    /// A relay on loopback to `target` (node b's TCPCL listener) with `model`, up from the
+    /// start when `up` says so; losses drawn from `rng`.
     pub fn start(
         target: SocketAddr,
         model: LinkModel,
         up: bool,
         rng: Rng,
     ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on(Ipv4Addr::LOCALHOST.into(), target, model, up, rng)
+    }
+
+    /// [`Self::start`], listening on `bind` (an address node a reaches).
+    pub fn start_on(
+        bind: IpAddr,
+        target: SocketAddr,
+        model: LinkModel,
+        up: bool,
+        rng: Rng,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::new(bind, 0))?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let relay = LinkRelay {

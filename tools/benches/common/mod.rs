@@ -16,13 +16,10 @@ impl Drop for Proc {
     }
 }
 
-/// A free TCP port on loopback.
+/// A port free for TCP and UDP on loopback, from outside the ephemeral range (see
+/// `netsim::emulate::ports` for why).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    netsim::emulate::ports::free_port().unwrap()
 }
 
 /// An HTTP client that returns error statuses as responses.

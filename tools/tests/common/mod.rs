@@ -15,12 +15,10 @@ use std::time::{Duration, Instant};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// A port free for TCP and UDP on loopback, from outside the ephemeral range (see
+/// `netsim::emulate::ports` for why).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    netsim::emulate::ports::free_port().unwrap()
 }
 
 /// A `dtnd` process, killed when dropped.
@@ -30,8 +28,10 @@ pub struct Node {
     pub args: Vec<String>,
     /// Where the API listens.
     pub host: String,
-    /// The network namespace it runs in, and the file its log goes to.
-    pub netns: Option<(String, PathBuf)>,
+    /// The network namespace it runs in.
+    pub netns: Option<String>,
+    /// The file its log (standard error) goes to.
+    pub log: PathBuf,
 }
 
 impl Node {
@@ -49,13 +49,12 @@ impl Node {
         extra: &[String],
     ) -> Node {
         let api = free_port();
+        let name = node_id.replace([':', '.', '/'], "_");
         let mut args = vec![
             "--node-id".into(),
             node_id.into(),
             "--data-dir".into(),
-            dir.join(node_id.replace([':', '.', '/'], "_"))
-                .display()
-                .to_string(),
+            dir.join(&name).display().to_string(),
             "--tcpcl-listen".into(),
             format!("127.0.0.1:{tcpcl}"),
             "--api-listen".into(),
@@ -76,6 +75,7 @@ impl Node {
             args,
             host: "127.0.0.1".into(),
             netns: None,
+            log: dir.join(format!("{name}.log")),
         };
         n.spawn();
         n
@@ -110,7 +110,8 @@ impl Node {
             api,
             args,
             host: host.into(),
-            netns: Some((ns.into(), dir.join(format!("{name}.log")))),
+            netns: Some(ns.into()),
+            log: dir.join(format!("{name}.log")),
         };
         n.spawn();
         n
@@ -118,31 +119,25 @@ impl Node {
 
     /// What the node logged (nodes in a namespace log to a file).
     pub fn log(&self) -> String {
-        self.netns
-            .as_ref()
-            .and_then(|(_, log)| std::fs::read_to_string(log).ok())
-            .unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn spawn(&mut self) {
         let mut cmd = match &self.netns {
-            Some((ns, _)) => {
+            Some(ns) => {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_dtnd")]);
                 c
             }
             None => Command::new(env!("CARGO_BIN_EXE_dtnd")),
         };
-        let stderr = match &self.netns {
-            Some((_, log)) => Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .unwrap(),
-            ),
-            None => Stdio::null(),
-        };
+        let stderr = Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log)
+                .unwrap(),
+        );
         let child = cmd
             .args(&self.args)
             .stdout(Stdio::null())
@@ -152,6 +147,9 @@ impl Node {
         self.child = Some(child);
         let deadline = Instant::now() + WAIT;
         while self.get("/status").is_none() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("dtnd exited ({status}): {}", self.log());
+            }
             assert!(
                 Instant::now() < deadline,
                 "dtnd did not come up: {}",
@@ -228,11 +226,7 @@ impl Node {
 
 /// A free UDP port on loopback.
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_port()
 }
 
 /// The standard output of a command that must have succeeded (else its error output).

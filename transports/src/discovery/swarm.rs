@@ -1,8 +1,15 @@
 //! The libp2p edge of discovery: a swarm with mDNS and the hello protocol
 //! (`/dtn/hello/1`, CBOR request and response, both an [`Offer`]). When mDNS finds a peer the
-//! swarm dials it; on every new connection each side sends its offer and answers the other's
-//! with its own, so both learn of each other whichever dialled. Each offer heard is checked
-//! and handed on as [`Found`], with the address the connection came from.
+//! swarm dials it, and dials again every query interval while mDNS still knows the peer and
+//! no connection stands (a dial lost to a lossy LAN is not the end). On every new connection
+//! each side sends its offer and answers the other's with its own, so both learn of each other
+//! whichever dialled. Each offer heard is checked and handed on as [`Found`], with the address
+//! the connection came from.
+//!
+//! Two peers usually find each other at the same moment and dial each other at once. libp2p
+//! dials from its listening port by default, and two such dials are one TCP connection
+//! (a simultaneous open) on which both sides act as the dialer, and the security handshake
+//! fails; so dials take a new port, and the two dials are two connections that both work.
 //!
 //! libp2p's own transport (TCP, Noise, Yamux) carries only the hellos: bundles go over the
 //! layers the offers name.
@@ -15,7 +22,8 @@ use futures_util::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, ProtocolSupport};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{NetworkBehaviour, Swarm, SwarmEvent};
 use libp2p::{mdns, Multiaddr, PeerId, StreamProtocol};
 use tokio::sync::mpsc;
 
@@ -45,6 +53,21 @@ pub struct Found {
 struct Behaviour {
     mdns: mdns::tokio::Behaviour,
     hello: request_response::cbor::Behaviour<Offer, Offer>,
+}
+
+/// Dials `peer` at `addrs` unless connected or dialling already, from a new port (see the
+/// module docs).
+fn dial(swarm: &mut Swarm<Behaviour>, peer: PeerId, addrs: &[Multiaddr]) {
+    if swarm.is_connected(&peer) {
+        return;
+    }
+    tracing::debug!(%peer, ?addrs, "discovery: dialling");
+    let opts = DialOpts::peer_id(peer)
+        .addresses(addrs.to_vec())
+        .condition(PeerCondition::DisconnectedAndNotDialing)
+        .allocate_new_port()
+        .build();
+    let _ = swarm.dial(opts);
 }
 
 /// A running discovery.
@@ -111,15 +134,40 @@ impl Discovery {
             // The address each connected peer came from, and the offers already handed on.
             let mut from: BTreeMap<PeerId, IpAddr> = BTreeMap::new();
             let mut told: BTreeMap<PeerId, Offer> = BTreeMap::new();
+            // The peers mDNS knows, and their addresses (at most MAX_PEERS, 16 addresses each).
+            let mut known: BTreeMap<PeerId, Vec<Multiaddr>> = BTreeMap::new();
+            let mut redial = tokio::time::interval(query_interval);
             loop {
-                let event = swarm.select_next_some().await;
+                let event = tokio::select! {
+                    e = swarm.select_next_some() => e,
+                    _ = redial.tick() => {
+                        for (peer, addrs) in &known {
+                            dial(&mut swarm, *peer, addrs);
+                        }
+                        continue;
+                    }
+                };
                 let heard = match event {
                     SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
+                        let mut fresh: BTreeMap<PeerId, Vec<Multiaddr>> = BTreeMap::new();
                         for (peer, addr) in list {
-                            if !swarm.is_connected(&peer) {
-                                tracing::debug!(%peer, %addr, "mDNS found a peer");
-                                let _ = swarm.dial(addr);
+                            if known.len() >= MAX_PEERS && !known.contains_key(&peer) {
+                                continue;
                             }
+                            let addrs = known.entry(peer).or_default();
+                            if addrs.len() < 16 && !addrs.contains(&addr) {
+                                addrs.push(addr.clone());
+                            }
+                            fresh.entry(peer).or_default().push(addr);
+                        }
+                        for (peer, addrs) in fresh {
+                            dial(&mut swarm, peer, &addrs);
+                        }
+                        None
+                    }
+                    SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(list))) => {
+                        for (peer, _) in list {
+                            known.remove(&peer);
                         }
                         None
                     }

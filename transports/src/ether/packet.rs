@@ -84,9 +84,9 @@ pub struct PacketSocket {
     pub interface: Interface,
 }
 
-/// Binds `socket` to the interface `index` and our EtherType.
+/// Binds `socket` to the interface `index` and the EtherType `protocol`.
 #[allow(unsafe_code)]
-fn bind(socket: &Socket, index: u32) -> io::Result<()> {
+fn bind(socket: &Socket, index: u32, protocol: u16) -> io::Result<()> {
     let ifindex = i32::try_from(index).map_err(|_| invalid(format!("ifindex {index}")))?;
     // SAFETY: `try_init` hands us zeroed storage big enough for any socket address
     // (`sockaddr_storage`, which is larger than and aligned for `sockaddr_ll`) and its
@@ -96,7 +96,7 @@ fn bind(socket: &Socket, index: u32) -> io::Result<()> {
         SockAddr::try_init(|storage, len| {
             let ll = storage.cast::<libc::sockaddr_ll>();
             (*ll).sll_family = libc::AF_PACKET as u16;
-            (*ll).sll_protocol = ETHERTYPE.to_be();
+            (*ll).sll_protocol = protocol.to_be();
             (*ll).sll_ifindex = ifindex;
             *len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
             Ok(())
@@ -131,14 +131,17 @@ fn ignore_outgoing(socket: &Socket) {
     };
 }
 
-/// A blocking packet socket on the interface `name`, bound to our EtherType and not seeing
-/// its own frames (needs `CAP_NET_RAW`); for callers without a runtime, like netsim's frame
-/// relay.
-pub fn open_blocking(name: &str) -> io::Result<(Socket, Interface)> {
+/// Every EtherType, for [`open_blocking`] (`ETH_P_ALL`, packet(7)).
+pub const ANY_ETHERTYPE: u16 = 0x0003;
+
+/// A blocking packet socket on the interface `name`, bound to the EtherType `ethertype` (ours,
+/// [`ETHERTYPE`], or [`ANY_ETHERTYPE`]) and not seeing its own frames (needs
+/// `CAP_NET_RAW`); for callers without a runtime, like netsim's frame switch.
+pub fn open_blocking(name: &str, ethertype: u16) -> io::Result<(Socket, Interface)> {
     let interface = Interface::named(name)?;
-    let protocol = Protocol::from(i32::from(ETHERTYPE.to_be()));
+    let protocol = Protocol::from(i32::from(ethertype.to_be()));
     let socket = Socket::new(Domain::PACKET, Type::RAW, Some(protocol))?;
-    bind(&socket, interface.index)?;
+    bind(&socket, interface.index, ethertype)?;
     ignore_outgoing(&socket);
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(4 << 20);
@@ -148,7 +151,7 @@ pub fn open_blocking(name: &str) -> io::Result<(Socket, Interface)> {
 impl PacketSocket {
     /// Opens a packet socket on the interface `name` (needs `CAP_NET_RAW`).
     pub fn open(name: &str) -> io::Result<Self> {
-        let (socket, interface) = open_blocking(name)?;
+        let (socket, interface) = open_blocking(name, ETHERTYPE)?;
         socket.set_nonblocking(true)?;
         Ok(Self {
             fd: register(socket)?,

@@ -17,7 +17,7 @@
 //! never in a buffer sized by what a frame declares; a transfer that goes quiet is dropped;
 //! completed transfers are remembered (bounded) so a duplicate probe is acked again.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::frame::{
     Body, Frame, Mac, DATA_HEADER, DONE_HEADER, ETH_HEADER, MAX_DONE_MORE, MAX_RANGES,
@@ -178,7 +178,7 @@ pub struct EtherLink {
     outbound: BTreeMap<u64, Outbound>,
     inbound: BTreeMap<(Mac, u64), Inbound>,
     held: u64,
-    done: BTreeMap<(Mac, u64), u32>,
+    done: BTreeSet<(Mac, u64)>,
     done_order: VecDeque<(Mac, u64)>,
     /// Transfers stored and not yet said done, per sender.
     to_say_done: BTreeMap<Mac, Vec<u64>>,
@@ -196,7 +196,7 @@ impl EtherLink {
             outbound: BTreeMap::new(),
             inbound: BTreeMap::new(),
             held: 0,
-            done: BTreeMap::new(),
+            done: BTreeSet::new(),
             done_order: VecDeque::new(),
             to_say_done: BTreeMap::new(),
             actions: VecDeque::new(),
@@ -258,7 +258,7 @@ impl EtherLink {
             Event::Stored { from, transfer } => {
                 if let Some(i) = self.inbound.remove(&(from, transfer)) {
                     self.held = self.held.saturating_sub(i.held);
-                    self.remember(from, transfer, i.count);
+                    self.remember(from, transfer);
                     self.to_say_done.entry(from).or_default().push(transfer);
                 }
             }
@@ -317,29 +317,24 @@ impl EtherLink {
         .encode()
     }
 
-    fn ack(
-        &mut self,
-        to: Mac,
-        transfer: u64,
-        count: u32,
-        complete: bool,
-        missing: Vec<(u32, u32)>,
-    ) {
+    /// Asks for the frames `missing` of a transfer still coming in (completion is said by
+    /// "done" frames, once the bundle is stored).
+    fn ask_again(&mut self, to: Mac, transfer: u64, count: u32, missing: Vec<(u32, u32)>) {
         let f = Frame {
             dst: to,
             src: self.cfg.mac,
             transfer,
             body: Body::Ack {
                 count,
-                complete,
+                complete: false,
                 missing,
             },
         };
         self.actions.push_back(Action::Transmit(f.encode()));
     }
 
-    fn remember(&mut self, from: Mac, transfer: u64, count: u32) {
-        self.done.insert((from, transfer), count);
+    fn remember(&mut self, from: Mac, transfer: u64) {
+        self.done.insert((from, transfer));
         self.done_order.push_back((from, transfer));
         while self.done_order.len() > MAX_DONE {
             if let Some(old) = self.done_order.pop_front() {
@@ -407,7 +402,7 @@ impl EtherLink {
         data: &[u8],
     ) {
         let key = (from, transfer);
-        if self.done.contains_key(&key) {
+        if self.done.contains(&key) {
             // Already stored: the "done" was lost; say it again.
             self.to_say_done.entry(from).or_default().push(transfer);
             return;
@@ -522,7 +517,7 @@ impl EtherLink {
                 missing.push((at, count - at));
             }
             missing.truncate(MAX_RANGES);
-            self.ack(from, transfer, count, false, missing);
+            self.ask_again(from, transfer, count, missing);
         }
     }
 

@@ -376,27 +376,26 @@ impl XdpSocket {
     }
 
     fn drain(&self, out: &mut Vec<Vec<u8>>, max: usize) -> usize {
-        let mut r = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        let r = &mut *guard;
         let n = r.rx.ready().min(max as u32);
         if n == 0 {
             return 0;
         }
-        let mut addrs = Vec::with_capacity(n as usize);
+        // Every frame taken from the rx ring goes back on the fill ring, which is as big as
+        // the frames lent, so there is always room (counted all the same).
+        let room = r.fill.free();
         for i in 0..n {
             let d = r.rx.peek(i);
             if let Some(frame) = self.umem.read(d.addr, d.len as usize) {
                 out.push(frame);
             }
             // The frame goes back to the kernel at its chunk's start.
-            addrs.push(d.addr - d.addr % u64::from(FRAME));
+            if i < room {
+                r.fill.push(d.addr - d.addr % u64::from(FRAME));
+            }
         }
         r.rx.release(n);
-        // Every frame taken from the rx ring goes back on the fill ring, which is as big as
-        // the frames lent, so there is always room.
-        let room = r.fill.free();
-        for a in addrs.into_iter().take(room as usize) {
-            r.fill.push(a);
-        }
         r.fill.publish();
         n as usize
     }

@@ -48,12 +48,13 @@ fn three_daemons_find_each_other_with_mdns_and_route_a_bundle_without_static_pee
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
+    // C: a pod node (its tier) without an Ethernet layer; discovery is on by default there.
     let c = Node::start_in_netns(
         lab.ns(2),
         &lab.api_host(2),
         d,
         "ipn:3.0",
-        &s(&["--discovery", "on"]),
+        &s(&["--tier", "pod"]),
     );
     let b = Node::start_in_netns(
         lab.ns(1),

@@ -33,6 +33,9 @@ fn twin_flags(tier: &str, follows: &[&str]) -> Vec<String> {
         "site/*:raw.*=pod".into(),
         "--twin-resync".into(),
         "2s".into(),
+        // Pods and tiles discover peers by default; here the links are the test's relays.
+        "--discovery".into(),
+        "off".into(),
     ];
     for f in follows {
         v.push("--twin-follow".into());

@@ -26,7 +26,8 @@ const MAX_FOUND: usize = 1024;
 /// Whether discovery runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscoveryMode {
-    /// On where it makes sense: with an Ethernet interface (a pod LAN).
+    /// On where it makes sense, a pod LAN: with an Ethernet interface, or on a node of a
+    /// tier that sits on one ([`on_a_pod_lan`]).
     Auto,
     /// On.
     On,
@@ -44,6 +45,11 @@ impl std::str::FromStr for DiscoveryMode {
             other => Err(format!("discovery {other:?}: expected auto, on or off")),
         }
     }
+}
+
+/// Whether nodes of `tier` sit on a pod LAN: tiles and their pod node share its PoE switch.
+pub fn on_a_pod_lan(tier: &str) -> bool {
+    matches!(tier, "tile" | "pod")
 }
 
 /// The MAC the kernel's neighbour table has for `ip` on `interface` (`/proc/net/arp`, this
@@ -152,6 +158,8 @@ mod tests {
             None
         );
         assert_eq!("on".parse::<DiscoveryMode>(), Ok(DiscoveryMode::On));
+        assert!(on_a_pod_lan("tile") && on_a_pod_lan("pod"));
+        assert!(!on_a_pod_lan("hub") && !on_a_pod_lan("planet"));
         assert!("maybe".parse::<DiscoveryMode>().is_err());
     }
 }

@@ -204,8 +204,9 @@ pub struct Flags {
     #[arg(long, value_name = "auto|native|generic")]
     pub ether_xdp_mode: Option<String>,
     /// Find peers on the LAN with mDNS (libp2p) and open links to them without configuration
-    /// (the Ethernet layer where both share it, else TCPCL): auto (on with --ether-interface,
-    /// a pod LAN), on, off [default: auto].
+    /// (the Ethernet layer where both share it, else TCPCL): auto (on where there is a pod
+    /// LAN: with --ether-interface, or on a tile or pod node, see --tier), on, off
+    /// [default: auto].
     #[arg(long, value_name = "auto|on|off")]
     pub discovery: Option<String>,
 }
@@ -483,7 +484,10 @@ impl Config {
             .parse::<discovery::DiscoveryMode>()
             .map_err(|e| anyhow::anyhow!(e))?
         {
-            discovery::DiscoveryMode::Auto => ether.is_some(),
+            discovery::DiscoveryMode::Auto => {
+                let tier = flags.tier.as_deref().or(file.tier.as_deref());
+                ether.is_some() || tier.is_some_and(discovery::on_a_pod_lan)
+            }
             discovery::DiscoveryMode::On => true,
             discovery::DiscoveryMode::Off => false,
         };

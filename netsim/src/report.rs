@@ -106,6 +106,14 @@ impl Observations {
         }
     }
 
+    /// `bytes` crossed link `l` in direction `dir`, counted by the link rather than per
+    /// transmission (the emulator's relays).
+    pub fn carried(&mut self, l: usize, dir: usize, bytes: u64) {
+        if let Some(b) = self.link_bytes.get_mut(l).and_then(|d| d.get_mut(dir)) {
+            *b += bytes;
+        }
+    }
+
     /// A transmission was lost on its link.
     pub fn lost_on_link(&mut self) {
         self.lost_on_links += 1;

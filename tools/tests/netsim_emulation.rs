@@ -122,6 +122,13 @@ fn a_pod_lan_finds_itself_by_mdns_and_runs_over_the_ethernet_layer_through_the_f
         .iter()
         .map(|l| (l.layer.as_deref(), l.found_by.as_deref()))
         .collect();
+    // 40 bundles of 20 kB went tile 1 -> pod -> tile 2, across both links.
+    let (first, second) = (&emulated.links[0], &emulated.links[1]);
+    assert!(
+        first.bytes_a_to_b >= 800_000 && second.bytes_b_to_a >= 800_000,
+        "{first:?} {second:?}"
+    );
+    assert_eq!(first.up_fraction, 1.0);
     if root() {
         // No peer is configured: the tiles and the pod found each other across the switch.
         assert_eq!(used, [(Some("ether"), Some("mDNS")); 2]);

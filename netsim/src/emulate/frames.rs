@@ -28,6 +28,8 @@ use crate::rng::Rng;
 pub struct FrameStats {
     /// Frames delivered.
     pub passed: [AtomicU64; 2],
+    /// Bytes of the frames delivered.
+    pub bytes: [AtomicU64; 2],
     /// Frames dropped as lost.
     pub lost: [AtomicU64; 2],
     /// Frames dropped because the link was down or its queue full.
@@ -229,6 +231,9 @@ fn port(shared: &Shared, p: usize, stop: &AtomicBool, mut rng: Rng) {
                     .insert((leaves + link.delay, order), (q, frame.to_vec()));
                 shared.due.notify_one();
                 FrameStats::add(&stats.passed, dir);
+                if let Some(b) = stats.bytes.get(dir) {
+                    b.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                }
             }
         }
     }

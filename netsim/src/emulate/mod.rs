@@ -181,6 +181,20 @@ impl Relay {
         }
     }
 
+    /// Bytes carried each way (a to b, b to a).
+    fn carried(&self, switch: Option<&FrameSwitch>) -> [u64; 2] {
+        let get = |c: &[std::sync::atomic::AtomicU64; 2]| {
+            [0, 1].map(|d| c[d].load(std::sync::atomic::Ordering::Relaxed))
+        };
+        match self {
+            Self::Tcp(r) => get(&r.bytes),
+            Self::Datagram(r) => get(&r.stats.bytes),
+            Self::Frame(l) => switch
+                .and_then(|s| s.stats(*l))
+                .map_or([0, 0], |s| get(&s.bytes)),
+        }
+    }
+
     fn stop(&self) {
         match self {
             Self::Tcp(r) => r.stop(),
@@ -511,6 +525,11 @@ pub fn emulate(
     }
     let started = Instant::now();
     let mut obs = Observations::new(scenario);
+    for (l, spec) in scenario.links.iter().enumerate() {
+        if spec.schedule != Schedule::Plan {
+            obs.link_change(l, true, START_MS);
+        }
+    }
     let mut sent: BTreeMap<(u32, u64), BundleId> = BTreeMap::new();
     let mut sequence: Vec<u64> = vec![0; scenario.flows.len()];
     let mut endpoints: Vec<(usize, Eid)> = scenario
@@ -537,6 +556,7 @@ pub fn emulate(
                 Next::Link(l, up) => {
                     if let Some(r) = relays.get(l) {
                         r.set_up(up, switch.as_ref());
+                        obs.link_change(l, up, START_MS + t);
                     }
                 }
                 Next::Send(i) => {
@@ -619,8 +639,11 @@ pub fn emulate(
         std::thread::sleep(Duration::from_millis(10));
     }
     let ways = link_ways(&agent, &daemons, scenario);
-    for r in &relays {
+    for (l, r) in relays.iter().enumerate() {
         r.stop();
+        for (dir, bytes) in r.carried(switch.as_ref()).into_iter().enumerate() {
+            obs.carried(l, dir, bytes);
+        }
     }
     drop(daemons);
     let mut report = obs.report(scenario, &peaks, 0, START_MS + scenario.duration_ms);

@@ -140,7 +140,7 @@ impl Hosts {
         }
         let pid = std::process::id();
         let tag = format!("dtx{}", pid % 10_000);
-        // Bases 216..=247: clear of the ones the tests' labs use (211..=215).
+        // Bases 216..=247: clear of the ones the tests' labs use (210..=215).
         let base = 216 + (pid % 32) as u8;
         match Self::namespaces(n, &tag, base) {
             Ok(h) => (h, None),

@@ -272,6 +272,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         Some(e) => ether_layer(e, cfg.udp.is_some(), &ids, &core_tx)?,
         None => None,
     };
+    let mut p2p = None;
     if cfg.discovery {
         let offer = transports::discovery::Offer {
             node_id: node_id.to_string(),
@@ -280,12 +281,26 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             udp_port: cfg.udp.as_ref().map(|u| u.listen.port()),
         };
         let (found_tx, found_rx) = tokio::sync::mpsc::channel(256);
+        let (carried_tx, mut carried_rx) = tokio::sync::mpsc::channel(256);
         let d = transports::discovery::Discovery::start(
             offer,
             std::time::Duration::from_secs(10),
             found_tx,
+            transports::discovery::Carry {
+                events: carried_tx,
+                max_bundle: tools::dtnd::p2p_link::MAX_BUNDLE,
+            },
         )
         .map_err(|e| anyhow::anyhow!("discovery: {e}"))?;
+        let relay = core_tx.clone();
+        tokio::spawn(async move {
+            while let Some(c) = carried_rx.recv().await {
+                if relay.send(core::CoreMsg::Carried(c)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        p2p = Some(tools::dtnd::p2p_link::P2pLinks::new(d.commands.clone()));
         tracing::info!(peer_id = %d.peer_id, "discovery on: mDNS on the LAN");
         let local = tools::dtnd::discovery::Local {
             node_id: node_id.clone(),
@@ -309,6 +324,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         blobs: (cfg.blobs.clone(), cfg.data_dir.join("blobs")),
         ltp,
         ether,
+        p2p,
     };
     let core = core::run(setup, store, core_rx);
     tokio::select! {

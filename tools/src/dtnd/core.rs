@@ -141,6 +141,17 @@ pub enum CoreMsg {
         /// Its MAC.
         mac: transports::ether::frame::Mac,
     },
+    /// Discovery found a peer it reaches by no other layer: a link over libp2p.
+    P2pFound {
+        /// The link number for it.
+        link: LinkId,
+        /// Its node ID.
+        node: Eid,
+        /// Its libp2p peer ID.
+        peer: String,
+    },
+    /// A bundle arrived over libp2p, or a transmission over it ended.
+    Carried(transports::discovery::Carried),
     /// Discovery found a peer and dials TCPCL at `addr`.
     Discovered {
         /// The address dialled.
@@ -266,6 +277,8 @@ enum Origin {
         from: transports::ether::frame::Mac,
         transfer: u64,
     },
+    /// A bundle over libp2p: its sender hears it arrived once it is durable.
+    P2p(u64),
     /// Made by this node (echo replies).
     Internal,
 }
@@ -301,6 +314,8 @@ pub struct CoreSetup {
     pub ltp: Option<super::ltp_link::LtpLinks>,
     /// The Ethernet convergence layer.
     pub ether: Option<super::ether_link::EtherLinks>,
+    /// Bundles over libp2p, for peers discovery reaches no other way.
+    pub p2p: Option<super::p2p_link::P2pLinks>,
 }
 
 /// Bundles lent to a push subscriber, with their payloads, oldest first.
@@ -333,6 +348,7 @@ struct Core {
     blobs: super::blob_sync::BlobSync,
     ltp: Option<super::ltp_link::LtpLinks>,
     ether: Option<super::ether_link::EtherLinks>,
+    p2p: Option<super::p2p_link::P2pLinks>,
     /// Addresses discovery dialled.
     discovered: std::collections::BTreeSet<SocketAddr>,
 }
@@ -353,6 +369,7 @@ pub async fn run(
         blobs,
         ltp,
         ether,
+        p2p,
     } = setup;
     let decode = if lenient {
         DecodeOptions::lenient()
@@ -388,6 +405,7 @@ pub async fn run(
         blobs,
         ltp: None,
         ether: None,
+        p2p,
         discovered: std::collections::BTreeSet::new(),
     };
     // The echo service answers as soon as a request is delivered (an active registration).
@@ -784,6 +802,16 @@ impl Core {
             CoreMsg::Discovered { addr } => {
                 self.discovered.insert(addr);
             }
+            CoreMsg::P2pFound { link, node, peer } => {
+                let added = self
+                    .p2p
+                    .as_mut()
+                    .is_some_and(|p| p.add_peer(link, node.clone(), peer));
+                if added {
+                    self.link_up(link, node, super::p2p_link::MAX_BUNDLE)?;
+                }
+            }
+            CoreMsg::Carried(c) => self.carried(now, c)?,
             CoreMsg::EtherFrames(frames) => {
                 if let Some(e) = self.ether.as_mut() {
                     let outs = e.frames(now.0, frames);
@@ -961,6 +989,20 @@ impl Core {
                 }));
             }
         }
+        if let Some(p) = &self.p2p {
+            for (link, node, peer) in p.peers() {
+                out.push(serde_json::json!({
+                    "link": link,
+                    "convergence_layer": "libp2p",
+                    "address": peer,
+                    "node_id": node.to_string(),
+                    "state": "configured",
+                    "max_bundle_size": super::p2p_link::MAX_BUNDLE,
+                    "in_flight": p.in_flight(link),
+                    "found_by": "mDNS",
+                }));
+            }
+        }
         for (link, addr) in &self.udp_peers {
             out.push(serde_json::json!({
                 "link": link,
@@ -1077,6 +1119,28 @@ impl Core {
         Ok(())
     }
 
+    /// Hands what came over libp2p to the agent.
+    fn carried(
+        &mut self,
+        now: bundle_agent::wire::DtnTime,
+        c: transports::discovery::Carried,
+    ) -> Result<()> {
+        match c {
+            transports::discovery::Carried::Bundle { peer, id, bytes } => {
+                let link = self.p2p.as_ref().map_or(0, |p| p.link_of(&peer));
+                let token = self.token(Origin::P2p(id));
+                self.agent
+                    .handle(now, Event::Received { link, bytes, token })?;
+            }
+            transports::discovery::Carried::Sent { tag, ok } => {
+                if let Some((link, id)) = self.p2p.as_mut().and_then(|p| p.ended(tag)) {
+                    self.sent(now, link, id, ok)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Tells the agent how a transmission ended.
     fn sent(
         &mut self,
@@ -1137,6 +1201,11 @@ impl Core {
                             l.stored(dtn_now().0, from, transfer);
                         }
                     }
+                    Some(Origin::P2p(id)) => {
+                        if let Some(p) = &self.p2p {
+                            p.answer(id, true);
+                        }
+                    }
                     Some(Origin::Datagram | Origin::Internal) | None => {}
                 },
                 Action::Refuse { token, cause } => {
@@ -1174,7 +1243,25 @@ impl Core {
                                 }
                             }
                         }
+                        Some(Origin::P2p(id)) => {
+                            if let Some(p) = &self.p2p {
+                                p.answer(id, false);
+                            }
+                        }
                         Some(Origin::Datagram | Origin::Internal) | None => {}
+                    }
+                }
+                Action::Transmit { link, id, bytes }
+                    if self.p2p.as_ref().is_some_and(|p| p.has_link(link)) =>
+                {
+                    let handed = self
+                        .p2p
+                        .as_mut()
+                        .is_some_and(|p| p.transmit(link, id.clone(), bytes));
+                    if !handed {
+                        if let Err(e) = self.sent(dtn_now(), link, id, false) {
+                            tracing::error!("store: {e:#}");
+                        }
                     }
                 }
                 Action::Transmit { link, id, bytes }

@@ -4,7 +4,9 @@
 //!    node's kernel reached it at on its Ethernet interface (the neighbour table), so the two
 //!    really share that LAN;
 //! 2. else TCPCLv4, dialled at the address the peer was found at and the port it offered,
-//!    kept up (reconnecting) like a static peer.
+//!    kept up (reconnecting) like a static peer;
+//! 3. else (the peer offers neither) the libp2p connection discovery already has, which then
+//!    carries bundles too (`p2p_link`).
 //!
 //! A found peer shows in `/peers` (and `dtnctl peers`) with `found_by: "mDNS"`.
 
@@ -91,6 +93,7 @@ pub async fn open_links(
 ) {
     let mut ether_peers: BTreeSet<(String, Mac)> = BTreeSet::new();
     let mut tcpcl_peers: BTreeSet<SocketAddr> = BTreeSet::new();
+    let mut p2p_peers: BTreeSet<(String, String)> = BTreeSet::new();
     while let Some(f) = found.recv().await {
         let node: Eid = match f.offer.node_id.parse() {
             Ok(n) => n,
@@ -122,21 +125,34 @@ pub async fn open_links(
             }
             continue;
         }
-        if let Some(port) = f.offer.tcpcl_port {
-            let addr = SocketAddr::new(f.ip, port);
-            if tcpcl_peers.len() < MAX_FOUND && tcpcl_peers.insert(addr) {
-                tracing::info!(%node, %addr, "discovery: found; opening TCPCL");
-                if core.send(CoreMsg::Discovered { addr }).await.is_err() {
+        let Some(port) = f.offer.tcpcl_port else {
+            if p2p_peers.len() < MAX_FOUND && p2p_peers.insert((node.to_string(), f.peer.clone())) {
+                tracing::info!(%node, peer = %f.peer, "discovery: found; no other layer, bundles go over libp2p");
+                let link = ids.next();
+                let msg = CoreMsg::P2pFound {
+                    link,
+                    node,
+                    peer: f.peer,
+                };
+                if core.send(msg).await.is_err() {
                     return;
                 }
-                tokio::spawn(keep_peer(
-                    addr,
-                    Dial::Tcpcl(local.tcpcl.clone()),
-                    ids.clone(),
-                    core.clone(),
-                    None,
-                ));
             }
+            continue;
+        };
+        let addr = SocketAddr::new(f.ip, port);
+        if tcpcl_peers.len() < MAX_FOUND && tcpcl_peers.insert(addr) {
+            tracing::info!(%node, %addr, "discovery: found; opening TCPCL");
+            if core.send(CoreMsg::Discovered { addr }).await.is_err() {
+                return;
+            }
+            tokio::spawn(keep_peer(
+                addr,
+                Dial::Tcpcl(local.tcpcl.clone()),
+                ids.clone(),
+                core.clone(),
+                None,
+            ));
         }
     }
 }

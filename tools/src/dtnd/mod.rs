@@ -26,6 +26,7 @@ pub mod internal;
 pub mod links;
 pub mod ltp_link;
 pub mod metrics;
+pub mod p2p_link;
 pub mod push;
 pub mod quic_config;
 pub mod routing_api;

@@ -83,7 +83,7 @@ impl Node {
 
     /// A `dtnd` in the network namespace `ns`, its API on `host` (an address of the
     /// namespace this process reaches), its log in `dir`; TCPCL listens on port 4556 of
-    /// every address of the namespace.
+    /// every address of the namespace unless `extra` says otherwise.
     pub fn start_in_netns(
         ns: &str,
         host: &str,
@@ -99,11 +99,12 @@ impl Node {
             node_id.into(),
             "--data-dir".into(),
             dir.join(&name).display().to_string(),
-            "--tcpcl-listen".into(),
-            "0.0.0.0:4556".into(),
             "--api-listen".into(),
             format!("{host}:{api}"),
         ];
+        if !extra.iter().any(|a| a == "--tcpcl-listen") {
+            args.extend(["--tcpcl-listen".into(), "0.0.0.0:4556".into()]);
+        }
         args.extend(extra.iter().cloned());
         let mut n = Node {
             child: None,

@@ -3,6 +3,7 @@
 //! names ports and MACs, not the addresses a node has on every interface.
 //!
 //! Offers come from strangers: [`Offer::check`] bounds every field before a node acts on one.
+//! An offer may name no layer at all: bundles then go over the libp2p connection itself.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,9 +29,6 @@ pub enum OfferError {
     /// The node ID is empty, too long, or has control characters.
     #[error("node ID {0:?} refused")]
     NodeId(String),
-    /// It offers nothing to open.
-    #[error("no convergence layer offered")]
-    Nothing,
     /// A port of 0.
     #[error("port 0 offered")]
     Port,
@@ -43,9 +41,6 @@ impl Offer {
         if id.is_empty() || id.len() > MAX_NODE_ID || id.chars().any(char::is_control) {
             let shown: String = id.chars().take(64).collect();
             return Err(OfferError::NodeId(shown));
-        }
-        if self.tcpcl_port.is_none() && self.ether_mac.is_none() && self.udp_port.is_none() {
-            return Err(OfferError::Nothing);
         }
         if self.tcpcl_port == Some(0) || self.udp_port == Some(0) {
             return Err(OfferError::Port);
@@ -72,11 +67,12 @@ mod tests {
         assert!(matches!(bad.check(), Err(OfferError::NodeId(s)) if s.len() == 64));
         bad.node_id = "ipn:2.0\n".into();
         assert!(bad.check().is_err());
+        // Offering no layer is fine: the libp2p connection then carries the bundles.
         let nothing = Offer {
             tcpcl_port: None,
             ..good.clone()
         };
-        assert_eq!(nothing.check(), Err(OfferError::Nothing));
+        assert_eq!(nothing.check(), Ok(()));
         let zero = Offer {
             udp_port: Some(0),
             ..good

@@ -11,8 +11,9 @@
 //! (a simultaneous open) on which both sides act as the dialer, and the security handshake
 //! fails; so dials take a new port, and the two dials are two connections that both work.
 //!
-//! libp2p's own transport (TCP, Noise, Yamux) carries only the hellos: bundles go over the
-//! layers the offers name.
+//! libp2p's own transport (TCP, Noise, Yamux) carries the hellos, and bundles only for a peer
+//! the node can reach by no other layer ([`super::carry`]): the node asks with
+//! [`CarryCommand`]s and hears [`Carried`] events.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -27,6 +28,7 @@ use libp2p::swarm::{NetworkBehaviour, Swarm, SwarmEvent};
 use libp2p::{mdns, Multiaddr, PeerId, StreamProtocol};
 use tokio::sync::mpsc;
 
+use super::carry::{BundleCodec, Carried, CarryCommand, BUNDLE, REFUSED, STORED};
 use super::offer::Offer;
 
 /// The hello protocol's name.
@@ -37,6 +39,26 @@ const MAX_HELLO: u64 = 4096;
 
 /// Most peers remembered at once; beyond it a new peer's offer waits until one leaves.
 const MAX_PEERS: usize = 1024;
+
+/// Most bundles sent over libp2p awaiting their answer; beyond it a send fails at once.
+const MAX_SENDING: usize = 256;
+
+/// Most received bundles awaiting the node's answer (beyond it one is refused at once), and
+/// most streams open per connection: with bundles held whole, this bounds the memory a peer
+/// can take.
+const MAX_RECEIVING: usize = 16;
+
+/// How long a bundle over libp2p may take to be sent and answered.
+const BUNDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Bundles over libp2p: where the node hears of them, and the largest it takes.
+#[derive(Debug)]
+pub struct Carry {
+    /// Received bundles and ended transmissions go here.
+    pub events: mpsc::Sender<Carried>,
+    /// Largest bundle received.
+    pub max_bundle: u64,
+}
 
 /// A peer found on the LAN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +75,7 @@ pub struct Found {
 struct Behaviour {
     mdns: mdns::tokio::Behaviour,
     hello: request_response::cbor::Behaviour<Offer, Offer>,
+    bundles: request_response::Behaviour<BundleCodec>,
 }
 
 /// Dials `peer` at `addrs` unless connected or dialling already, from a new port (see the
@@ -75,6 +98,8 @@ fn dial(swarm: &mut Swarm<Behaviour>, peer: PeerId, addrs: &[Multiaddr]) {
 pub struct Discovery {
     /// This node's libp2p peer ID.
     pub peer_id: String,
+    /// Bundles to send over libp2p, and answers to bundles received.
+    pub commands: mpsc::Sender<CarryCommand>,
 }
 
 fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
@@ -87,11 +112,12 @@ fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
 
 impl Discovery {
     /// Starts announcing `offer` and looking for peers every `query_interval`; found peers
-    /// go to `found`. Needs a tokio runtime.
+    /// go to `found`, bundles over libp2p as `carry` says. Needs a tokio runtime.
     pub fn start(
         offer: Offer,
         query_interval: Duration,
         found: mpsc::Sender<Found>,
+        carry: Carry,
     ) -> Result<Self, String> {
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
@@ -118,7 +144,20 @@ impl Discovery {
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(10)),
                 );
-                Ok(Behaviour { mdns, hello })
+                let bundles = request_response::Behaviour::with_codec(
+                    BundleCodec {
+                        max_bundle: carry.max_bundle,
+                    },
+                    [(BUNDLE, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(BUNDLE_TIMEOUT)
+                        .with_max_concurrent_streams(MAX_RECEIVING),
+                );
+                Ok(Behaviour {
+                    mdns,
+                    hello,
+                    bundles,
+                })
             })
             .map_err(|e| format!("libp2p behaviour: {e}"))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -130,7 +169,16 @@ impl Discovery {
             .listen_on(any)
             .map_err(|e| format!("libp2p listen: {e}"))?;
         let peer_id = swarm.local_peer_id().to_string();
+        let (commands, mut command_rx) = mpsc::channel::<CarryCommand>(256);
         tokio::spawn(async move {
+            // An ended transmission is always told (the node never waits on this task, so
+            // waiting for room is safe); a received bundle is refused when the node is busy.
+            let events = carry.events;
+            // Bundles sent and awaiting their answer, and received awaiting the node's.
+            let mut sending: BTreeMap<request_response::OutboundRequestId, u64> = BTreeMap::new();
+            let mut receiving: BTreeMap<u64, request_response::ResponseChannel<u8>> =
+                BTreeMap::new();
+            let mut next_received = 0u64;
             // The address each connected peer came from, and the offers already handed on.
             let mut from: BTreeMap<PeerId, IpAddr> = BTreeMap::new();
             let mut told: BTreeMap<PeerId, Offer> = BTreeMap::new();
@@ -143,6 +191,35 @@ impl Discovery {
                     _ = redial.tick() => {
                         for (peer, addrs) in &known {
                             dial(&mut swarm, *peer, addrs);
+                        }
+                        continue;
+                    }
+                    Some(c) = command_rx.recv() => {
+                        match c {
+                            CarryCommand::Send { peer, tag, bundle } => {
+                                let target = peer.parse::<PeerId>().ok();
+                                match target {
+                                    Some(p) if sending.len() < MAX_SENDING => {
+                                        // Over the connection discovery made, else where mDNS
+                                        // last saw the peer.
+                                        let addrs = known.get(&p).cloned().unwrap_or_default();
+                                        let r = swarm
+                                            .behaviour_mut()
+                                            .bundles
+                                            .send_request_with_addresses(&p, bundle, addrs);
+                                        sending.insert(r, tag);
+                                    }
+                                    _ => {
+                                        let _ = events.send(Carried::Sent { tag, ok: false }).await;
+                                    }
+                                }
+                            }
+                            CarryCommand::Answer { id, stored } => {
+                                if let Some(ch) = receiving.remove(&id) {
+                                    let answer = if stored { STORED } else { REFUSED };
+                                    let _ = swarm.behaviour_mut().bundles.send_response(ch, answer);
+                                }
+                            }
                         }
                         continue;
                     }
@@ -205,6 +282,61 @@ impl Discovery {
                             Some((peer, response))
                         }
                     },
+                    SwarmEvent::Behaviour(BehaviourEvent::Bundles(e)) => {
+                        match e {
+                            request_response::Event::Message {
+                                peer,
+                                message:
+                                    request_response::Message::Request {
+                                        request, channel, ..
+                                    },
+                                ..
+                            } => {
+                                next_received += 1;
+                                let id = next_received;
+                                let handed = receiving.len() < MAX_RECEIVING
+                                    && events
+                                        .try_send(Carried::Bundle {
+                                            peer: peer.to_string(),
+                                            id,
+                                            bytes: request,
+                                        })
+                                        .is_ok();
+                                if handed {
+                                    receiving.insert(id, channel);
+                                } else {
+                                    // Busy: the sender hears so now and may try again.
+                                    let _ = swarm
+                                        .behaviour_mut()
+                                        .bundles
+                                        .send_response(channel, REFUSED);
+                                }
+                            }
+                            request_response::Event::Message {
+                                message:
+                                    request_response::Message::Response {
+                                        request_id,
+                                        response,
+                                    },
+                                ..
+                            } => {
+                                if let Some(tag) = sending.remove(&request_id) {
+                                    let ok = response == STORED;
+                                    let _ = events.send(Carried::Sent { tag, ok }).await;
+                                }
+                            }
+                            request_response::Event::OutboundFailure {
+                                request_id, error, ..
+                            } => {
+                                tracing::debug!("discovery: bundle over libp2p failed: {error}");
+                                if let Some(tag) = sending.remove(&request_id) {
+                                    let _ = events.send(Carried::Sent { tag, ok: false }).await;
+                                }
+                            }
+                            _ => {}
+                        }
+                        None
+                    }
                     SwarmEvent::ConnectionClosed {
                         peer_id,
                         num_established: 0,
@@ -240,6 +372,6 @@ impl Discovery {
                 }
             }
         });
-        Ok(Self { peer_id })
+        Ok(Self { peer_id, commands })
     }
 }

@@ -40,10 +40,10 @@ fn three_daemons_find_each_other_with_mdns_and_route_a_bundle_without_static_pee
     lab.wire(0, 1, "lan0").unwrap();
     lab.wire(1, 2, "lan1").unwrap();
     for (i, dev, addr) in [
-        (0, "lan0", "10.214.100.1/24"),
-        (1, "lan0", "10.214.100.2/24"),
-        (1, "lan1", "10.214.101.2/24"),
-        (2, "lan1", "10.214.101.3/24"),
+        (0, "lan0", "10.214.200.1/24"),
+        (1, "lan0", "10.214.200.2/24"),
+        (1, "lan1", "10.214.201.2/24"),
+        (2, "lan1", "10.214.201.3/24"),
     ] {
         ip(&["-n", lab.ns(i), "addr", "add", addr, "dev", dev]).unwrap();
     }
@@ -125,7 +125,7 @@ fn two_daemons_offering_no_layer_carry_bundles_over_libp2p() {
         }
     };
     lab.wire(0, 1, "lan0").unwrap();
-    for (i, addr) in [(0, "10.210.100.1/24"), (1, "10.210.100.2/24")] {
+    for (i, addr) in [(0, "10.210.200.1/24"), (1, "10.210.200.2/24")] {
         ip(&["-n", lab.ns(i), "addr", "add", addr, "dev", "lan0"]).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();

@@ -198,7 +198,7 @@ fn auto_falls_back_to_af_packet_then_to_udp_with_the_reason_logged() {
             lab.ns(i),
             "addr",
             "add",
-            &format!("10.213.100.{}/24", i + 1),
+            &format!("10.213.200.{}/24", i + 1),
             "dev",
             "data0",
         ])
@@ -211,9 +211,9 @@ fn auto_falls_back_to_af_packet_then_to_udp_with_the_reason_logged() {
             "--ether-peer".into(),
             format!("{peer}=02:00:00:00:00:0{other}"),
             "--udp-listen".into(),
-            format!("10.213.100.{}:4556", me + 1),
+            format!("10.213.200.{}:4556", me + 1),
             "--udp-peer".into(),
-            format!("{peer}=10.213.100.{}:4556", other + 1),
+            format!("{peer}=10.213.200.{}:4556", other + 1),
         ]
     };
     let d = dir.path().join("udp");

@@ -175,6 +175,12 @@ impl<'a> Reader<'a> {
         self.canonical
     }
 
+    /// Notes that what was just read is valid but not the form the encoder writes, so the
+    /// bundle would not re-encode to the same bytes.
+    pub fn not_canonical(&mut self) {
+        self.canonical = false;
+    }
+
     /// The whole underlying buffer.
     pub fn buffer(&self) -> &'a [u8] {
         self.buf

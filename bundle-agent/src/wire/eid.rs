@@ -164,6 +164,12 @@ impl Eid {
                     2 => {
                         let fqnn = r.uint()?;
                         let service = r.uint()?;
+                        // A node number over 32 bits names a non-default allocator in its
+                        // upper half (RFC 9758 §6). The encoder writes such an EID in the
+                        // 3-element form, so this one does not re-encode byte for byte.
+                        if fqnn > u64::from(u32::MAX) {
+                            r.not_canonical();
+                        }
                         IpnEid {
                             allocator: (fqnn >> 32) as u32,
                             node: fqnn as u32,
@@ -312,8 +318,17 @@ mod tests {
     fn rfc9758_two_element_fqnn_splits_into_allocator_and_node() {
         // [2, [(5 << 32) | 7, 1]]
         let bytes = hex::decode("8202821b00000005000000070 1".replace(' ', "")).unwrap();
-        let eid = Eid::decode(&mut Reader::new(&bytes, 8)).unwrap();
+        let mut r = Reader::new(&bytes, 8);
+        let eid = Eid::decode(&mut r).unwrap();
         assert_eq!(eid.to_string(), "ipn:5.7.1");
+        // Valid, but the encoder writes the 3-element form: not byte-for-byte canonical
+        // (found by the fuzzer; seed-regression-ipn-2-element-allocator).
+        assert!(!r.canonical());
+        assert_eq!(hex::encode(eid.to_cbor()), "820283050701");
+        // A default-allocator node in the 2-element form is the encoder's own form.
+        let plain = hex::decode("82028217182a").unwrap();
+        let mut r = Reader::new(&plain, 8);
+        assert!(Eid::decode(&mut r).is_ok() && r.canonical());
     }
 
     #[test]

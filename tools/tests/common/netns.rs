@@ -1,16 +1,19 @@
 //! Network namespaces for end-to-end tests of the link layers (as root): a namespace per
-//! node, each with a management veth to this process's namespace for its API, and data links
-//! between them made on demand. Everything is removed when the [`Lab`] is dropped.
+//! node, each with a management veth to this process's namespace for its API (the emulator's
+//! placement, `netsim::emulate::hosts`), and data links between them made on demand.
+//! Everything is removed when the [`Lab`] is dropped.
 
 use std::process::Command;
 
+use netsim::emulate::hosts::Hosts;
 pub use netsim::emulate::veth::ip;
 
-/// Namespaces `<tag>0`, `<tag>1`, ...; node `i`'s API is reached at `10.<base>.<i>.2`.
+/// Namespaces `<tag>s0`, `<tag>s1`, ..., placed as the emulator places its daemons
+/// (`netsim::emulate::hosts`): node `i`'s API is reached at [`Lab::api_host`]. Addresses of
+/// the data links the tests add are `10.<base>.128.0` and up (the lower half is management).
 pub struct Lab {
     tag: String,
-    base: u8,
-    names: Vec<String>,
+    hosts: Hosts,
     root_links: Vec<String>,
 }
 
@@ -18,47 +21,21 @@ impl Lab {
     /// `n` namespaces with loopback up and a management link each. `tag` (short: interface
     /// names are at most 15 bytes) and `base` must differ between tests that run at once.
     pub fn new(tag: &str, base: u8, n: usize) -> Result<Lab, String> {
-        let mut lab = Lab {
+        Ok(Lab {
             tag: tag.into(),
-            base,
-            names: Vec::new(),
+            hosts: Hosts::namespaces(n, tag, base)?,
             root_links: Vec::new(),
-        };
-        for i in 0..n {
-            let ns = format!("{tag}{i}");
-            let _ = ip(&["netns", "del", &ns]);
-            ip(&["netns", "add", &ns])?;
-            lab.names.push(ns.clone());
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            let root = format!("{tag}m{i}");
-            let _ = ip(&["link", "del", &root]);
-            ip(&[
-                "link", "add", &root, "type", "veth", "peer", "name", "mgmt0", "netns", &ns,
-            ])?;
-            ip(&["addr", "add", &format!("10.{base}.{i}.1/24"), "dev", &root])?;
-            ip(&["link", "set", &root, "up"])?;
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("10.{base}.{i}.2/24"),
-                "dev",
-                "mgmt0",
-            ])?;
-            ip(&["-n", &ns, "link", "set", "mgmt0", "up"])?;
-        }
-        Ok(lab)
+        })
     }
 
     /// Node `i`'s namespace.
     pub fn ns(&self, i: usize) -> &str {
-        &self.names[i]
+        self.hosts.nodes[i].netns.as_deref().unwrap_or_default()
     }
 
     /// Where node `i`'s API listens.
     pub fn api_host(&self, i: usize) -> String {
-        format!("10.{}.{i}.2", self.base)
+        self.hosts.nodes[i].ip.to_string()
     }
 
     /// A veth pair between nodes `a` and `b`, called `name` in both, up.
@@ -101,7 +78,7 @@ impl Lab {
         ip(&["link", "add", &br, "type", "bridge"])?;
         self.root_links.push(br.clone());
         ip(&["link", "set", &br, "up"])?;
-        for i in 0..self.names.len() {
+        for i in 0..self.hosts.nodes.len() {
             let here = self.wire_here(i, name, &format!("l{i}"))?;
             ip(&["link", "set", &here, "master", &br])?;
         }
@@ -121,10 +98,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for ns in &self.names {
-            let _ = ip(&["netns", "del", ns]);
-        }
-        // Deleting a namespace deletes its veths and their peers here; the bridge stays.
+        // The namespaces go with `hosts` (and their veths' ends here with them); the bridge
+        // and the ends `wire_here` made stay unless deleted.
         for l in &self.root_links {
             let _ = ip(&["link", "del", l]);
         }

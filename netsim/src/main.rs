@@ -150,6 +150,7 @@ fn emulate(
             netsim::emulate::hosts::Isolation::Auto
         },
     };
+    netsim::emulate::stop_on_signals();
     let result = netsim::emulate::emulate(&scenario, &opts, |done, total| {
         if !quiet {
             eprint!(

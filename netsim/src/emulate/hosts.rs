@@ -18,11 +18,71 @@ use std::process::Command;
 use super::offload;
 use super::veth::ip;
 
-/// Most nodes the namespaces' address plan holds (a /30 each in a /17).
+/// Most nodes the namespaces' address plan holds (a /30 each in a /17); their names fit the
+/// 15 bytes of an interface name (`dtx` + a 7-digit PID + a letter + 4 digits).
 pub const MAX_NODES: usize = 8192;
 
 /// The name of a node's Ethernet interface inside its namespace.
 pub const ETHER_INTERFACE: &str = "pod0";
+
+/// What names this emulator's namespaces (`<TAG><pid>s<i>`) and interfaces
+/// (`<TAG><pid>m<i>`, `r<i>`, `n<i>`).
+const TAG: &str = "dtx";
+
+/// The PID in a name this module gives (`dtx<pid>` then a kind letter and a node number).
+fn pid_in(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(TAG)?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+    let (pid, tail) = rest.split_at(digits);
+    let mut tail = tail.chars();
+    let kind_ok = matches!(tail.next(), Some('s' | 'm' | 'r' | 'n'));
+    let index: String = tail.collect();
+    (kind_ok && !index.is_empty() && index.chars().all(|c| c.is_ascii_digit()))
+        .then(|| pid.parse().ok())?
+}
+
+/// Removes what emulators that died without cleaning up (killed, or interrupted before
+/// they could) left behind: namespaces and interfaces named for a process no longer running,
+/// and the daemons still running in those namespaces. Returns how many it removed.
+pub fn remove_stale() -> usize {
+    let dead = |name: &str| {
+        pid_in(name).is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let mut removed = 0;
+    let namespaces = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for ns in namespaces
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+    {
+        if !dead(ns) {
+            continue;
+        }
+        // Its daemons outlived the emulator: stop them first, or they keep the namespace.
+        let pids = Command::new("ip")
+            .args(["netns", "pids", ns])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        if ip(&["netns", "del", ns]).is_ok() {
+            removed += 1;
+        }
+    }
+    let interfaces = std::fs::read_dir("/sys/class/net").into_iter().flatten();
+    for entry in interfaces.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if dead(&name) && ip(&["link", "del", &name]).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
 
 /// How the daemons are placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +198,10 @@ impl Hosts {
         if isolation == Isolation::Loopback {
             return (Self::loopback(n), None);
         }
+        remove_stale();
         let pid = std::process::id();
-        let tag = format!("dtx{}", pid % 10_000);
+        // The whole PID: a later run can tell a dead emulator's leftovers from a live one's.
+        let tag = format!("{TAG}{pid}");
         // Bases 216..=247: clear of the ones the tests' labs use (210..=215).
         let base = 216 + (pid % 32) as u8;
         match Self::namespaces(n, &tag, base) {
@@ -209,6 +271,24 @@ impl Drop for Hosts {
         // Deleting a namespace deletes its veths' ends here too; these are for the rest.
         for l in &self.here {
             let _ = ip(&["link", "del", l]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_emulators_pid() {
+        assert_eq!(pid_in("dtx4242s0"), Some(4242));
+        assert_eq!(pid_in("dtx4194304m8191"), Some(4_194_304));
+        assert_eq!(pid_in("dtx17r3"), Some(17));
+        assert_eq!(pid_in("dtx17n12"), Some(17));
+        for other in [
+            "dtx17", "dtx17s", "dtx17q1", "dtxs1", "dte17s1", "eth0", "dtx17s1x",
+        ] {
+            assert_eq!(pid_in(other), None, "{other}");
         }
     }
 }

@@ -64,6 +64,32 @@ pub enum EmulateError {
     /// A daemon or a relay could not start.
     #[error("{0}")]
     Start(String),
+    /// Interrupted (SIGINT or SIGTERM, see [`stop_on_signals`]); everything was cleaned up.
+    #[error("interrupted after {0} ms of the scenario; daemons stopped, namespaces removed")]
+    Interrupted(u64),
+}
+
+/// Set when SIGINT or SIGTERM arrives once [`stop_on_signals`] is in place.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: all a signal handler may safely do here.
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Makes SIGINT and SIGTERM end a running emulation early, with its daemons stopped and its
+/// namespaces and veths removed, instead of killing the process where it stands (for the
+/// `netsim` command; a library caller keeps its own handling unless it asks for this).
+#[allow(unsafe_code)]
+pub fn stop_on_signals() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `on_signal` is an `extern "C" fn(c_int)`, the type signal(2) expects, and
+        // it only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, handler);
+        }
+    }
 }
 
 fn free_port() -> Result<u16, EmulateError> {
@@ -546,6 +572,13 @@ pub fn emulate(
         let elapsed = started.elapsed().as_millis() as u64;
         if elapsed >= scenario.duration_ms {
             break;
+        }
+        if STOP.load(std::sync::atomic::Ordering::Relaxed) {
+            for r in &relays {
+                r.stop();
+            }
+            // The daemons, the switch and the namespaces go as this returns.
+            return Err(EmulateError::Interrupted(elapsed));
         }
         while let Some(&(t, what)) = next.peek() {
             if t > elapsed {

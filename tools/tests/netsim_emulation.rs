@@ -72,26 +72,37 @@ fn emulated_links_use_their_profiles_convergence_layers_and_recover_loss() {
     let layers: Vec<_> = scenario.links.iter().map(|l| l.cl.name()).collect();
     assert_eq!(layers, ["quic", "ltp"], "mmwave uses QUIC, deep-space LTP");
     // As root the daemons are in namespaces of their own, and the relays between them.
-    let emulated = emulate(&scenario, Isolation::Auto);
-    assert_eq!(emulated.generated, 20);
+    let emulated = emulate_all_delivered(&scenario, 20);
+    assert_eq!(
+        used(&emulated),
+        [
+            (Some("quic"), Some("static peer")),
+            (Some("ltp"), Some("static peer"))
+        ]
+    );
+}
+
+/// Emulates `scenario` (in namespaces as root) and checks it made `generated` bundles and
+/// delivered them all.
+fn emulate_all_delivered(scenario: &Scenario, generated: u64) -> Report {
+    let emulated = emulate(scenario, Isolation::Auto);
+    assert_eq!(emulated.generated, generated);
     assert_eq!(
         emulated.delivered,
         emulated.generated,
         "{}",
         emulated.to_table()
     );
-    let used: Vec<_> = emulated
+    emulated
+}
+
+/// Each link's layer and how its first node found the other.
+fn used(report: &Report) -> Vec<(Option<&str>, Option<&str>)> {
+    report
         .links
         .iter()
         .map(|l| (l.layer.as_deref(), l.found_by.as_deref()))
-        .collect();
-    assert_eq!(
-        used,
-        [
-            (Some("quic"), Some("static peer")),
-            (Some("ltp"), Some("static peer"))
-        ]
-    );
+        .collect()
 }
 
 /// Whether this test runs as root (`Uid:` in /proc/self/status).
@@ -109,19 +120,8 @@ fn a_pod_lan_finds_itself_by_mdns_and_runs_over_the_ethernet_layer_through_the_f
     let scenario = Scenario::from_toml(text).unwrap();
     let layers: Vec<_> = scenario.links.iter().map(|l| l.cl.name()).collect();
     assert_eq!(layers, ["ether", "ether"], "poe uses the Ethernet layer");
-    let emulated = emulate(&scenario, Isolation::Auto);
-    assert_eq!(emulated.generated, 40);
-    assert_eq!(
-        emulated.delivered,
-        emulated.generated,
-        "{}",
-        emulated.to_table()
-    );
-    let used: Vec<_> = emulated
-        .links
-        .iter()
-        .map(|l| (l.layer.as_deref(), l.found_by.as_deref()))
-        .collect();
+    let emulated = emulate_all_delivered(&scenario, 40);
+    let used = used(&emulated);
     // 40 bundles of 20 kB went tile 1 -> pod -> tile 2, across both links.
     let (first, second) = (&emulated.links[0], &emulated.links[1]);
     assert!(

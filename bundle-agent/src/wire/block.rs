@@ -183,7 +183,9 @@ impl BlockRef<'_> {
 }
 
 /// Where a decoded canonical block sits in the bundle's bytes. The payload is never copied:
-/// `data` is a range into the received buffer.
+/// [`BlockMeta::data`] is a range into the received buffer. Offsets are kept as `u32` (the
+/// decoder refuses bundles of 4 GiB and more), so four blocks fit inline in a
+/// [`super::view::BundleMeta`] and moving one is cheap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockMeta {
     /// Block type code.
@@ -194,17 +196,55 @@ pub struct BlockMeta {
     pub flags: BlockFlags,
     /// CRC type.
     pub crc_type: CrcType,
-    /// The whole block's encoding.
-    pub range: Range<usize>,
-    /// The block-type-specific data, without its byte-string head.
-    pub data: Range<usize>,
-    /// The block-type-specific data with its byte-string head (what BPSec calls the
-    /// canonical form of the data, RFC 9172 §4).
-    pub data_with_head: Range<usize>,
+    /// Offset of the block's first byte.
+    start: u32,
+    /// Offset of the data's byte-string head.
+    head: u32,
+    /// Offset of the data's first byte.
+    data_start: u32,
+    /// Offset just past the data.
+    data_end: u32,
+    /// Offset just past the block (its CRC field included).
+    end: u32,
 }
 
 impl BlockMeta {
+    /// A block with no bytes behind it (a placeholder).
+    pub(crate) const EMPTY: BlockMeta = BlockMeta {
+        block_type: BlockType::PAYLOAD,
+        number: 1,
+        flags: BlockFlags(0),
+        crc_type: CrcType::None,
+        start: 0,
+        head: 0,
+        data_start: 0,
+        data_end: 0,
+        end: 0,
+    };
+
+    /// The whole block's encoding.
+    pub fn range(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    /// The block-type-specific data, without its byte-string head.
+    pub fn data(&self) -> Range<usize> {
+        self.data_start as usize..self.data_end as usize
+    }
+
+    /// The block-type-specific data with its byte-string head (what BPSec calls the
+    /// canonical form of the data, RFC 9172 §4).
+    pub fn data_with_head(&self) -> Range<usize> {
+        self.head as usize..self.data_end as usize
+    }
+
+    /// Length of the block-type-specific data.
+    pub fn data_len(&self) -> usize {
+        (self.data_end - self.data_start) as usize
+    }
+
     /// Decodes a canonical block at the reader's position, checking its CRC.
+    #[inline]
     pub fn decode(r: &mut Reader<'_>, index: usize) -> Result<Self, DecodeError> {
         let start = r.position();
         let mut at = Location::BlockIndex(index);
@@ -234,19 +274,23 @@ impl BlockMeta {
         let head = r.position();
         let data = r.bytes_range().map_err(DecodeError::cbor(at, head))?;
         check_crc(r, start, crc_type, at)?;
+        // The bundle decoder refuses inputs of 4 GiB and more, so every offset fits.
+        let offset = |o: usize| u32::try_from(o).unwrap_or(u32::MAX);
         Ok(Self {
             block_type,
             number,
             flags,
             crc_type,
-            range: start..r.position(),
-            data_with_head: head..data.end,
-            data,
+            start: offset(start),
+            head: offset(head),
+            data_start: offset(data.start),
+            data_end: offset(data.end),
+            end: offset(r.position()),
         })
     }
 }
 
-#[inline]
+#[inline(always)]
 fn uint(r: &mut Reader<'_>, at: Location) -> Result<u64, DecodeError> {
     let off = r.position();
     r.uint().map_err(DecodeError::cbor(at, off))
@@ -362,7 +406,25 @@ pub fn parse_bundle_age(data: &[u8], number: u64) -> Result<u64, DecodeError> {
 }
 
 /// Parses hop count block data: `[limit, count]`, limit in 1..=255 (RFC 9171 §4.4.3).
+#[inline]
 pub fn parse_hop_count(data: &[u8], number: u64) -> Result<HopCount, DecodeError> {
+    // The usual encodings: a limit under 24 or under 256, a count under 24.
+    let (limit, count) = match *data {
+        [0x82, limit @ 0..=23, count @ 0..=23] => (limit, count),
+        [0x82, 0x18, limit @ 24..=255, count @ 0..=23] => (limit, count),
+        _ => return parse_hop_count_long(data, number),
+    };
+    if limit == 0 {
+        return Err(DecodeError::HopLimit { number, limit: 0 });
+    }
+    Ok(HopCount {
+        limit: u64::from(limit),
+        count: u64::from(count),
+    })
+}
+
+/// Hop count data in any other encoding, or the error that says what is wrong with it.
+fn parse_hop_count_long(data: &[u8], number: u64) -> Result<HopCount, DecodeError> {
     let mut r = data_reader(data);
     let n = r
         .definite_array()
@@ -411,7 +473,7 @@ mod tests {
                 assert_eq!(w.len(), b.encoded_len());
                 let meta = BlockMeta::decode(&mut Reader::new(w.as_slice(), 8), 0).unwrap();
                 assert_eq!(meta.number, 300);
-                assert_eq!(w.as_slice().get(meta.data.clone()).unwrap(), &data[..]);
+                assert_eq!(w.as_slice().get(meta.data()).unwrap(), &data[..]);
             }
         }
     }

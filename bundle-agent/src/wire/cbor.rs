@@ -165,6 +165,13 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// Moves past `n` bytes the caller has already looked at (through [`Reader::buffer`]).
+    /// Never past the end.
+    #[inline]
+    pub fn skip_known(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+
     /// Bytes not read yet.
     pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
@@ -187,7 +194,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next byte, without consuming it.
-    #[inline]
+    #[inline(always)]
     pub fn peek(&self) -> Result<u8, CborError> {
         self.buf.get(self.pos).copied().ok_or(CborError::Truncated)
     }
@@ -218,7 +225,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The rest of a head whose argument follows the initial byte.
-    #[cold]
+    #[inline]
     fn head_long(&mut self, initial: u8) -> Result<(u8, Option<u64>), CborError> {
         let major = initial >> 5;
         let arg = match initial & 0x1f {
@@ -265,22 +272,49 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned integer.
-    #[inline]
+    #[inline(always)]
     pub fn uint(&mut self) -> Result<u64, CborError> {
-        let initial = self.peek()?;
-        if initial < 24 {
-            self.pos += 1;
-            return Ok(u64::from(initial));
+        match self.buf.get(self.pos) {
+            Some(&initial) if initial < 24 => {
+                self.pos += 1;
+                Ok(u64::from(initial))
+            }
+            _ => self.uint_long(),
         }
-        self.expect(major::UINT, Expected::Uint)?;
-        let (_, arg) = self.head_long_at()?;
-        arg.ok_or(CborError::Reserved(31))
     }
 
-    fn head_long_at(&mut self) -> Result<(u8, Option<u64>), CborError> {
+    /// An unsigned integer whose argument follows the initial byte (timestamps, lifetimes),
+    /// or the error for what stands there instead.
+    fn uint_long(&mut self) -> Result<u64, CborError> {
         let initial = self.peek()?;
-        self.pos += 1;
-        self.head_long(initial)
+        let rest = self.buf.get(self.pos + 1..).unwrap_or(&[]);
+        // The argument, its length, and the smallest value that needs that length
+        // (RFC 8949 §4.2.1).
+        let (v, len, shortest_from) = match initial {
+            24 => (u64::from(*rest.first().ok_or(CborError::Truncated)?), 1, 24),
+            25 => {
+                let b = rest.first_chunk::<2>().ok_or(CborError::Truncated)?;
+                (u64::from(u16::from_be_bytes(*b)), 2, 0x100)
+            }
+            26 => {
+                let b = rest.first_chunk::<4>().ok_or(CborError::Truncated)?;
+                (u64::from(u32::from_be_bytes(*b)), 4, 0x1_0000)
+            }
+            27 => {
+                let b = rest.first_chunk::<8>().ok_or(CborError::Truncated)?;
+                (u64::from_be_bytes(*b), 8, 0x1_0000_0000)
+            }
+            28..=31 => return Err(CborError::Reserved(initial & 0x1f)),
+            _ => {
+                return Err(CborError::UnexpectedType {
+                    expected: Expected::Uint,
+                    found: initial,
+                })
+            }
+        };
+        self.canonical &= v >= shortest_from;
+        self.pos += 1 + len;
+        Ok(v)
     }
 
     /// Reads a signed integer (major type 0 or 1) that fits in an `i64`.
@@ -339,14 +373,33 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a definite-length byte string and returns its contents, borrowed.
-    #[inline]
+    #[inline(always)]
     pub fn bytes(&mut self) -> Result<&'a [u8], CborError> {
+        // A string shorter than 24 bytes (a CRC value, most extension block data) has its
+        // length in the initial byte.
+        if let Some(&initial) = self.buf.get(self.pos) {
+            if initial >> 5 == major::BYTES && initial & 0x1f < 24 {
+                let start = self.pos + 1;
+                let end = start + usize::from(initial & 0x1f);
+                if let Some(s) = self.buf.get(start..end) {
+                    self.pos = end;
+                    return Ok(s);
+                }
+            }
+        }
+        self.bytes_long()
+    }
+
+    /// A byte string whose length follows the initial byte, or the error for what stands
+    /// there instead.
+    fn bytes_long(&mut self) -> Result<&'a [u8], CborError> {
         self.expect(major::BYTES, Expected::Bytes)?;
         let n = self.definite_len()?;
         self.take(n)
     }
 
     /// Reads a byte string and returns the offset range of its contents.
+    #[inline(always)]
     pub fn bytes_range(&mut self) -> Result<core::ops::Range<usize>, CborError> {
         let s = self.bytes()?;
         Ok(self.pos - s.len()..self.pos)
@@ -377,8 +430,22 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a definite-length array head (BPv7 inner arrays are definite, RFC 9171 §4.1).
-    #[inline]
+    #[inline(always)]
     pub fn definite_array(&mut self) -> Result<u64, CborError> {
+        // Every BPv7 inner array has fewer than 24 items: the count is in the initial byte.
+        if let Some(&initial) = self.buf.get(self.pos) {
+            let n = usize::from(initial & 0x1f);
+            if initial >> 5 == major::ARRAY && n < 24 && n < self.buf.len() - self.pos {
+                self.pos += 1;
+                return Ok(n as u64);
+            }
+        }
+        self.definite_array_long()
+    }
+
+    /// A definite-length array head with its count after the initial byte, or the error for
+    /// what stands there instead.
+    fn definite_array_long(&mut self) -> Result<u64, CborError> {
         match self.array()? {
             ArrayLen::Definite(n) => Ok(n),
             ArrayLen::Indefinite => Err(CborError::UnexpectedType {

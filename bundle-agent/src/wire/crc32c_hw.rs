@@ -9,6 +9,7 @@
 pub const SHORT: usize = 512;
 
 /// CRC-32C (Castagnoli; init and final XOR all ones) of `data` followed by `zeros` zero bytes.
+#[inline]
 pub fn crc32c_with_zeros(data: &[u8], zeros: usize) -> u32 {
     #[cfg(target_arch = "x86_64")]
     {
@@ -28,22 +29,35 @@ pub fn crc32c_with_zeros(data: &[u8], zeros: usize) -> u32 {
 
 #[cfg(target_arch = "x86_64")]
 mod sse42 {
-    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    use std::arch::x86_64::{_mm_crc32_u16, _mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
 
     #[target_feature(enable = "sse4.2")]
     pub(super) fn crc32c(data: &[u8], zeros: usize) -> u32 {
         let mut crc = u64::from(u32::MAX);
-        let mut words = data.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            crc = _mm_crc32_u64(crc, u64::from_le_bytes(b));
+        let mut rest = data;
+        while let Some((w, tail)) = rest.split_first_chunk::<8>() {
+            crc = _mm_crc32_u64(crc, u64::from_le_bytes(*w));
+            rest = tail;
         }
         let mut c = crc as u32;
-        for &byte in words.remainder() {
+        if let Some((w, tail)) = rest.split_first_chunk::<4>() {
+            c = _mm_crc32_u32(c, u32::from_le_bytes(*w));
+            rest = tail;
+        }
+        if let Some((w, tail)) = rest.split_first_chunk::<2>() {
+            c = _mm_crc32_u16(c, u16::from_le_bytes(*w));
+            rest = tail;
+        }
+        if let Some(&byte) = rest.first() {
             c = _mm_crc32_u8(c, byte);
         }
-        for _ in 0..zeros {
+        // The zeroed CRC value: 4 bytes for CRC-32C.
+        let mut z = zeros;
+        while z >= 4 {
+            c = _mm_crc32_u32(c, 0);
+            z -= 4;
+        }
+        for _ in 0..z {
             c = _mm_crc32_u8(c, 0);
         }
         !c

@@ -144,7 +144,7 @@ impl Eid {
     }
 
     /// Reads the CBOR form `[scheme, ssp]`.
-    #[inline]
+    #[inline(always)]
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, EidError> {
         if r.definite_array()? != 2 {
             return Err(EidError::NotAPair);

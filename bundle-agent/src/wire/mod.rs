@@ -26,4 +26,4 @@ pub use flags::{BlockFlags, BundleFlags, UnknownBlockDisposition};
 pub use primary::{FragmentInfo, PrimaryBlock};
 pub use rules::{DecodeOptions, Extensions};
 pub use time::{parse_duration_ms, CreationTimestamp, DtnTime};
-pub use view::{BundleMeta, BundleView};
+pub use view::{Blocks, BundleMeta, BundleView};

@@ -67,6 +67,7 @@ impl PrimaryBlock {
     /// Decodes a primary block at the reader's position and checks its CRC. Returns the
     /// block and the CRC type. The flag rules that need the rest of the bundle are checked
     /// by the bundle decoder.
+    #[inline]
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let at = Location::Primary;
         let start = r.position();
@@ -167,12 +168,13 @@ impl PrimaryBlock {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn uint(r: &mut Reader<'_>, at: Location) -> Result<u64, DecodeError> {
     let off = r.position();
     r.uint().map_err(DecodeError::cbor(at, off))
 }
 
+#[inline(always)]
 fn eid(r: &mut Reader<'_>, field: &'static str) -> Result<Eid, DecodeError> {
     Eid::decode(r).map_err(|source| DecodeError::Eid {
         at: Location::Primary,
@@ -192,6 +194,20 @@ pub(crate) fn check_crc(
         return Ok(());
     }
     let off = r.position();
+    if crc_type == CrcType::Crc32c {
+        // The usual case: a 4-byte string with its one-byte head (0x44).
+        if let Some([0x44, value @ ..]) = r.buffer().get(off..).and_then(|b| b.first_chunk::<5>()) {
+            let covered = r.buffer().get(start..=off).unwrap_or(&[]);
+            let matches =
+                super::crc32c_hw::crc32c_with_zeros(covered, 4) == u32::from_be_bytes(*value);
+            r.skip_known(5);
+            return if matches {
+                Ok(())
+            } else {
+                Err(DecodeError::CrcMismatch { at, crc: crc_type })
+            };
+        }
+    }
     let value = r.bytes().map_err(DecodeError::cbor(at, off))?;
     if value.len() != crc_type.value_len() {
         return Err(DecodeError::CrcLength {
@@ -203,7 +219,7 @@ pub(crate) fn check_crc(
     }
     let end = r.position() - value.len();
     let covered = r.buffer().get(start..end).unwrap_or(&[]);
-    if !crc_type.compute(covered).matches(value) {
+    if !crc_type.verify(covered, value) {
         return Err(DecodeError::CrcMismatch { at, crc: crc_type });
     }
     Ok(())

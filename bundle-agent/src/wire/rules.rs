@@ -21,7 +21,8 @@ use super::time::DtnTime;
 /// accept what §4.1 allows a receiver to accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// Largest bundle accepted, in bytes.
+    /// Largest bundle accepted, in bytes. The decoder never accepts 4 GiB or more, whatever
+    /// this says: it keeps block offsets in 32 bits.
     pub max_bundle_size: usize,
     /// Most canonical blocks accepted.
     pub max_blocks: usize,
@@ -86,12 +87,15 @@ pub fn check_bundle(
     opts: &DecodeOptions,
 ) -> Result<Extensions, DecodeError> {
     check_structure(blocks)?;
-    let security = crate::bpsec::received::check_security_blocks(blocks)?;
-    let mut ext = Extensions {
-        encrypted: security.encrypted,
-        primary_signed: security.primary_signed,
-        ..Extensions::default()
-    };
+    let mut ext = Extensions::default();
+    if blocks
+        .iter()
+        .any(|b| matches!(b.block_type, BlockType::BIB | BlockType::BCB))
+    {
+        let security = crate::bpsec::received::check_security_blocks(blocks)?;
+        ext.encrypted = security.encrypted;
+        ext.primary_signed = security.primary_signed;
+    }
     let admin = primary.flags.is_admin_record();
     let mut age_present = false;
     for b in blocks {

@@ -7,7 +7,7 @@
 
 use core::ops::Range;
 
-use super::block::{BlockMeta, BlockRef, BlockType, CanonicalBlock, HopCount};
+use super::block::{BlockMeta, BlockRef, CanonicalBlock, HopCount};
 use super::bundle::{Bundle, BundleId};
 use super::cbor::{ArrayLen, Reader};
 use super::eid::Eid;
@@ -22,13 +22,17 @@ pub struct BundleMeta {
     pub primary: PrimaryBlock,
     /// The primary block's encoding.
     pub primary_range: Range<usize>,
-    /// Canonical blocks in wire order; the payload block is last.
-    pub blocks: Vec<BlockMeta>,
+    /// Canonical blocks in wire order; the payload block is last. Up to four sit inline,
+    /// so decoding a common bundle allocates nothing.
+    pub blocks: Blocks,
     /// Values of the extension blocks and the security targets.
     pub extensions: Extensions,
     /// False when the input used a definite-length outer array or non-shortest integers.
     pub canonical: bool,
 }
+
+/// The canonical blocks of a decoded bundle.
+pub type Blocks = smallvec::SmallVec<[BlockMeta; 4]>;
 
 /// A decoded bundle borrowing its bytes.
 #[derive(Debug, Clone)]
@@ -44,6 +48,7 @@ impl<'a> BundleView<'a> {
     }
 
     /// Decodes with explicit limits and leniency.
+    #[inline]
     pub fn decode_with(bytes: &'a [u8], opts: &DecodeOptions) -> Result<Self, DecodeError> {
         Ok(Self {
             bytes,
@@ -93,12 +98,12 @@ impl<'a> BundleView<'a> {
 
     /// A block's type-specific data (borrowed from the input).
     pub fn data(&self, block: &BlockMeta) -> &'a [u8] {
-        self.slice(block.data.clone())
+        self.slice(block.data())
     }
 
     /// A block's whole encoding.
     pub fn block_bytes(&self, block: &BlockMeta) -> &'a [u8] {
-        self.slice(block.range.clone())
+        self.slice(block.range())
     }
 
     /// The payload block (always present and last).
@@ -152,7 +157,7 @@ impl<'a> BundleView<'a> {
                 number: b.number,
                 flags: b.flags,
                 crc_type: b.crc_type,
-                data: self.slice(b.data.clone()),
+                data: self.slice(b.data()),
             })
             .collect()
     }
@@ -181,23 +186,18 @@ impl<'a> BundleView<'a> {
     }
 }
 
-static EMPTY_BLOCK: BlockMeta = BlockMeta {
-    block_type: BlockType::PAYLOAD,
-    number: 1,
-    flags: super::flags::BlockFlags(0),
-    crc_type: super::crc::CrcType::None,
-    range: 0..0,
-    data: 0..0,
-    data_with_head: 0..0,
-};
+static EMPTY_BLOCK: BlockMeta = BlockMeta::EMPTY;
 
 impl BundleMeta {
     /// Decodes and checks a bundle.
+    #[inline]
     pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<Self, DecodeError> {
-        if bytes.len() > opts.max_bundle_size {
+        // Block offsets are kept in 32 bits: 4 GiB is a hard limit whatever the options say.
+        let limit = opts.max_bundle_size.min(u32::MAX as usize);
+        if bytes.len() > limit {
             return Err(DecodeError::TooLarge {
                 size: bytes.len(),
-                limit: opts.max_bundle_size,
+                limit,
             });
         }
         let at = Location::Bundle;
@@ -220,7 +220,7 @@ impl BundleMeta {
         let start = r.position();
         let primary = PrimaryBlock::decode(&mut r)?;
         let primary_range = start..r.position();
-        let mut blocks: Vec<BlockMeta> = Vec::with_capacity(4);
+        let mut blocks = Blocks::new();
         loop {
             match definite {
                 None => {
@@ -247,10 +247,10 @@ impl BundleMeta {
             number: b.number,
             flags: b.flags,
             crc_type: b.crc_type,
-            data: bytes.get(b.data.clone()).unwrap_or(&[]),
+            data: bytes.get(b.data()).unwrap_or(&[]),
         };
         // Most bundles have a handful of blocks: check them from a stack array.
-        let mut small = [BlockRef::EMPTY; 8];
+        let mut small = [BlockRef::EMPTY; 4];
         let heap: Vec<BlockRef<'_>>;
         let refs: &[BlockRef<'_>] = if blocks.len() <= small.len() {
             for (slot, b) in small.iter_mut().zip(&blocks) {

@@ -202,7 +202,7 @@ pub fn render(view: &BundleView<'_>, limit: usize) -> String {
             b.flags.0,
             b.flags.names().join(" "),
             b.crc_type,
-            b.data.len()
+            b.data_len()
         );
         block_detail(view, b, limit, &mut out);
     }

@@ -8,7 +8,8 @@
 //!
 //! `cargo bench -p bundle-agent --no-default-features --bench codec` prints a Markdown table: bundles per second
 //! for payloads of 3 B, 1 KiB, 64 KiB and 1 MiB with CRC none, CRC-16 and CRC-32C. Each cell
-//! is the median of 5 timed rounds after a warm-up. `CODEC_BENCH_QUICK=1` shortens the
+//! is the median of 7 timed rounds of 150 ms after a warm-up; the rounds of the five
+//! measurements of a row alternate, so a slow spell of the machine falls on all of them. `CODEC_BENCH_QUICK=1` shortens the
 //! rounds (for CI smoke runs; its figures are noisy).
 //!
 //! What is measured:
@@ -27,30 +28,51 @@ use bundle_agent::wire::{
     BundleBuilder, BundleView, CrcType, CreationTimestamp, DecodeOptions, DtnTime, Eid,
 };
 
-fn rate(round: Duration, mut f: impl FnMut()) -> f64 {
-    // Warm up, then size a batch to take about a tenth of a round.
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < round / 4 {
-        f();
-        n += 1;
+/// Rounds per cell; each codec's figure is the median of its rounds.
+const ROUNDS: usize = 7;
+
+/// One codec operation under measurement: warmed up, with a batch size that takes about a
+/// tenth of a round, and the rate of each round so far.
+struct Timed<F: FnMut()> {
+    f: F,
+    batch: u64,
+    rates: Vec<f64>,
+}
+
+impl<F: FnMut()> Timed<F> {
+    fn new(round: Duration, mut f: F) -> Self {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < round / 4 {
+            f();
+            n += 1;
+        }
+        let per = start.elapsed().as_secs_f64() / n.max(1) as f64;
+        let batch = ((round.as_secs_f64() / 10.0) / per).max(1.0) as u64;
+        Self {
+            f,
+            batch,
+            rates: Vec::new(),
+        }
     }
-    let per = start.elapsed().as_secs_f64() / n.max(1) as f64;
-    let batch = ((round.as_secs_f64() / 10.0) / per).max(1.0) as u64;
-    let mut rates = Vec::new();
-    for _ in 0..5 {
+
+    /// Runs for one round and records the rate.
+    fn round(&mut self, round: Duration) {
         let t = Instant::now();
         let mut done = 0;
         while t.elapsed() < round {
-            for _ in 0..batch {
-                f();
+            for _ in 0..self.batch {
+                (self.f)();
             }
-            done += batch;
+            done += self.batch;
         }
-        rates.push(done as f64 / t.elapsed().as_secs_f64());
+        self.rates.push(done as f64 / t.elapsed().as_secs_f64());
     }
-    rates.sort_by(f64::total_cmp);
-    rates[2]
+
+    fn median(&mut self) -> f64 {
+        self.rates.sort_by(f64::total_cmp);
+        self.rates[self.rates.len() / 2]
+    }
 }
 
 fn human(r: f64) -> String {
@@ -68,7 +90,7 @@ fn main() {
     let round = if quick {
         Duration::from_millis(40)
     } else {
-        Duration::from_millis(300)
+        Duration::from_millis(150)
     };
     let sizes: [(usize, &str); 4] = [
         (3, "3 B"),
@@ -132,27 +154,39 @@ fn main() {
                 "both codecs must emit the same bundle"
             );
 
-            let ours_dec = rate(round, || {
+            let mut ours_dec = Timed::new(round, || {
                 let v = BundleView::decode_with(black_box(&ours_bytes), &opts).expect("decodes");
                 black_box(v.payload().len());
             });
-            let bp7_dec = rate(round, || {
+            let mut bp7_dec = Timed::new(round, || {
                 let b =
                     bp7::Bundle::try_from(black_box(bp7_bytes.as_slice())).expect("bp7 decodes");
                 black_box(b);
             });
-            let bp7_dec_crc = rate(round, || {
+            let mut bp7_dec_crc = Timed::new(round, || {
                 let mut b =
                     bp7::Bundle::try_from(black_box(bp7_bytes.as_slice())).expect("bp7 decodes");
                 assert!(b.crc_valid());
                 black_box(b);
             });
-            let ours_enc = rate(round, || {
+            let mut ours_enc = Timed::new(round, || {
                 black_box(black_box(&builder).build_with(&opts).expect("encodes"));
             });
-            let bp7_enc = rate(round, || {
+            let mut bp7_enc = Timed::new(round, || {
                 black_box(black_box(&mut bp7_bundle).to_cbor());
             });
+            // Rounds alternate between the codecs, so a slow spell of this shared VM
+            // falls on both sides of each ratio.
+            for _ in 0..ROUNDS {
+                ours_dec.round(round);
+                bp7_dec.round(round);
+                bp7_dec_crc.round(round);
+                ours_enc.round(round);
+                bp7_enc.round(round);
+            }
+            let (ours_dec, bp7_dec, bp7_dec_crc) =
+                (ours_dec.median(), bp7_dec.median(), bp7_dec_crc.median());
+            let (ours_enc, bp7_enc) = (ours_enc.median(), bp7_enc.median());
             println!(
                 "| {label} | {crc_label} | {} | {} | {} | {:.1}x | {:.1}x | {} | {} | {:.1}x |",
                 human(ours_dec),

@@ -3,7 +3,8 @@
 //! The `crc32c` crate is fast on long buffers but spends a few hundred instructions setting
 //! up its three-way interleaving on every call, which dominates the 20-60 byte blocks most
 //! bundles are made of. Below [`SHORT`] bytes this module feeds the instruction directly;
-//! everything else, and every machine without SSE4.2, goes to the crate.
+//! longer data goes to the crate, and the zeroed CRC value that follows it to the
+//! instruction again. Machines without SSE4.2 use the crate for everything.
 
 /// Inputs up to this many bytes take the direct path.
 pub const SHORT: usize = 512;
@@ -13,11 +14,17 @@ pub const SHORT: usize = 512;
 pub fn crc32c_with_zeros(data: &[u8], zeros: usize) -> u32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if data.len() <= SHORT && std::arch::is_x86_feature_detected!("sse4.2") {
-            // SAFETY: the CPU supports SSE4.2, checked on the line above, which is the only
-            // requirement of a `target_feature(enable = "sse4.2")` function.
+        if std::arch::is_x86_feature_detected!("sse4.2") {
+            // Long inputs: the crate's three-way interleaving, then the zeros directly.
+            let (before, data) = if data.len() <= SHORT {
+                (0, data)
+            } else {
+                (crc32c::crc32c(data), &[][..])
+            };
+            // SAFETY: the CPU supports SSE4.2, checked above, which is the only requirement
+            // of a `target_feature(enable = "sse4.2")` function.
             #[allow(unsafe_code)]
-            return unsafe { sse42::crc32c(data, zeros) };
+            return unsafe { sse42::crc32c(before, data, zeros) };
         }
     }
     let mut crc = crc32c::crc32c(data);
@@ -31,9 +38,11 @@ pub fn crc32c_with_zeros(data: &[u8], zeros: usize) -> u32 {
 mod sse42 {
     use std::arch::x86_64::{_mm_crc32_u16, _mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
 
+    /// The CRC-32C of some earlier bytes whose CRC was `before` (0 for none), followed by
+    /// `data` and `zeros` zero bytes.
     #[target_feature(enable = "sse4.2")]
-    pub(super) fn crc32c(data: &[u8], zeros: usize) -> u32 {
-        let mut crc = u64::from(u32::MAX);
+    pub(super) fn crc32c(before: u32, data: &[u8], zeros: usize) -> u32 {
+        let mut crc = u64::from(!before);
         let mut rest = data;
         while let Some((w, tail)) = rest.split_first_chunk::<8>() {
             crc = _mm_crc32_u64(crc, u64::from_le_bytes(*w));
@@ -52,13 +61,12 @@ mod sse42 {
             c = _mm_crc32_u8(c, byte);
         }
         // The zeroed CRC value: 4 bytes for CRC-32C.
-        let mut z = zeros;
-        while z >= 4 {
+        if zeros == 4 {
             c = _mm_crc32_u32(c, 0);
-            z -= 4;
-        }
-        for _ in 0..z {
-            c = _mm_crc32_u8(c, 0);
+        } else {
+            for _ in 0..zeros {
+                c = _mm_crc32_u8(c, 0);
+            }
         }
         !c
     }

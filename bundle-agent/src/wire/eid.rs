@@ -146,6 +146,15 @@ impl Eid {
     /// Reads the CBOR form `[scheme, ssp]`.
     #[inline(always)]
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, EidError> {
+        // The usual shape, `ipn:node.service` with both numbers under 24, in five bytes.
+        if let Some(&[0x82, 0x02, 0x82, node @ 0..=23, service @ 0..=23]) = r
+            .buffer()
+            .get(r.position()..)
+            .and_then(|b| b.first_chunk::<5>())
+        {
+            r.skip_known(5);
+            return Ok(Eid::ipn(u32::from(node), u64::from(service)));
+        }
         if r.definite_array()? != 2 {
             return Err(EidError::NotAPair);
         }

@@ -11,6 +11,8 @@
 //! cover the whole ADU. It allocates the ADU only once the fragments' own bytes cover it, so a
 //! declared total length never sizes a buffer by itself.
 
+use bytes::Bytes;
+
 use crate::wire::{
     BlockFlags, BlockType, Bundle, BundleFlags, CanonicalBlock, DecodeError, DecodeOptions,
     FragmentInfo,
@@ -128,7 +130,7 @@ fn piece(
         .map(|b| {
             if b.block_type == BlockType::PAYLOAD {
                 CanonicalBlock {
-                    data: payload.get(at..at + len).unwrap_or(&[]).to_vec(),
+                    data: Bytes::copy_from_slice(payload.get(at..at + len).unwrap_or(&[])),
                     ..b.clone()
                 }
             } else {
@@ -243,7 +245,7 @@ pub fn reassemble(fragments: &[Bundle]) -> Result<Reassembly, ReassemblyError> {
         .map(|b| {
             if b.block_type == BlockType::PAYLOAD {
                 CanonicalBlock {
-                    data: payload.take().unwrap_or_default(),
+                    data: payload.take().unwrap_or_default().into(),
                     ..b.clone()
                 }
             } else {

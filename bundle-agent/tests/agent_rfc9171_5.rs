@@ -131,7 +131,7 @@ fn rfc9171_5_7_local_delivery_to_a_registered_endpoint() {
     .unwrap();
     let delivered = drain(&mut a);
     assert!(
-        matches!(&delivered[..], [Action::Deliver { endpoint, payload, .. }] if *endpoint == app && payload == b"early")
+        matches!(&delivered[..], [Action::Deliver { endpoint, payload, .. }] if *endpoint == app && payload[..] == b"early"[..])
     );
     // Registered now: delivered on arrival.
     a.handle(
@@ -146,7 +146,7 @@ fn rfc9171_5_7_local_delivery_to_a_registered_endpoint() {
     let actions = drain(&mut a);
     assert!(actions
         .iter()
-        .any(|x| matches!(x, Action::Deliver { payload, .. } if payload == b"late")));
+        .any(|x| matches!(x, Action::Deliver { payload, .. } if payload[..] == b"late"[..])));
     assert_eq!(
         a.store().usage().bundles,
         0,
@@ -339,7 +339,7 @@ fn restart_keeps_bundles_waiting_for_a_passive_endpoint() {
         .take_deliveries(NOW, &endpoint, 10, usize::MAX)
         .unwrap()
         .into_iter()
-        .map(|(_, p)| p)
+        .map(|(_, p)| p.to_vec())
         .collect();
     assert_eq!(rest, vec![vec![2], vec![3]]);
     assert!(b.take_delivery(NOW, &endpoint).unwrap().is_none());
@@ -515,7 +515,7 @@ fn rfc9171_5_7_lent_bundles_leave_only_when_confirmed() {
     let endpoint = Eid::ipn(2, 9);
     let mut a = passive_with_three(&endpoint);
     let lent = a.lend_deliveries(&endpoint, 2, usize::MAX).unwrap();
-    let payloads: Vec<&[u8]> = lent.iter().map(|(_, p)| p.as_slice()).collect();
+    let payloads: Vec<&[u8]> = lent.iter().map(|(_, p)| &p[..]).collect();
     assert_eq!(payloads, vec![&[1u8][..], &[2u8][..]]);
     assert_eq!(a.store().usage().bundles, 3, "lent, not gone");
     // Not lent twice; /recv-style takes skip lent bundles too.
@@ -660,7 +660,10 @@ fn three_nodes_forward_a_to_b_to_c() {
             break;
         }
     }
-    assert_eq!(delivered, vec![(2, Eid::ipn(3, 1), b"end to end".to_vec())]);
+    assert_eq!(
+        delivered,
+        vec![(2, Eid::ipn(3, 1), bytes::Bytes::from_static(b"end to end"))]
+    );
     assert!(nodes.iter().all(|n| n.store().usage().bundles == 0));
 }
 
@@ -692,11 +695,11 @@ fn rfc9171_5_7_passive_registration_keeps_bundles_until_taken() {
     );
     assert_eq!(a.store().usage().bundles, 2);
     assert_eq!(
-        a.take_delivery(NOW, &app).unwrap().map(|(_, p)| p),
+        a.take_delivery(NOW, &app).unwrap().map(|(_, p)| p.to_vec()),
         Some(vec![1])
     );
     assert_eq!(
-        a.take_delivery(NOW, &app).unwrap().map(|(_, p)| p),
+        a.take_delivery(NOW, &app).unwrap().map(|(_, p)| p.to_vec()),
         Some(vec![2])
     );
     assert_eq!(a.take_delivery(NOW, &app).unwrap(), None);

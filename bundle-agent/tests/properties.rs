@@ -93,7 +93,7 @@ fn bundle() -> impl Strategy<Value = Bundle> {
                     number: i as u64 + 2,
                     flags: BlockFlags(u64::from(f)),
                     crc_type: c,
-                    data,
+                    data: data.into(),
                 })
                 .collect();
             blocks.push(CanonicalBlock {
@@ -101,7 +101,7 @@ fn bundle() -> impl Strategy<Value = Bundle> {
                 number: 1,
                 flags: BlockFlags(u64::from(pflags)),
                 crc_type: pcrc,
-                data: payload,
+                data: payload.into(),
             });
             Bundle { primary, blocks }
         })

@@ -156,7 +156,9 @@ fn rfc9171_5_9_disagreeing_overlaps_and_totals_are_errors() {
         .iter_mut()
         .find(|x| x.block_type == BlockType::PAYLOAD)
         .unwrap();
-    p.data[0] ^= 0xff;
+    let mut data = p.data.to_vec();
+    data[0] ^= 0xff;
+    p.data = data.into();
     let mut all = frags.clone();
     all.push(forged);
     assert!(matches!(

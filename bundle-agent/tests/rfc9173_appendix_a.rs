@@ -108,7 +108,10 @@ fn rfc9173_a_1_verified_from_published_bytes() {
     assert_eq!(v.variant, ShaVariant::Hmac512);
     // One flipped payload bit, or the wrong key, fails with a named error.
     let mut tampered = bundle.clone();
-    tampered.block_mut(1).unwrap().data[0] ^= 1;
+    let block = tampered.block_mut(1).unwrap();
+    let mut data = block.data.to_vec();
+    data[0] ^= 1;
+    block.data = data.into();
     assert!(matches!(
         verify_bib(&tampered, 2, &key(A1_KEY)),
         Err(BpsecError::IntegrityCheckFailed {

@@ -252,7 +252,7 @@ impl BundleJson {
                 number: b.number,
                 flags: BlockFlags(b.flags),
                 crc_type: crc_from_name(&b.crc).with_context(|| format!("blocks[{i}].crc"))?,
-                data,
+                data: data.into(),
             });
         }
         Ok(Bundle { primary, blocks })

@@ -663,3 +663,34 @@ fn rfc5326_6_13_a_report_received_again_is_acknowledged_only_and_gaps_go_urgent(
         "the same report again: acknowledged only"
     );
 }
+
+#[test]
+fn rfc5326_6_segments_out_of_order_overlapping_and_repeated_make_the_block_once() {
+    // Green segments (no reports needed) arriving out of order, overlapping and repeated:
+    // the block delivered is exactly the bytes sent, once.
+    let b = block(25, 3);
+    let mut e = Engine::new(EngineConfig::new(2));
+    for (offset, end, eob) in [
+        (10usize, 20usize, false),
+        (0, 5, false),
+        (10, 20, false),
+        (3, 12, false),
+        (20, 25, true),
+        (0, 5, false),
+    ] {
+        e.handle(
+            0,
+            Event::Datagram {
+                from: 1,
+                bytes: data_segment(7, false, offset as u64, &b[offset..end], eob),
+            },
+        );
+    }
+    let mut delivered = Vec::new();
+    while let Some(a) = e.poll_action() {
+        if let Action::Deliver { block, .. } = a {
+            delivered.push(block);
+        }
+    }
+    assert_eq!(delivered, vec![b]);
+}

@@ -1,9 +1,13 @@
 //! Local delivery (RFC 9171 §5.7): to active registrations at once, to passive ones when the
 //! application fetches; what delivery leaves behind (log, removal, delivery report).
 
+use bytes::Bytes;
+
 use super::{Action, Agent, AgentError, Status};
 use crate::store::{BundleStore, DeliveryMode, LogEvent};
-use crate::wire::{Bundle, BundleId, BundleView, DtnTime, Eid, PrimaryBlock, ReasonCode};
+use crate::wire::{
+    BlockType, Bundle, BundleId, BundleView, DtnTime, Eid, PrimaryBlock, ReasonCode,
+};
 
 impl<S: BundleStore> Agent<S> {
     /// RFC 9171 §5.7: local delivery; the bundle is no longer retained.
@@ -14,7 +18,12 @@ impl<S: BundleStore> Agent<S> {
         endpoint: &Eid,
         bundle: &Bundle,
     ) -> Result<(), AgentError> {
-        let payload = bundle.payload().unwrap_or(&[]).to_vec();
+        let payload = bundle
+            .blocks
+            .iter()
+            .find(|b| b.block_type == BlockType::PAYLOAD)
+            .map(|b| b.data.clone())
+            .unwrap_or_default();
         let len = payload.len() as u64;
         self.actions.push_back(Action::Deliver {
             endpoint: endpoint.clone(),
@@ -60,7 +69,7 @@ impl<S: BundleStore> Agent<S> {
         &mut self,
         now: DtnTime,
         endpoint: &Eid,
-    ) -> Result<Option<(BundleId, Vec<u8>)>, AgentError> {
+    ) -> Result<Option<(BundleId, Bytes)>, AgentError> {
         Ok(self.take_deliveries(now, endpoint, 1, 0)?.pop())
     }
 
@@ -72,7 +81,7 @@ impl<S: BundleStore> Agent<S> {
         endpoint: &Eid,
         max: usize,
         max_bytes: usize,
-    ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
+    ) -> Result<Vec<(BundleId, Bytes)>, AgentError> {
         // Lent and confirmed at once: the caller makes the removals durable before it hands
         // the payloads out (one sync for the lot), so this is exactly once.
         let taken = self.lend_deliveries(endpoint, max, max_bytes)?;
@@ -114,14 +123,14 @@ impl<S: BundleStore> Agent<S> {
         endpoint: &Eid,
         max: usize,
         max_bytes: usize,
-    ) -> Result<Vec<(BundleId, Vec<u8>)>, AgentError> {
+    ) -> Result<Vec<(BundleId, Bytes)>, AgentError> {
         let mut lent = Vec::new();
         let mut bytes_lent = 0usize;
         for id in self.waiting_for(endpoint, max) {
             if !lent.is_empty() && bytes_lent >= max_bytes {
                 break;
             }
-            let Some(bytes) = self.store.get(&id)? else {
+            let Some(bytes) = self.store.get(&id)?.map(Bytes::from) else {
                 self.unqueue(&id);
                 continue;
             };
@@ -132,7 +141,8 @@ impl<S: BundleStore> Agent<S> {
                 self.unqueue(&id);
                 continue;
             };
-            let payload = view.payload().to_vec();
+            // Shared with the bytes read, not copied out of them.
+            let payload = bytes.slice_ref(view.payload());
             bytes_lent = bytes_lent.saturating_add(payload.len());
             self.lent.insert(id.clone());
             lent.push((id, payload));

@@ -347,7 +347,7 @@ fn prepare_for_forwarding(bundle: &mut Bundle, node: &Eid, residence_ms: u64, co
         .iter_mut()
         .find(|b| b.block_type == BlockType::PREVIOUS_NODE)
     {
-        Some(b) => b.data = node.to_cbor(),
+        Some(b) => b.data = node.to_cbor().into(),
         None => {
             let number = bundle.next_block_number();
             bundle.blocks.insert(
@@ -366,7 +366,8 @@ fn prepare_for_forwarding(bundle: &mut Bundle, node: &Eid, residence_ms: u64, co
                 limit: h.limit,
                 count: h.count.saturating_add(1),
             }
-            .to_data();
+            .to_data()
+            .into();
         }
     }
     if let Some(b) = bundle
@@ -375,7 +376,7 @@ fn prepare_for_forwarding(bundle: &mut Bundle, node: &Eid, residence_ms: u64, co
         .find(|b| b.block_type == BlockType::BUNDLE_AGE)
     {
         if let Ok(age) = crate::wire::block::parse_bundle_age(&b.data, b.number) {
-            b.data = bundle_age_data(age.saturating_add(residence_ms));
+            b.data = bundle_age_data(age.saturating_add(residence_ms)).into();
         }
     }
     bundle.blocks.retain(|b| b.block_type != COPY_COUNT);

@@ -39,6 +39,7 @@ pub use router::{
 pub use routes::{EidPattern, Route, RouteTable, DEFAULT_PRIORITY};
 pub use stats::AgentStats;
 
+use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::store::{
@@ -154,8 +155,8 @@ pub enum Action {
         endpoint: Eid,
         /// The bundle.
         id: BundleId,
-        /// The payload (the ADU).
-        payload: Vec<u8>,
+        /// The payload (the ADU), shared with the bundle's bytes.
+        payload: Bytes,
     },
 }
 
@@ -501,6 +502,8 @@ impl<S: BundleStore> Agent<S> {
         bytes: Vec<u8>,
         from_peer: bool,
     ) -> Result<Ingested, AgentError> {
+        // Held as shared bytes: the owned bundle below borrows its blocks' data from them.
+        let bytes = Bytes::from(bytes);
         let view = match BundleView::decode_with(&bytes, &self.cfg.decode) {
             Ok(v) => v,
             Err(e) => return Ok(Ingested::Refused(RefuseCause::Malformed(e))),
@@ -527,7 +530,7 @@ impl<S: BundleStore> Agent<S> {
             self.report(now, view.primary(), len, Status::Deleted, reason)?;
             return Ok(Ingested::Dropped);
         }
-        let mut bundle = view.to_bundle();
+        let mut bundle = view.to_bundle_in(&bytes);
         let unknown = bundle.apply_unknown_block_rules();
         if unknown.delete_bundle {
             let len = payload_len(&bundle);
@@ -544,7 +547,7 @@ impl<S: BundleStore> Agent<S> {
             bytes
         } else {
             match bundle.encode_with(&self.cfg.decode) {
-                Ok(b) => b,
+                Ok(b) => Bytes::from(b),
                 Err(e) => return Ok(Ingested::Refused(RefuseCause::Malformed(e))),
             }
         };
@@ -717,9 +720,10 @@ impl<S: BundleStore> Agent<S> {
     /// A stored bundle, decoded. A bundle the store holds was valid when it arrived.
     fn load(&self, id: &BundleId) -> Result<Option<Bundle>, AgentError> {
         Ok(self.store.get(id)?.and_then(|bytes| {
+            let bytes = Bytes::from(bytes);
             BundleView::decode_with(&bytes, &self.cfg.decode)
                 .ok()
-                .map(|v| v.to_bundle())
+                .map(|v| v.to_bundle_in(&bytes))
         }))
     }
 

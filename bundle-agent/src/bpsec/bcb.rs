@@ -111,7 +111,7 @@ pub fn add_bcb(bundle: &mut Bundle, spec: &BcbSpec<'_>) -> Result<u64, BpsecErro
             .block(t)
             .ok_or(BpsecError::TargetMissing(t))?
             .data
-            .clone();
+            .to_vec();
         let tag = cipher
             .encrypt(&spec.iv, aad, &mut data)
             .ok_or(BpsecError::KeyLength {
@@ -124,7 +124,7 @@ pub fn add_bcb(bundle: &mut Bundle, spec: &BcbSpec<'_>) -> Result<u64, BpsecErro
     }
     for (t, data) in ciphertexts {
         if let Some(b) = bundle.block_mut(t) {
-            b.data = data;
+            b.data = data.into();
         }
     }
     let mut parameters = vec![
@@ -147,7 +147,7 @@ pub fn add_bcb(bundle: &mut Bundle, spec: &BcbSpec<'_>) -> Result<u64, BpsecErro
         number,
         flags: spec.flags,
         crc_type: spec.crc_type,
-        data: asb.encode(),
+        data: asb.encode().into(),
     };
     insert_security_block(bundle, block);
     Ok(number)
@@ -276,7 +276,7 @@ pub fn decrypt_bcb(bundle: &mut Bundle, block: u64, key: &[u8]) -> Result<Vec<u6
             .block(t)
             .ok_or(BpsecError::TargetMissing(t))?
             .data
-            .clone();
+            .to_vec();
         if !cipher.decrypt(&params.iv, &aad, &mut data, tag) {
             return Err(BpsecError::DecryptionFailed {
                 block,
@@ -288,7 +288,7 @@ pub fn decrypt_bcb(bundle: &mut Bundle, block: u64, key: &[u8]) -> Result<Vec<u6
     }
     for (t, data) in plaintexts {
         if let Some(b) = bundle.block_mut(t) {
-            b.data = data;
+            b.data = data.into();
         }
     }
     bundle.blocks.retain(|b| b.number != block);

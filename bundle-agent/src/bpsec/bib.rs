@@ -90,7 +90,7 @@ pub fn add_bib(bundle: &mut Bundle, spec: &BibSpec<'_>) -> Result<u64, BpsecErro
         number,
         flags: spec.flags,
         crc_type: spec.crc_type,
-        data: asb.encode(),
+        data: asb.encode().into(),
     };
     insert_security_block(bundle, block);
     Ok(number)

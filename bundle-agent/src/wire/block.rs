@@ -7,6 +7,8 @@
 use core::fmt;
 use core::ops::Range;
 
+use bytes::Bytes;
+
 use super::cbor::{head_len, major, write_head, Reader, Writer};
 use super::crc::CrcType;
 use super::eid::Eid;
@@ -102,19 +104,27 @@ pub struct CanonicalBlock {
     pub flags: BlockFlags,
     /// CRC type of this block.
     pub crc_type: CrcType,
-    /// Block-type-specific data (the contents of the byte string).
-    pub data: Vec<u8>,
+    /// Block-type-specific data (the contents of the byte string). Shared, not copied,
+    /// when the block comes from a received bundle held as [`Bytes`]
+    /// ([`super::BundleView::to_bundle_in`]): a 1 MiB payload is not copied to be kept,
+    /// cloned or forwarded.
+    pub data: Bytes,
 }
 
 impl CanonicalBlock {
     /// A block with no flags.
-    pub fn new(block_type: BlockType, number: u64, crc_type: CrcType, data: Vec<u8>) -> Self {
+    pub fn new(
+        block_type: BlockType,
+        number: u64,
+        crc_type: CrcType,
+        data: impl Into<Bytes>,
+    ) -> Self {
         Self {
             block_type,
             number,
             flags: BlockFlags::default(),
             crc_type,
-            data,
+            data: data.into(),
         }
     }
 

@@ -7,6 +7,8 @@
 
 use core::fmt;
 
+use bytes::Bytes;
+
 use super::block::{bundle_age_data, BlockRef, BlockType, CanonicalBlock, HopCount};
 use super::cbor::{Writer, BREAK, INDEFINITE_ARRAY};
 use super::crc::CrcType;
@@ -321,7 +323,7 @@ impl<'p> BundleBuilder<'p> {
             number,
             flags,
             crc_type: self.crc_type,
-            data,
+            data: data.into(),
         });
         self
     }
@@ -357,7 +359,7 @@ impl<'p> BundleBuilder<'p> {
             number: 1,
             flags: self.payload_flags,
             crc_type: self.crc_type,
-            data: self.payload.to_vec(),
+            data: Bytes::copy_from_slice(self.payload),
         });
         Bundle {
             primary: self.primary.clone(),

@@ -83,20 +83,6 @@ impl CrcType {
     }
 }
 
-impl CrcType {
-    /// True when `value` is the CRC of `covered` (followed by the zeroed value bytes).
-    #[inline]
-    pub fn verify(self, covered: &[u8], value: &[u8]) -> bool {
-        match self {
-            Self::Crc32c => {
-                let v = super::crc32c_hw::crc32c_with_zeros(covered, 4).to_be_bytes();
-                value == v.as_slice()
-            }
-            other => other.compute(covered).matches(value),
-        }
-    }
-}
-
 impl fmt::Display for CrcType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

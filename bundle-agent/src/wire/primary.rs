@@ -219,7 +219,7 @@ pub(crate) fn check_crc(
     }
     let end = r.position() - value.len();
     let covered = r.buffer().get(start..end).unwrap_or(&[]);
-    if !crc_type.verify(covered, value) {
+    if !crc_type.compute(covered).matches(value) {
         return Err(DecodeError::CrcMismatch { at, crc: crc_type });
     }
     Ok(())

@@ -7,6 +7,8 @@
 
 use core::ops::Range;
 
+use bytes::Bytes;
+
 use super::block::{BlockMeta, BlockRef, CanonicalBlock, HopCount};
 use super::bundle::{Bundle, BundleId};
 use super::cbor::{ArrayLen, Reader};
@@ -109,7 +111,7 @@ impl<'a> BundleView<'a> {
     /// The payload block (always present and last).
     pub fn payload_block(&self) -> &BlockMeta {
         // The decoder guarantees a payload block, so the fallback is never taken.
-        self.meta.blocks.last().unwrap_or(&EMPTY_BLOCK)
+        self.meta.blocks.last().unwrap_or(&BlockMeta::EMPTY)
     }
 
     /// The payload, borrowed from the input without a copy.
@@ -164,6 +166,25 @@ impl<'a> BundleView<'a> {
 
     /// An owned copy of the bundle's contents.
     pub fn to_bundle(&self) -> Bundle {
+        self.to_bundle_with(Bytes::copy_from_slice)
+    }
+
+    /// The bundle's contents, owned, with every block's data shared with `held` rather than
+    /// copied when `held` holds the very bytes this view was decoded from (else copied).
+    /// This is how a received bundle is kept, cloned and forwarded without copying its
+    /// payload.
+    pub fn to_bundle_in(&self, held: &Bytes) -> Bundle {
+        let same = held.as_ptr() == self.bytes.as_ptr() && held.len() == self.bytes.len();
+        self.to_bundle_with(|data| {
+            if same && !data.is_empty() {
+                held.slice_ref(data)
+            } else {
+                Bytes::copy_from_slice(data)
+            }
+        })
+    }
+
+    fn to_bundle_with(&self, mut data_of: impl FnMut(&'a [u8]) -> Bytes) -> Bundle {
         Bundle {
             primary: self.meta.primary.clone(),
             blocks: self
@@ -175,7 +196,7 @@ impl<'a> BundleView<'a> {
                     number: b.number,
                     flags: b.flags,
                     crc_type: b.crc_type,
-                    data: self.data(b).to_vec(),
+                    data: data_of(self.data(b)),
                 })
                 .collect(),
         }
@@ -185,8 +206,6 @@ impl<'a> BundleView<'a> {
         self.bytes.get(r).unwrap_or(&[])
     }
 }
-
-static EMPTY_BLOCK: BlockMeta = BlockMeta::EMPTY;
 
 impl BundleMeta {
     /// Decodes and checks a bundle.

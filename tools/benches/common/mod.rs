@@ -50,7 +50,9 @@ pub fn dtnd_node(
     peer: Option<u16>,
     extra: &[&str],
 ) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtnd"));
+    // `BENCH_DTND` runs another build of dtnd (an A/B comparison of two commits).
+    let bin = std::env::var_os("BENCH_DTND").unwrap_or_else(|| env!("CARGO_BIN_EXE_dtnd").into());
+    let mut cmd = Command::new(bin);
     cmd.args(["--node-id", id, "--data-dir"])
         .arg(dir.join(id.replace([':', '.', '/'], "_")))
         .args(["--tcpcl-listen", &format!("127.0.0.1:{tcpcl}")])

@@ -398,6 +398,7 @@ async fn shutdown() {
 }
 
 fn main() -> ExitCode {
+    tools::dtnd::malloc::tune();
     let cfg = match Config::load(&Flags::parse()) {
         Ok(c) => c,
         Err(e) => {

@@ -65,7 +65,7 @@ pub enum CoreMsg {
         /// Most payloads to take at once.
         max: usize,
         /// The payloads waiting, oldest first (empty when none).
-        reply: oneshot::Sender<Vec<Vec<u8>>>,
+        reply: oneshot::Sender<Vec<bytes::Bytes>>,
     },
     /// Lend the payloads waiting for an endpoint to a push subscriber (two-phase delivery);
     /// when none wait, the request is answered once some arrive.
@@ -319,7 +319,7 @@ pub struct CoreSetup {
 }
 
 /// Bundles lent to a push subscriber, with their payloads, oldest first.
-pub type Lent = Vec<(BundleId, Vec<u8>)>;
+pub type Lent = Vec<(BundleId, bytes::Bytes)>;
 
 /// A push subscriber's request to lend it payloads, parked until some arrive.
 struct Parked {
@@ -655,7 +655,7 @@ impl Core {
                 max,
                 reply,
             } => {
-                let taken: Vec<Vec<u8>> = self
+                let taken: Vec<bytes::Bytes> = self
                     .agent
                     .take_deliveries(now, &endpoint, max, FETCH_MAX_BYTES)?
                     .into_iter()

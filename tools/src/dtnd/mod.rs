@@ -25,6 +25,7 @@ pub mod ether_link;
 pub mod internal;
 pub mod links;
 pub mod ltp_link;
+pub mod malloc;
 pub mod metrics;
 pub mod p2p_link;
 pub mod push;

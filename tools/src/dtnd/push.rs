@@ -12,7 +12,7 @@
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use bundle_agent::wire::{BundleId, Eid};
+use bundle_agent::wire::Eid;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -51,16 +51,11 @@ const BATCH: usize = 256;
 
 /// Writes a lent batch to the socket and tells the core what was written. False when the
 /// socket failed.
-async fn write_batch(
-    s: &ApiState,
-    endpoint: &Eid,
-    socket: &mut WebSocket,
-    batch: Vec<(BundleId, Vec<u8>)>,
-) -> bool {
+async fn write_batch(s: &ApiState, endpoint: &Eid, socket: &mut WebSocket, batch: Lent) -> bool {
     let mut delivered = Vec::with_capacity(batch.len());
     let mut given_back = Vec::new();
     for (id, payload) in batch {
-        if given_back.is_empty() && socket.send(Message::Binary(payload.into())).await.is_ok() {
+        if given_back.is_empty() && socket.send(Message::Binary(payload)).await.is_ok() {
             delivered.push(id);
         } else {
             given_back.push(id);

@@ -202,7 +202,10 @@ struct Outbound {
 
 #[derive(Debug, Default)]
 struct Inbound {
-    /// Received pieces by offset.
+    /// The bytes from offset 0 that arrived without a gap: segments in order (the usual
+    /// case) are appended here, so the delivered block is this buffer, not a copy of it.
+    contig: Vec<u8>,
+    /// Received pieces past a gap, by offset (none of them starts inside `contig`).
     pieces: BTreeMap<u64, Vec<u8>>,
     /// The red part's length, once its end arrived.
     red_len: Option<u64>,
@@ -218,7 +221,7 @@ struct Inbound {
     block_len: Option<u64>,
     /// Where green data begins, once some arrived.
     green_from: Option<u64>,
-    /// Bytes held in `pieces`.
+    /// Bytes held in `contig` and `pieces`.
     held: u64,
     /// When a segment of this session last arrived.
     last_heard: u64,
@@ -228,6 +231,9 @@ impl Inbound {
     /// The received ranges, merged.
     fn ranges(&self) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
+        if !self.contig.is_empty() {
+            out.push((0, self.contig.len() as u64));
+        }
         for (off, data) in &self.pieces {
             let end = off + data.len() as u64;
             match out.last_mut() {
@@ -236,6 +242,42 @@ impl Inbound {
             }
         }
         out
+    }
+
+    /// Keeps the bytes of a data segment at `offset`: appended to the gapless prefix when
+    /// they continue it (with any held pieces that then continue it too), else held as a
+    /// piece unless one starts at the same offset. Returns the bytes newly held and the
+    /// bytes of pieces no longer held apart (now part of the prefix, or repeating it).
+    fn take_piece(&mut self, offset: u64, data: &[u8]) -> (u64, u64) {
+        if offset > self.contig.len() as u64 {
+            if self.pieces.contains_key(&offset) {
+                return (0, 0);
+            }
+            self.pieces.insert(offset, data.to_vec());
+            return (data.len() as u64, 0);
+        }
+        let before = self.contig.len();
+        self.extend_contig(offset, data);
+        // Pieces that now start inside the prefix continue it (or repeat it).
+        let mut released = 0u64;
+        while let Some(entry) = self.pieces.first_entry() {
+            if *entry.key() > self.contig.len() as u64 {
+                break;
+            }
+            let (off, piece) = entry.remove_entry();
+            released += piece.len() as u64;
+            self.extend_contig(off, &piece);
+        }
+        ((self.contig.len() - before) as u64, released)
+    }
+
+    /// Appends the part of `data` (at `offset`, not past the prefix's end) that lies past
+    /// the end of the prefix.
+    fn extend_contig(&mut self, offset: u64, data: &[u8]) {
+        let skip = (self.contig.len() as u64).saturating_sub(offset);
+        if let Some(new) = usize::try_from(skip).ok().and_then(|s| data.get(s..)) {
+            self.contig.extend_from_slice(new);
+        }
     }
 
     /// Delivered, and the host has not yet said it stored the block.
@@ -757,10 +799,10 @@ impl Engine {
         let mut report_out = None;
         let i = self.inbound.entry(session).or_default();
         i.last_heard = now;
-        if !i.delivered && !data.is_empty() && !i.pieces.contains_key(&offset) {
-            i.held += data.len() as u64;
-            self.held += data.len() as u64;
-            i.pieces.insert(offset, data.to_vec());
+        if !i.delivered && !data.is_empty() {
+            let (added, released) = i.take_piece(offset, data);
+            i.held = (i.held + added).saturating_sub(released);
+            self.held = (self.held + added).saturating_sub(released);
         }
         if end_of_red {
             i.red_len = Some(end);
@@ -819,7 +861,9 @@ impl Engine {
         }
         if completes {
             let len = i.block_len.unwrap_or(0).max(i.red_len.unwrap_or(0)) as usize;
-            let mut block = vec![0u8; len];
+            // Complete means one gapless range from 0, which is the prefix: it is the block.
+            let mut block = std::mem::take(&mut i.contig);
+            block.resize(len, 0);
             for (off, piece) in &i.pieces {
                 let start = *off as usize;
                 let stop = (start + piece.len()).min(len);

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -104,7 +105,7 @@ impl Driver {
     /// Feeds the session from `stream` until it closes or asks for TLS.
     async fn run<S: AsyncRead + AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Phase {
         // Messages the session wants sent, written together with one vectored write.
-        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut out: Vec<Bytes> = Vec::new();
         loop {
             while let Some(event) = self.session.poll_event() {
                 if let SessionEvent::Transmit(bytes) = event {
@@ -212,11 +213,15 @@ impl Driver {
     }
 }
 
+/// Bytes read from the connection at most per read: large enough that a 1 MiB segment takes
+/// a few reads, not dozens.
+const READ_BUFFER: usize = 256 << 10;
+
 /// Writes every buffer of `bufs`, in order, with as few vectored writes as the stream allows,
 /// and empties `bufs` (also on error: the connection is then unusable anyway).
 async fn write_all_vectored<S: AsyncWrite + Unpin>(
     stream: &mut S,
-    bufs: &mut Vec<Vec<u8>>,
+    bufs: &mut Vec<Bytes>,
 ) -> std::io::Result<()> {
     let result = write_slices(stream, bufs).await;
     bufs.clear();
@@ -225,7 +230,7 @@ async fn write_all_vectored<S: AsyncWrite + Unpin>(
 
 async fn write_slices<S: AsyncWrite + Unpin>(
     stream: &mut S,
-    bufs: &[Vec<u8>],
+    bufs: &[Bytes],
 ) -> std::io::Result<()> {
     let mut slices: Vec<std::io::IoSlice<'_>> =
         bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();
@@ -265,7 +270,7 @@ pub async fn run_session(
         commands,
         commands_open: true,
         upcalls,
-        buf: vec![0u8; 64 * 1024],
+        buf: vec![0u8; READ_BUFFER],
     };
     let now = d.now();
     d.session.start(now);

@@ -16,6 +16,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::codes::{
     RefuseReason, RejectReason, TermReason, SEGMENT_END, SEGMENT_START, TERM_REPLY,
     TRANSFER_LENGTH_ITEM,
@@ -151,7 +153,7 @@ pub enum SendError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
     /// Write these bytes to the connection.
-    Transmit(Vec<u8>),
+    Transmit(Bytes),
     /// Run the TLS handshake now; `leftover` are bytes already received that belong to it.
     /// Call [`Session::on_tls_established`] when done and feed decrypted bytes afterwards.
     StartTls {
@@ -199,10 +201,15 @@ enum State {
     Closed,
 }
 
+/// Room reserved past one segment for an incoming transfer whose declared length exceeds
+/// the segment MRU by a little (a bundle's headers past a round payload size).
+const SEGMENT_TAIL_ROOM: u64 = 64 << 10;
+
 #[derive(Debug)]
 struct Outgoing {
     id: u64,
-    bundle: Vec<u8>,
+    /// Shared with the segments that carry it: XFER_SEGMENTs borrow their data from here.
+    bundle: Bytes,
     sent: usize,
 }
 
@@ -274,9 +281,9 @@ impl Session {
         self.events.pop_front()
     }
 
-    fn transmit(&mut self, now: Duration, bytes: Vec<u8>) {
+    fn transmit(&mut self, now: Duration, bytes: impl Into<Bytes>) {
         self.last_tx = now;
-        self.events.push_back(SessionEvent::Transmit(bytes));
+        self.events.push_back(SessionEvent::Transmit(bytes.into()));
     }
 
     fn message(&mut self, now: Duration, m: &Message<'_>) {
@@ -606,9 +613,11 @@ impl Session {
                     },
                 );
             } else if let Some(len) = declared {
-                incoming
-                    .data
-                    .reserve(len.min(self.cfg.segment_mru) as usize);
+                // Room for what the peer declares, but never more than one segment we
+                // would take anyway plus a little: a bundle one segment long with a short
+                // tail segment (the usual 1 MiB bundle) then needs no regrowth and copy.
+                let cap = self.cfg.segment_mru.saturating_add(SEGMENT_TAIL_ROOM);
+                incoming.data.reserve(len.min(cap) as usize);
             }
             self.receiving = Some(incoming);
         }
@@ -765,7 +774,7 @@ impl Session {
         self.next_id += 1;
         self.sending.push_back(Outgoing {
             id,
-            bundle,
+            bundle: Bytes::from(bundle),
             sent: 0,
         });
         self.pump(now);
@@ -796,10 +805,12 @@ impl Session {
                 if end {
                     flags |= SEGMENT_END;
                 }
-                let mut out = Vec::with_capacity(48 + len);
-                encode_segment_header(&mut out, flags, o.id, &ext, len as u64);
-                out.extend_from_slice(o.bundle.get(o.sent..o.sent + len).unwrap_or(&[]));
-                self.transmit(now, out);
+                // The header, then the data as a slice of the bundle: the connection writes
+                // both with one vectored write, so the bundle is not copied here.
+                let mut head = Vec::with_capacity(48);
+                encode_segment_header(&mut head, flags, o.id, &ext, len as u64);
+                self.transmit(now, head);
+                self.transmit(now, o.bundle.slice(o.sent..o.sent + len));
                 o.sent += len;
                 if end {
                     break;

@@ -5,9 +5,7 @@ use bytes::Bytes;
 
 use super::{Action, Agent, AgentError, Status};
 use crate::store::{BundleStore, DeliveryMode, LogEvent};
-use crate::wire::{
-    BlockType, Bundle, BundleId, BundleView, DtnTime, Eid, PrimaryBlock, ReasonCode,
-};
+use crate::wire::{Bundle, BundleId, BundleView, DtnTime, Eid, PrimaryBlock, ReasonCode};
 
 impl<S: BundleStore> Agent<S> {
     /// RFC 9171 §5.7: local delivery; the bundle is no longer retained.
@@ -18,12 +16,7 @@ impl<S: BundleStore> Agent<S> {
         endpoint: &Eid,
         bundle: &Bundle,
     ) -> Result<(), AgentError> {
-        let payload = bundle
-            .blocks
-            .iter()
-            .find(|b| b.block_type == BlockType::PAYLOAD)
-            .map(|b| b.data.clone())
-            .unwrap_or_default();
+        let payload = bundle.payload_bytes().cloned().unwrap_or_default();
         let len = payload.len() as u64;
         self.actions.push_back(Action::Deliver {
             endpoint: endpoint.clone(),

@@ -31,10 +31,15 @@ pub struct Bundle {
 impl Bundle {
     /// The payload block's data, if there is a payload block.
     pub fn payload(&self) -> Option<&[u8]> {
+        self.payload_bytes().map(|d| &d[..])
+    }
+
+    /// The payload block's data as shared bytes (cloning it does not copy the payload).
+    pub fn payload_bytes(&self) -> Option<&Bytes> {
         self.blocks
             .iter()
             .find(|b| b.block_type == BlockType::PAYLOAD)
-            .map(|b| &b.data[..])
+            .map(|b| &b.data)
     }
 
     /// The block with this number.

@@ -1,5 +1,7 @@
 //! One conformance suite for every `BundleStore`: the RocksDB store on disk and the memory
 //! store run the same checks, and the RocksDB store also survives being closed and reopened.
+//! The RocksDB store runs them twice: as configured by default, and with every bundle in
+//! its value log (`value_log_min` of 1 byte), so both places a bundle can live are checked.
 
 // Test code: a panic is a failing test.
 #![allow(
@@ -9,12 +11,12 @@
     clippy::indexing_slicing
 )]
 
-#[cfg(feature = "rocksdb")]
-use bundle_agent::store::RocksStore;
 use bundle_agent::store::{
     BundleRecord, BundleStore, DeliveryMode, Inserted, LogEntry, LogEvent, MemoryStore,
     Registration, Retention, StoreError,
 };
+#[cfg(feature = "rocksdb")]
+use bundle_agent::store::{RocksOptions, RocksStore};
 use bundle_agent::wire::{BundleId, CreationTimestamp, DtnTime, Eid};
 
 fn id(node: u32, seq: u64) -> BundleId {
@@ -298,13 +300,20 @@ fn memory_store_conforms() {
     conformance(MemoryStore::new);
 }
 
+/// Every bundle in the value log.
 #[cfg(feature = "rocksdb")]
-#[test]
-fn rocks_store_conforms() {
+const ALL_IN_VALUE_LOG: RocksOptions = RocksOptions {
+    value_log_min: 1,
+    segment_bytes: 64 << 20,
+    gc_slack: 256 << 20,
+};
+
+#[cfg(feature = "rocksdb")]
+fn rocks_conformance(options: RocksOptions) {
     let dirs: std::cell::RefCell<Vec<tempfile::TempDir>> = std::cell::RefCell::new(Vec::new());
     conformance(|quota| {
         let dir = tempfile::tempdir().unwrap();
-        let store = RocksStore::open(dir.path(), quota).unwrap();
+        let store = RocksStore::open_with(dir.path(), quota, options).unwrap();
         dirs.borrow_mut().push(dir);
         store
     });
@@ -312,11 +321,34 @@ fn rocks_store_conforms() {
 
 #[cfg(feature = "rocksdb")]
 #[test]
+fn rocks_store_conforms() {
+    rocks_conformance(RocksOptions::default());
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocks_store_with_every_bundle_in_its_value_log_conforms() {
+    rocks_conformance(ALL_IN_VALUE_LOG);
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
 fn rocks_store_keeps_everything_across_reopen() {
+    keeps_everything_across_reopen(RocksOptions::default());
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocks_store_keeps_its_value_log_across_reopen() {
+    keeps_everything_across_reopen(ALL_IN_VALUE_LOG);
+}
+
+#[cfg(feature = "rocksdb")]
+fn keeps_everything_across_reopen(options: RocksOptions) {
     let dir = tempfile::tempdir().unwrap();
     let a = id(1, 1);
     {
-        let mut s = RocksStore::open(dir.path(), 1000).unwrap();
+        let mut s = RocksStore::open_with(dir.path(), 1000, options).unwrap();
         s.insert(&record(&a, "ipn:2.1", 100), &[7; 100]).unwrap();
         s.insert(&record(&id(1, 2), "ipn:2.1", 200), &[8; 50])
             .unwrap();
@@ -335,7 +367,7 @@ fn rocks_store_keeps_everything_across_reopen() {
         .unwrap();
         s.sync().unwrap();
     }
-    let mut s = RocksStore::open(dir.path(), 1000).unwrap();
+    let mut s = RocksStore::open_with(dir.path(), 1000, options).unwrap();
     assert_eq!(s.usage().bundles, 2);
     assert_eq!(s.usage().bytes, 150);
     assert_eq!(s.get(&a).unwrap().unwrap(), vec![7; 100]);

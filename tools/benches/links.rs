@@ -15,13 +15,14 @@
 //!   state (from the 10th to the 90th percentile delivery, leaving out the first round trip
 //!   and the tail of recovery rounds), each as a share of the loss-free rate.
 //!
-//! On loopback LTP uses 60,000-byte segments (one datagram each, under the 64 KiB loopback
+//! QUIC's path MTU discovery may grow packets up to 65,527 bytes on loopback (`--quic-mtu`;
+//! the default of 1,452 suits Ethernet). On loopback LTP uses 60,000-byte segments (one datagram each, under the 64 KiB loopback
 //! MTU), paced at 400 MB/s (`LINKS_BENCH_LTP_RATE` bytes/s to change it): LTP has no
 //! congestion control, and unpaced bursts of megabytes overflow the receiver's socket
 //! buffer (4 MiB here), every loss then costing a checkpoint timer. The lossy runs use
 //! 1,400-byte segments, an Ethernet MTU's worth. `LINKS_BENCH_QUICK=1` makes every count
 //! small (a smoke run for CI; its figures mean little). `LINKS_BENCH_ONLY=tcpcl,quic,ltp,
-//! goodput` runs only the parts named.
+//! goodput` runs only the parts named; `LINKS_BENCH_SIZES=1k,64k,1m,100m` only the sizes named.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -100,6 +101,8 @@ fn pair(dir: &Path, cl: Cl, ltp: Option<(u16, u16, SocketAddr)>, ltp_extra: &[St
         Cl::Tcpcl => tcp_peer = Some(tb),
         Cl::Quic => {
             let (qa, qb) = (free_udp(), free_udp());
+            // Loopback carries 64 KiB datagrams: MTU discovery may grow packets that far.
+            let mtu = ["--quic-mtu".to_string(), "65527".into()];
             fb = vec!["--quic-listen".into(), format!("127.0.0.1:{qb}")];
             fa = vec![
                 "--quic-listen".into(),
@@ -107,6 +110,8 @@ fn pair(dir: &Path, cl: Cl, ltp: Option<(u16, u16, SocketAddr)>, ltp_extra: &[St
                 "--quic-peer".into(),
                 format!("ipn:2.0=127.0.0.1:{qb}"),
             ];
+            fa.extend(mtu.iter().cloned());
+            fb.extend(mtu);
         }
         Cl::Ltp => {
             let (la, lb, via) = ltp.unwrap_or_else(|| {
@@ -235,6 +240,12 @@ fn wanted(part: &str) -> bool {
     std::env::var("LINKS_BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p == part))
 }
 
+/// True when `LINKS_BENCH_SIZES` is unset or names `label` (1k, 64k, 1m, 100m).
+fn size_wanted(label: &str) -> bool {
+    let short = label.replace(' ', "").replace("iB", "").to_lowercase();
+    std::env::var("LINKS_BENCH_SIZES").map_or(true, |only| only.split(',').any(|s| s == short))
+}
+
 fn main() {
     let quick = std::env::var("LINKS_BENCH_QUICK").is_ok();
     let dir = tempfile::tempdir().unwrap();
@@ -275,7 +286,7 @@ fn main() {
         let p = pair(dir.path(), cl, None, &extra);
         let mut row = Vec::new();
         let mut lat = Vec::new();
-        for (size, _, n) in sizes {
+        for (size, _, n) in sizes.into_iter().filter(|s| size_wanted(s.1)) {
             let took = throughput(&p, size, n);
             row.push(rate(size, n, took));
             if size <= 1 << 20 {
@@ -290,6 +301,7 @@ fn main() {
         "| throughput (bundles) | {} |",
         sizes
             .iter()
+            .filter(|s| size_wanted(s.1))
             .map(|s| format!("{} ({})", s.1, s.2))
             .collect::<Vec<_>>()
             .join(" | ")

@@ -17,11 +17,13 @@ mod codec;
 mod memory;
 #[cfg(feature = "rocksdb")]
 mod rocks;
+#[cfg(feature = "rocksdb")]
+mod value_log;
 
 pub use codec::{bundle_key, decode_bundle_key};
 pub use memory::MemoryStore;
 #[cfg(feature = "rocksdb")]
-pub use rocks::RocksStore;
+pub use rocks::{RocksOptions, RocksStore};
 
 use thiserror::Error;
 

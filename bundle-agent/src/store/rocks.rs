@@ -1,10 +1,12 @@
 //! The RocksDB [`BundleStore`] used by `dtnd`: one database per node, one column family per
-//! kind of entry (ARCHITECTURE §5). Bundle bytes go to the `bundles` family, which keeps
-//! values over 4 KiB in blob files so that compaction does not rewrite payloads.
+//! kind of entry (ARCHITECTURE §5). A bundle of 4 KiB or more is written once, to the
+//! value log beside the database ([`super::value_log`]), and the `bundles` family keeps a
+//! pointer to it; smaller bundles are kept in the family itself.
 //!
-//! Writes go to the write-ahead log's buffer in memory; [`BundleStore::sync`] writes that
-//! buffer out and fsyncs it, which is the group commit point after which a bundle may be
-//! acknowledged. Every insert and removal is one atomic write batch.
+//! Writes go to the write-ahead log's buffer in memory; [`BundleStore::sync`] syncs the
+//! value log, then writes that buffer out and fsyncs it, which is the group commit point
+//! after which a bundle may be acknowledged. Every insert and removal is one atomic write
+//! batch.
 //!
 //! Two things keep the per-bundle cost low. Forwarding-log entries wait in memory and ride
 //! in the next write batch (an insertion, a removal, or the sync), so a bundle's arrival and
@@ -27,9 +29,37 @@ use super::codec::{
     decode_registration, destination_key, encode_log, encode_record, encode_registration,
     expiry_key,
 };
+use super::value_log::{
+    decode_value, encode_inline, StoredValue, ValueLog, ValueLogLimits, ValuePtr,
+};
 use super::{
     BundleRecord, BundleStore, Inserted, LogEntry, Registration, StateEntry, StoreError, StoreUsage,
 };
+
+/// Tuning of a [`RocksStore`] beyond its quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RocksOptions {
+    /// Bundles of at least this many bytes go to the value log (written once); smaller
+    /// ones stay in the database.
+    pub value_log_min: usize,
+    /// Size at which a value-log segment file is sealed and the next one started.
+    pub segment_bytes: u64,
+    /// Bytes of released values the sealed segments may hold before segments at most
+    /// half live are copied forward. The log's disk use stays within twice the bytes of
+    /// bundles it holds (or those plus this slack) plus the segment being written.
+    pub gc_slack: u64,
+}
+
+impl Default for RocksOptions {
+    /// 4 KiB, 64 MiB segments, 256 MiB of slack.
+    fn default() -> Self {
+        Self {
+            value_log_min: 4096,
+            segment_bytes: 64 << 20,
+            gc_slack: 256 << 20,
+        }
+    }
+}
 
 const CF_BUNDLES: &str = "bundles";
 const CF_RECORDS: &str = "records";
@@ -67,6 +97,11 @@ pub struct RocksStore {
     /// Every live key of the expiry index sorts at or after this one. (A cell: a scan,
     /// which only reads, moves it.)
     expiry_floor: RefCell<Vec<u8>>,
+    /// Where bundles of `value_log_min` bytes or more are written.
+    values: ValueLog,
+    value_log_min: usize,
+    /// Bundles dropped on open because their bytes never became durable.
+    dropped_on_open: u64,
 }
 
 /// Most log entries held back before they are written on their own.
@@ -93,8 +128,14 @@ impl Drop for RocksStore {
 
 impl RocksStore {
     /// Opens (creating if needed) the database in `path`, holding at most `quota` bytes of
-    /// bundles. Counts what is stored, so a reopened store knows its usage.
+    /// bundles, with the default [`RocksOptions`]. Counts what is stored, so a reopened
+    /// store knows its usage.
     pub fn open(path: &Path, quota: u64) -> Result<Self, StoreError> {
+        Self::open_with(path, quota, RocksOptions::default())
+    }
+
+    /// [`RocksStore::open`] with other options. The value log lives in `path/values`.
+    pub fn open_with(path: &Path, quota: u64, options: RocksOptions) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -107,12 +148,21 @@ impl RocksStore {
         let families = FAMILIES.iter().map(|name| {
             let mut cf = Options::default();
             if *name == CF_BUNDLES {
+                // Only bundles written before the value log existed, or kept in the
+                // database by a `value_log_min` over 4 KiB, land in blob files.
                 cf.set_enable_blob_files(true);
                 cf.set_min_blob_size(4096);
             }
             ColumnFamilyDescriptor::new(*name, cf)
         });
         let db = DB::open_cf_descriptors(&opts, path, families).map_err(db_err)?;
+        let values = ValueLog::open(
+            &path.join("values"),
+            ValueLogLimits {
+                segment_bytes: options.segment_bytes,
+                gc_slack: options.gc_slack,
+            },
+        )?;
         let mut store = Self {
             db,
             bundles: 0,
@@ -122,7 +172,11 @@ impl RocksStore {
             pending_log: Vec::new(),
             unsynced: false,
             expiry_floor: RefCell::new(Vec::new()),
+            values,
+            value_log_min: options.value_log_min.max(1),
+            dropped_on_open: 0,
         };
+        store.adopt_values()?;
         for record in store.records()? {
             store.bundles += 1;
             store.bytes += record.size;
@@ -138,6 +192,119 @@ impl RocksStore {
             store.next_log_seq = seq.map_or(0, |b| u64::from_be_bytes(b).wrapping_add(1));
         }
         Ok(store)
+    }
+
+    /// Bundles dropped on open because their value-log bytes never became durable (they
+    /// were written but not committed when the node stopped, so never acknowledged).
+    pub fn dropped_on_open(&self) -> u64 {
+        self.dropped_on_open
+    }
+
+    /// Value-log segment files, their bytes on disk, and the bytes of them still live.
+    pub fn value_log_usage(&self) -> (usize, u64, u64) {
+        self.values.usage()
+    }
+
+    /// On open: counts every value-log pointer in its segment, removes the bundles whose
+    /// pointers lead nowhere, and deletes segments nothing points into.
+    fn adopt_values(&mut self) -> Result<(), StoreError> {
+        let mut dangling = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_BUNDLES)?, IteratorMode::Start)
+        {
+            let (key, value) = item.map_err(db_err)?;
+            if let StoredValue::Pointer(ptr) = decode_value(&value)? {
+                if !self.values.adopt(&ptr) {
+                    dangling.push(key);
+                }
+            }
+        }
+        for key in dangling {
+            let mut batch = WriteBatch::default();
+            batch.delete_cf(self.cf(CF_BUNDLES)?, &key);
+            if let Some(v) = self
+                .db
+                .get_pinned_cf(self.cf(CF_RECORDS)?, &key)
+                .map_err(db_err)?
+            {
+                let old = decode_record(&key, &v)?;
+                self.delete_indexes(&mut batch, &old, &key)?;
+            }
+            batch.delete_cf(self.cf(CF_RECORDS)?, &key);
+            self.write(batch)?;
+            self.dropped_on_open += 1;
+        }
+        self.sync()?;
+        self.values.finish_open()
+    }
+
+    /// The value-log pointer stored for `key`, if its bytes are in the log.
+    fn pointer(&self, key: &[u8]) -> Result<Option<ValuePtr>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_BUNDLES)?, key)
+            .map_err(db_err)?
+        {
+            Some(v) => match decode_value(&v)? {
+                StoredValue::Pointer(ptr) => Ok(Some(ptr)),
+                StoredValue::Inline(_) => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Copies the live values of one mostly released segment to the current one, when
+    /// the garbage has passed the slack. Its file goes after the next commit.
+    fn collect_garbage(&mut self) -> Result<(), StoreError> {
+        let Some(victim) = self.values.gc_victim() else {
+            return Ok(());
+        };
+        let mut moved = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_BUNDLES)?, IteratorMode::Start)
+        {
+            let (key, value) = item.map_err(db_err)?;
+            if let StoredValue::Pointer(ptr) = decode_value(&value)? {
+                if ptr.segment == victim {
+                    moved.push((key, ptr));
+                }
+            }
+        }
+        let mut batch = WriteBatch::default();
+        let mut fresh = Vec::with_capacity(moved.len());
+        for (key, old) in &moved {
+            let bytes = self.values.read(old)?;
+            let new = self.values.append(&bytes)?;
+            fresh.push(new);
+            batch.put_cf(self.cf(CF_BUNDLES)?, key, new.encode());
+        }
+        if let Err(e) = self.write(batch) {
+            for new in &fresh {
+                self.values.release(new);
+            }
+            return Err(e);
+        }
+        for (_, old) in &moved {
+            self.values.release(old);
+        }
+        Ok(())
+    }
+
+    /// Adds the deletion of `record`'s destination and expiry index entries to `batch`.
+    fn delete_indexes(
+        &self,
+        batch: &mut WriteBatch,
+        record: &BundleRecord,
+        key: &[u8],
+    ) -> Result<(), StoreError> {
+        batch.delete_cf(
+            self.cf(CF_BY_DESTINATION)?,
+            destination_key(&record.destination, key),
+        );
+        batch.delete_cf(self.cf(CF_BY_EXPIRY)?, expiry_key(record.expires_at, key));
+        Ok(())
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
@@ -237,10 +404,22 @@ impl BundleStore for RocksStore {
             ..record.clone()
         };
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_BUNDLES)?, &key, bytes);
+        let ptr = if bytes.len() >= self.value_log_min {
+            let ptr = self.values.append(bytes)?;
+            batch.put_cf(self.cf(CF_BUNDLES)?, &key, ptr.encode());
+            Some(ptr)
+        } else {
+            batch.put_cf(self.cf(CF_BUNDLES)?, &key, encode_inline(bytes));
+            None
+        };
         batch.put_cf(self.cf(CF_RECORDS)?, &key, encode_record(&record));
         self.put_indexes(&mut batch, &record, &key)?;
-        self.write(batch)?;
+        if let Err(e) = self.write(batch) {
+            if let Some(ptr) = ptr {
+                self.values.release(&ptr);
+            }
+            return Err(e);
+        }
         self.bundles += 1;
         self.bytes += needed;
         Ok(Inserted::New)
@@ -253,15 +432,26 @@ impl BundleStore for RocksStore {
         if !self.unsynced {
             return Ok(());
         }
+        // The value log first: a durable pointer must point at durable bytes.
+        self.values.sync()?;
         self.db.flush_wal(true).map_err(db_err)?;
         self.unsynced = false;
-        Ok(())
+        self.values.after_commit()?;
+        self.collect_garbage()
     }
 
     fn get(&self, id: &BundleId) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get_cf(self.cf(CF_BUNDLES)?, bundle_key(id))
-            .map_err(db_err)
+        let Some(value) = self
+            .db
+            .get_pinned_cf(self.cf(CF_BUNDLES)?, bundle_key(id))
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        match decode_value(&value)? {
+            StoredValue::Inline(bytes) => Ok(Some(bytes.to_vec())),
+            StoredValue::Pointer(ptr) => self.values.read(&ptr).map(Some),
+        }
     }
 
     fn record(&self, id: &BundleId) -> Result<Option<BundleRecord>, StoreError> {
@@ -286,11 +476,7 @@ impl BundleStore for RocksStore {
             ..record.clone()
         };
         let mut batch = WriteBatch::default();
-        batch.delete_cf(
-            self.cf(CF_BY_DESTINATION)?,
-            destination_key(&old.destination, &key),
-        );
-        batch.delete_cf(self.cf(CF_BY_EXPIRY)?, expiry_key(old.expires_at, &key));
+        self.delete_indexes(&mut batch, &old, &key)?;
         batch.put_cf(self.cf(CF_RECORDS)?, &key, encode_record(&record));
         self.put_indexes(&mut batch, &record, &key)?;
         self.write(batch)?;
@@ -302,15 +488,15 @@ impl BundleStore for RocksStore {
             return Ok(false);
         };
         let key = bundle_key(id);
+        let ptr = self.pointer(&key)?;
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_BUNDLES)?, &key);
         batch.delete_cf(self.cf(CF_RECORDS)?, &key);
-        batch.delete_cf(
-            self.cf(CF_BY_DESTINATION)?,
-            destination_key(&old.destination, &key),
-        );
-        batch.delete_cf(self.cf(CF_BY_EXPIRY)?, expiry_key(old.expires_at, &key));
+        self.delete_indexes(&mut batch, &old, &key)?;
         self.write(batch)?;
+        if let Some(ptr) = ptr {
+            self.values.release(&ptr);
+        }
         self.bundles = self.bundles.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(old.size);
         Ok(true)

@@ -25,6 +25,12 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let store = RocksStore::open(&cfg.data_dir.join("store"), cfg.store_quota)
         .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
+    if store.dropped_on_open() > 0 {
+        tracing::warn!(
+            bundles = store.dropped_on_open(),
+            "store: bundles whose bytes were written but never committed (never acknowledged) were dropped"
+        );
+    }
     let tcpcl = tokio::net::TcpListener::bind(cfg.tcpcl_listen)
         .await
         .with_context(|| format!("binding TCPCL {}", cfg.tcpcl_listen))?;
@@ -54,6 +60,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             let tuning = transports::quic::QuicConfig {
                 keepalive: q.keepalive,
                 idle_timeout: q.idle_timeout,
+                max_udp_payload: q.max_udp_payload,
                 ..Default::default()
             };
             let endpoint = transports::quic::endpoint(q.listen, &crypto, &tuning)

@@ -188,6 +188,11 @@ pub struct Flags {
     /// it and its bundles in flight [default: 30s].
     #[arg(long, value_name = "DURATION")]
     pub quic_idle_timeout: Option<String>,
+    /// Largest UDP payload QUIC's path MTU discovery tries (1200-65527): 1452 suits an
+    /// Ethernet path; jumbo frames (9000-byte MTU: 8952) or loopback carry more, and fewer,
+    /// larger packets cost less CPU per byte [default: 1452].
+    #[arg(long, value_name = "BYTES")]
+    pub quic_mtu: Option<u16>,
     /// Ethernet convergence layer on this interface, for a pod LAN [default: off]: bundles
     /// in frames of EtherType 0x88B5, acknowledged and sent again when a frame is lost. Uses
     /// AF_XDP (needs CAP_NET_RAW, CAP_BPF and CAP_NET_ADMIN: root), else AF_PACKET (needs
@@ -335,6 +340,8 @@ pub struct FileConfig {
     pub quic_keepalive: Option<String>,
     /// See [`Flags::quic_idle_timeout`].
     pub quic_idle_timeout: Option<String>,
+    /// See [`Flags::quic_mtu`].
+    pub quic_mtu: Option<u16>,
     /// See [`Flags::ether_interface`].
     pub ether_interface: Option<String>,
     /// Ethernet peers: `[[ether_peers]] node_id = "ipn:2.0"  mac = "02:00:00:00:00:02"`.

@@ -4,6 +4,7 @@
 //! quic_listen = "0.0.0.0:4557"
 //! quic_keepalive = "2s"
 //! quic_idle_timeout = "30s"
+//! quic_mtu = 1452              # largest UDP payload MTU discovery tries
 //! [[quic_peers]]
 //! addr = "10.0.0.2:4557"
 //! node_id = "ipn:2.0"        # optional; with it, a contact plan naming the node schedules it
@@ -40,6 +41,8 @@ pub struct QuicSettings {
     pub keepalive: Duration,
     /// Idle timeout: outages shorter than this keep the connection.
     pub idle_timeout: Duration,
+    /// Largest UDP payload path MTU discovery tries.
+    pub max_udp_payload: u16,
 }
 
 fn duration(
@@ -105,11 +108,22 @@ pub fn quic_config(flags: &Flags, file: &FileConfig) -> anyhow::Result<Option<Qu
             "quic_keepalive {keepalive:?} must be more than 0 and less than quic_idle_timeout {idle_timeout:?}"
         );
     }
+    let max_udp_payload = flags
+        .quic_mtu
+        .or(file.quic_mtu)
+        .unwrap_or(transports::quic::DEFAULT_MAX_UDP_PAYLOAD);
+    if !(1200..=transports::quic::MAX_UDP_PAYLOAD).contains(&max_udp_payload) {
+        bail!(
+            "quic_mtu {max_udp_payload}: must be from 1200 (QUIC's minimum) to {}",
+            transports::quic::MAX_UDP_PAYLOAD
+        );
+    }
     Ok(Some(QuicSettings {
         listen,
         peers,
         keepalive,
         idle_timeout,
+        max_udp_payload,
     }))
 }
 
@@ -179,5 +193,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("quic_keepalive"), "{e}");
+        let tiny = Flags {
+            quic_listen: Some("127.0.0.1:4557".parse().unwrap()),
+            quic_mtu: Some(1000),
+            ..Flags::default()
+        };
+        let e = quic_config(&tiny, &FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quic_mtu 1000"), "{e}");
+        let file: FileConfig =
+            toml::from_str("quic_listen = \"127.0.0.1:4557\"\nquic_mtu = 8952\n").unwrap();
+        let q = quic_config(&Flags::default(), &file).unwrap().unwrap();
+        assert_eq!(q.max_udp_payload, 8952);
     }
 }

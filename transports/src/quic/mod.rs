@@ -52,11 +52,20 @@ pub struct QuicConfig {
     pub max_streams: u32,
     /// Kernel socket buffer sizes, in bytes.
     pub socket_buffer: usize,
+    /// The largest UDP payload path MTU discovery probes for (RFC 9000 §14.3): packets
+    /// start at 1,200 bytes and grow up to this where the path carries them.
+    pub max_udp_payload: u16,
 }
+
+/// [`QuicConfig::max_udp_payload`] by default: what an Ethernet path (1,500-byte MTU)
+/// carries over IPv6.
+pub const DEFAULT_MAX_UDP_PAYLOAD: u16 = 1452;
+/// The most [`QuicConfig::max_udp_payload`] can be: a UDP datagram's limit over IPv4.
+pub const MAX_UDP_PAYLOAD: u16 = 65527;
 
 impl Default for QuicConfig {
     /// Keepalive every 2 s, 30 s idle timeout, 16 MiB per stream, 64 MiB per connection,
-    /// 256 streams, 4 MiB socket buffers.
+    /// 256 streams, 4 MiB socket buffers, packets of up to 1,452 bytes.
     fn default() -> Self {
         Self {
             keepalive: Duration::from_secs(2),
@@ -65,6 +74,7 @@ impl Default for QuicConfig {
             connection_window: 64 << 20,
             max_streams: 256,
             socket_buffer: 4 << 20,
+            max_udp_payload: DEFAULT_MAX_UDP_PAYLOAD,
         }
     }
 }
@@ -85,6 +95,9 @@ impl QuicConfig {
         t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(self.max_streams));
         // The hello is the only unidirectional stream.
         t.max_concurrent_uni_streams(quinn::VarInt::from_u32(2));
+        let mut mtu = quinn::MtuDiscoveryConfig::default();
+        mtu.upper_bound(self.max_udp_payload);
+        t.mtu_discovery_config(Some(mtu));
         t
     }
 }

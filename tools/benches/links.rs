@@ -16,8 +16,9 @@
 //!   and the tail of recovery rounds), each as a share of the loss-free rate.
 //!
 //! QUIC's path MTU discovery may grow packets up to 65,527 bytes on loopback (`--quic-mtu`;
-//! the default of 1,452 suits Ethernet). On loopback LTP uses 60,000-byte segments (one datagram each, under the 64 KiB loopback
-//! MTU), paced at 400 MB/s (`LINKS_BENCH_LTP_RATE` bytes/s to change it): LTP has no
+//! the default of 1,452 suits Ethernet; `LINKS_BENCH_QUIC_MTU` sets another). On loopback
+//! LTP uses 60,000-byte segments (one datagram each, under the 64 KiB loopback MTU), paced
+//! at 400 MB/s (`LINKS_BENCH_LTP_RATE` bytes/s to change it): LTP has no
 //! congestion control, and unpaced bursts of megabytes overflow the receiver's socket
 //! buffer (4 MiB here), every loss then costing a checkpoint timer. The lossy runs use
 //! 1,400-byte segments, an Ethernet MTU's worth. `LINKS_BENCH_QUICK=1` makes every count
@@ -102,7 +103,10 @@ fn pair(dir: &Path, cl: Cl, ltp: Option<(u16, u16, SocketAddr)>, ltp_extra: &[St
         Cl::Quic => {
             let (qa, qb) = (free_udp(), free_udp());
             // Loopback carries 64 KiB datagrams: MTU discovery may grow packets that far.
-            let mtu = ["--quic-mtu".to_string(), "65527".into()];
+            let mtu = [
+                "--quic-mtu".to_string(),
+                std::env::var("LINKS_BENCH_QUIC_MTU").unwrap_or_else(|_| "65527".into()),
+            ];
             fb = vec!["--quic-listen".into(), format!("127.0.0.1:{qb}")];
             fa = vec![
                 "--quic-listen".into(),

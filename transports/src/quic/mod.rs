@@ -98,6 +98,12 @@ impl QuicConfig {
         let mut mtu = quinn::MtuDiscoveryConfig::default();
         mtu.upper_bound(self.max_udp_payload);
         t.mtu_discovery_config(Some(mtu));
+        // A bundle is of use only once all of it has arrived. Round-robin among the
+        // streams would have every bundle in flight finish at about the same time, the
+        // whole window's worth later; in order, they finish one after the other and the
+        // receiver stores (and answers) each while the next arrives. 1 MiB bundles on
+        // loopback: 1.1-1.2 Gbit/s round-robin, 1.6-1.75 in order.
+        t.send_fairness(false);
         t
     }
 }

@@ -71,6 +71,14 @@ fn fill(s: &mut RocksStore, seqs: std::ops::Range<u64>) {
     s.sync().unwrap();
 }
 
+/// A closed store in a new directory holding bundles `seqs`, in segments never collected.
+fn closed_store_with(seqs: std::ops::Range<u64>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = RocksStore::open_with(dir.path(), 1 << 20, small_segments(u64::MAX)).unwrap();
+    fill(&mut s, seqs);
+    dir
+}
+
 #[test]
 fn a_released_segment_is_deleted_only_after_the_commit() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,11 +134,7 @@ fn mostly_released_segments_are_copied_forward_and_disk_use_stays_bounded() {
 
 #[test]
 fn a_bundle_whose_bytes_never_became_durable_is_dropped_on_open() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let mut s = RocksStore::open_with(dir.path(), 1 << 20, small_segments(u64::MAX)).unwrap();
-        fill(&mut s, 0..2);
-    }
+    let dir = closed_store_with(0..2);
     // As after a power loss that kept the database's log but not the value's tail.
     let seg = segment_files(dir.path())[0].clone();
     std::fs::OpenOptions::new()
@@ -152,11 +156,7 @@ fn a_bundle_whose_bytes_never_became_durable_is_dropped_on_open() {
 
 #[test]
 fn a_damaged_value_is_a_typed_error() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let mut s = RocksStore::open_with(dir.path(), 1 << 20, small_segments(u64::MAX)).unwrap();
-        fill(&mut s, 0..1);
-    }
+    let dir = closed_store_with(0..1);
     let seg = segment_files(dir.path())[0].clone();
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[123] ^= 0x40;
@@ -167,11 +167,7 @@ fn a_damaged_value_is_a_typed_error() {
 
 #[test]
 fn segments_nothing_points_into_are_deleted_on_open_and_numbers_go_on() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let mut s = RocksStore::open_with(dir.path(), 1 << 20, small_segments(u64::MAX)).unwrap();
-        fill(&mut s, 0..1);
-    }
+    let dir = closed_store_with(0..1);
     // Bytes appended for a bundle whose insertion never committed, in a later segment.
     let stray = dir.path().join("values").join("00000000000000ff.vlog");
     std::fs::write(&stray, [9u8; 300]).unwrap();
@@ -197,4 +193,27 @@ fn small_bundles_stay_in_the_database() {
     assert_eq!((files, on_disk, live), (1, 8000, 8000));
     assert_eq!(s.get(&id(1)).unwrap().unwrap(), vec![1; 100]);
     assert_eq!(s.get(&id(2)).unwrap().unwrap(), vec![2; 8000]);
+}
+
+#[test]
+fn a_segment_that_cannot_be_copied_forward_stays_and_commits_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = RocksStore::open_with(dir.path(), 1 << 20, small_segments(0)).unwrap();
+    fill(&mut s, 0..6);
+    for seq in [1, 2] {
+        assert!(s.remove(&id(seq)).unwrap());
+    }
+    // Bundle 0, the one value left to copy out of the first segment, is damaged.
+    let first = segment_files(dir.path())[0].clone();
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(&first, bytes).unwrap();
+    s.sync().unwrap();
+    s.sync().unwrap();
+    assert!(first.exists());
+    assert!(matches!(s.get(&id(0)), Err(StoreError::Corrupt(_))));
+    fill(&mut s, 6..7);
+    for seq in 3..7 {
+        assert_eq!(s.get(&id(seq)).unwrap().unwrap(), payload(seq));
+    }
 }

@@ -2,7 +2,9 @@
 //! with SIGKILL at random moments and restarted. The sender (this test, speaking TCPCLv4 with
 //! the `transports` crate) retransmits whatever was not acknowledged when a session died, as a
 //! convergence layer does. At the end every bundle the sender saw acknowledged must reach
-//! the application exactly once, and no bundle may arrive twice.
+//! the application exactly once, and no bundle may arrive twice. Every other bundle is
+//! padded past 4 KiB, so both places the store keeps a bundle (RocksDB itself, and the value
+//! log for larger ones) are crashed into.
 //!
 //! `CRASH_KILLS` sets the number of kills (default 3, the CI version);
 //! `CRASH_KILLS=20 cargo test -p tools --test crash_sigkill -- --nocapture` is the long run.
@@ -26,6 +28,16 @@ use tokio::sync::mpsc;
 use transports::tcpcl::connection::{connect, Command, Upcall};
 use transports::tcpcl::SessionConfig;
 
+/// Bundle `i`'s payload: its name, and for odd `i` padding to 8 KiB.
+fn payload(i: u64) -> String {
+    let name = format!("bundle {i:05}");
+    if i % 2 == 1 {
+        format!("{name:<8192}")
+    } else {
+        name
+    }
+}
+
 fn bundle(i: u64) -> Vec<u8> {
     // One creation time for the whole run: the sequence number tells bundles apart.
     BundleBuilder::new(
@@ -34,7 +46,7 @@ fn bundle(i: u64) -> Vec<u8> {
         CreationTimestamp::new(DtnTime(850_000_000_000), i),
     )
     .lifetime_ms(86_400_000 * 365 * 30)
-    .payload(format!("bundle {i:05}").as_bytes())
+    .payload(payload(i).as_bytes())
     .build()
     .unwrap()
 }
@@ -218,7 +230,7 @@ fn acknowledged_bundles_survive_repeated_sigkill_exactly_once() {
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     for i in &acked {
         assert!(
-            seen.contains_key(&format!("bundle {i:05}")),
+            seen.contains_key(&payload(*i)),
             "acknowledged bundle {i} lost"
         );
     }

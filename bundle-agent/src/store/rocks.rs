@@ -83,6 +83,20 @@ fn db_err(e: rocksdb::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// Calls `f` with the key and pointer of every bundle whose bytes are in the value log.
+fn for_each_pointer(db: &DB, mut f: impl FnMut(Box<[u8]>, ValuePtr)) -> Result<(), StoreError> {
+    let cf = db
+        .cf_handle(CF_BUNDLES)
+        .ok_or_else(|| StoreError::Database(format!("column family {CF_BUNDLES} missing")))?;
+    for item in db.iterator_cf(cf, IteratorMode::Start) {
+        let (key, value) = item.map_err(db_err)?;
+        if let StoredValue::Pointer(ptr) = decode_value(&value)? {
+            f(key, ptr);
+        }
+    }
+    Ok(())
+}
+
 /// A RocksDB database of bundles.
 pub struct RocksStore {
     db: DB,
@@ -209,17 +223,15 @@ impl RocksStore {
     /// pointers lead nowhere, and deletes segments nothing points into.
     fn adopt_values(&mut self) -> Result<(), StoreError> {
         let mut dangling = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_BUNDLES)?, IteratorMode::Start)
-        {
-            let (key, value) = item.map_err(db_err)?;
-            if let StoredValue::Pointer(ptr) = decode_value(&value)? {
-                if !self.values.adopt(&ptr) {
-                    dangling.push(key);
-                }
+        let values = &mut self.values;
+        for_each_pointer(&self.db, |key, ptr| {
+            if !values.adopt(&ptr) {
+                dangling.push(key);
             }
-        }
+        })?;
+        // Before the sync below, which may collect garbage: a segment that collection
+        // empties must wait for the commit of its moved pointers.
+        self.values.finish_open()?;
         for key in dangling {
             let mut batch = WriteBatch::default();
             batch.delete_cf(self.cf(CF_BUNDLES)?, &key);
@@ -235,8 +247,7 @@ impl RocksStore {
             self.write(batch)?;
             self.dropped_on_open += 1;
         }
-        self.sync()?;
-        self.values.finish_open()
+        self.sync()
     }
 
     /// The value-log pointer stored for `key`, if its bytes are in the log.
@@ -255,32 +266,43 @@ impl RocksStore {
     }
 
     /// Copies the live values of one mostly released segment to the current one, when
-    /// the garbage has passed the slack. Its file goes after the next commit.
-    fn collect_garbage(&mut self) -> Result<(), StoreError> {
+    /// the garbage has passed the slack. Its file goes after the next commit. A segment
+    /// that cannot be copied (a value in it is unreadable) stays where it is and is not
+    /// tried again: the commit this follows has succeeded either way.
+    fn collect_garbage(&mut self) {
         let Some(victim) = self.values.gc_victim() else {
-            return Ok(());
+            return;
         };
+        if self.move_segment(victim).is_err() {
+            self.values.spare(victim);
+        }
+    }
+
+    /// Copies the live values of segment `victim` to the current one and points the
+    /// database at the copies; the victim's values are released.
+    fn move_segment(&mut self, victim: u64) -> Result<(), StoreError> {
         let mut moved = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_BUNDLES)?, IteratorMode::Start)
-        {
-            let (key, value) = item.map_err(db_err)?;
-            if let StoredValue::Pointer(ptr) = decode_value(&value)? {
-                if ptr.segment == victim {
-                    moved.push((key, ptr));
+        for_each_pointer(&self.db, |key, ptr| {
+            if ptr.segment == victim {
+                moved.push((key, ptr));
+            }
+        })?;
+        let mut batch = WriteBatch::default();
+        let mut fresh = Vec::with_capacity(moved.len());
+        let mut copied = Ok(());
+        for (key, old) in &moved {
+            match self.values.read(old).and_then(|b| self.values.append(&b)) {
+                Ok(new) => {
+                    fresh.push(new);
+                    batch.put_cf(self.cf(CF_BUNDLES)?, key, new.encode());
+                }
+                Err(e) => {
+                    copied = Err(e);
+                    break;
                 }
             }
         }
-        let mut batch = WriteBatch::default();
-        let mut fresh = Vec::with_capacity(moved.len());
-        for (key, old) in &moved {
-            let bytes = self.values.read(old)?;
-            let new = self.values.append(&bytes)?;
-            fresh.push(new);
-            batch.put_cf(self.cf(CF_BUNDLES)?, key, new.encode());
-        }
-        if let Err(e) = self.write(batch) {
+        if let Err(e) = copied.and_then(|()| self.write(batch)) {
             for new in &fresh {
                 self.values.release(new);
             }
@@ -437,7 +459,8 @@ impl BundleStore for RocksStore {
         self.db.flush_wal(true).map_err(db_err)?;
         self.unsynced = false;
         self.values.after_commit()?;
-        self.collect_garbage()
+        self.collect_garbage();
+        Ok(())
     }
 
     fn get(&self, id: &BundleId) -> Result<Option<Vec<u8>>, StoreError> {

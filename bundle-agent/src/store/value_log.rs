@@ -165,6 +165,8 @@ pub(crate) struct ValueLog {
     doomed: Vec<u64>,
     readers: RefCell<HashMap<u64, File>>,
     next_id: u64,
+    /// Segments garbage collection failed on, left out of it from then on.
+    spared: Vec<u64>,
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -212,6 +214,7 @@ impl ValueLog {
             doomed: Vec::new(),
             readers: RefCell::new(HashMap::new()),
             next_id,
+            spared: Vec::new(),
         })
     }
 
@@ -423,7 +426,7 @@ impl ValueLog {
         let sealed = self
             .segments
             .iter()
-            .filter(|(id, s)| Some(**id) != current && s.refs > 0);
+            .filter(|(id, s)| Some(**id) != current && s.refs > 0 && !self.spared.contains(id));
         let garbage: u64 = sealed
             .clone()
             .map(|(_, s)| s.len.saturating_sub(s.live))
@@ -435,6 +438,13 @@ impl ValueLog {
             .filter(|(_, s)| s.live.saturating_mul(2) <= s.len)
             .min_by_key(|(_, s)| s.live)
             .map(|(id, _)| *id)
+    }
+
+    /// Leaves segment `id` out of garbage collection (copying it forward failed).
+    pub fn spare(&mut self, id: u64) {
+        if !self.spared.contains(&id) {
+            self.spared.push(id);
+        }
     }
 
     /// Files and bytes the log holds on disk, and bytes of them live.

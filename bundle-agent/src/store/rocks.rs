@@ -83,12 +83,15 @@ fn db_err(e: rocksdb::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// The column family `name` of `db`.
+fn family<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreError> {
+    db.cf_handle(name)
+        .ok_or_else(|| StoreError::Database(format!("column family {name} missing")))
+}
+
 /// Calls `f` with the key and pointer of every bundle whose bytes are in the value log.
 fn for_each_pointer(db: &DB, mut f: impl FnMut(Box<[u8]>, ValuePtr)) -> Result<(), StoreError> {
-    let cf = db
-        .cf_handle(CF_BUNDLES)
-        .ok_or_else(|| StoreError::Database(format!("column family {CF_BUNDLES} missing")))?;
-    for item in db.iterator_cf(cf, IteratorMode::Start) {
+    for item in db.iterator_cf(family(db, CF_BUNDLES)?, IteratorMode::Start) {
         let (key, value) = item.map_err(db_err)?;
         if let StoredValue::Pointer(ptr) = decode_value(&value)? {
             f(key, ptr);
@@ -330,9 +333,7 @@ impl RocksStore {
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| StoreError::Database(format!("column family {name} missing")))
+        family(&self.db, name)
     }
 
     /// Adds the destination and expiry index entries of `record` to `batch`.

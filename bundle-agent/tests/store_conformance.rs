@@ -44,7 +44,7 @@ fn record(id: &BundleId, dest: &str, expires: u64) -> BundleRecord {
 fn conformance<S: BundleStore>(make: impl Fn(u64) -> S) {
     insert_get_and_duplicates(&mut make(1 << 20));
     quota_refuses_without_losing_anything(&mut make(100));
-    destination_index(&mut make(1 << 20));
+    fragments_index(&mut make(1 << 20));
     expiry_index(&mut make(1 << 20));
     expiry_index_after_removals(&mut make(1 << 20));
     update_moves_index_entries(&mut make(1 << 20));
@@ -115,30 +115,40 @@ fn quota_refuses_without_losing_anything(s: &mut impl BundleStore) {
     assert_eq!(s.usage().bytes, 50);
 }
 
-fn destination_index(s: &mut impl BundleStore) {
-    for seq in 0..5 {
-        s.insert(
-            &record(
-                &id(1, seq),
-                if seq % 2 == 0 { "ipn:2.1" } else { "ipn:2.10" },
-                50,
-            ),
-            b"x",
-        )
-        .unwrap();
+/// Reassembly (RFC 9171 §5.9) finds the fragments of one bundle by its source and creation
+/// timestamp, whatever else is stored.
+fn fragments_index(s: &mut impl BundleStore) {
+    let frag = |whole: &BundleId, offset, len| BundleId {
+        fragment: Some((offset, len)),
+        ..whole.clone()
+    };
+    let (a, b) = (id(1, 1), id(1, 2));
+    let other_source = id(12, 1);
+    let stored = [
+        frag(&a, 20, 10),
+        a.clone(),
+        frag(&b, 0, 10),
+        frag(&a, 0, 10),
+        frag(&other_source, 0, 10),
+        frag(&a, 0, 5),
+        id(1, 3),
+    ];
+    for (i, f) in stored.iter().enumerate() {
+        let dest = if i % 2 == 0 { "ipn:2.1" } else { "ipn:3.1" };
+        s.insert(&record(f, dest, 50), b"x").unwrap();
     }
-    let to_2_1 = s.by_destination(&"ipn:2.1".parse().unwrap()).unwrap();
-    assert_eq!(to_2_1, vec![id(1, 0), id(1, 2), id(1, 4)]);
     assert_eq!(
-        s.by_destination(&"ipn:2.10".parse().unwrap())
-            .unwrap()
-            .len(),
-        2
+        s.fragments_of(&a).unwrap(),
+        vec![frag(&a, 0, 5), frag(&a, 0, 10), frag(&a, 20, 10)],
+        "by offset, then length; the whole bundle and other bundles left out"
     );
-    assert!(s
-        .by_destination(&"ipn:2.2".parse().unwrap())
-        .unwrap()
-        .is_empty());
+    assert_eq!(
+        s.fragments_of(&frag(&b, 7, 7)).unwrap(),
+        vec![frag(&b, 0, 10)]
+    );
+    assert!(s.fragments_of(&id(1, 3)).unwrap().is_empty());
+    assert!(s.remove(&frag(&a, 0, 10)).unwrap());
+    assert_eq!(s.fragments_of(&a).unwrap().len(), 2);
 }
 
 fn expiry_index(s: &mut impl BundleStore) {
@@ -192,14 +202,7 @@ fn update_moves_index_entries(s: &mut impl BundleStore) {
     let mut r = record(&a, "ipn:3.1", 500);
     r.retention = Retention(Retention::DISPATCH_PENDING);
     assert!(s.update_record(&r).unwrap());
-    assert!(s
-        .by_destination(&"ipn:2.1".parse().unwrap())
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        s.by_destination(&"ipn:3.1".parse().unwrap()).unwrap(),
-        vec![a.clone()]
-    );
+    assert_eq!(s.record(&a).unwrap().unwrap().destination, Eid::ipn(3, 1));
     assert!(s.expiring(DtnTime(100), 10).unwrap().is_empty());
     assert_eq!(s.expiring(DtnTime(500), 10).unwrap(), vec![a.clone()]);
     let stored = s.record(&a).unwrap().unwrap();
@@ -241,10 +244,7 @@ fn remove_keeps_the_log(s: &mut impl BundleStore) {
     assert!(s.remove(&a).unwrap());
     assert!(!s.remove(&a).unwrap());
     assert_eq!(s.get(&a).unwrap(), None);
-    assert!(s
-        .by_destination(&"ipn:2.1".parse().unwrap())
-        .unwrap()
-        .is_empty());
+    assert!(s.records().unwrap().is_empty());
     assert!(s.expiring(DtnTime(u64::MAX), 10).unwrap().is_empty());
     assert_eq!(s.usage().bundles, 0);
     assert_eq!(s.log_for(&a).unwrap(), events.to_vec());
@@ -289,10 +289,8 @@ fn fragments_are_distinct_bundles(s: &mut impl BundleStore) {
         );
     }
     assert_eq!(s.get(&frag(10)).unwrap(), Some(vec![2]));
-    assert_eq!(
-        s.by_destination(&"ipn:2.1".parse().unwrap()).unwrap().len(),
-        3
-    );
+    assert_eq!(s.records().unwrap().len(), 3);
+    assert_eq!(s.fragments_of(&whole).unwrap(), vec![frag(0), frag(10)]);
 }
 
 #[test]
@@ -391,4 +389,34 @@ fn keeps_everything_across_reopen(options: RocksOptions) {
         s.insert(&record(&id(1, 3), "ipn:2.1", 1), &[0; 900]),
         Err(StoreError::QuotaExceeded { .. })
     ));
+}
+
+/// A database written by a version that kept a destination index (the `by_destination`
+/// column family) opens, keeps its bundles, and loses the family.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocks_store_drops_the_retired_destination_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = id(1, 1);
+    {
+        let mut s = RocksStore::open(dir.path(), 1000).unwrap();
+        s.insert(&record(&a, "ipn:2.1", 100), &[7; 10]).unwrap();
+        s.sync().unwrap();
+    }
+    {
+        let opts = rocksdb::Options::default();
+        let families = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+        let mut db = rocksdb::DB::open_cf(&opts, dir.path(), &families).unwrap();
+        db.create_cf("by_destination", &opts).unwrap();
+        let cf = db.cf_handle("by_destination").unwrap();
+        db.put_cf(cf, b"old index entry", b"").unwrap();
+    }
+    let s = RocksStore::open(dir.path(), 1000).unwrap();
+    assert_eq!(s.get(&a).unwrap().unwrap(), vec![7; 10]);
+    drop(s);
+    let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    assert!(
+        !families.iter().any(|f| f == "by_destination"),
+        "{families:?}"
+    );
 }

@@ -150,7 +150,7 @@ fn a_bundle_whose_bytes_never_became_durable_is_dropped_on_open() {
     assert_eq!(s.record(&id(1)).unwrap(), None);
     assert_eq!(s.usage().bundles, 1);
     assert_eq!(s.usage().bytes, 400);
-    assert_eq!(s.by_destination(&Eid::ipn(2, 1)).unwrap(), vec![id(0)]);
+    assert_eq!(s.records().unwrap().len(), 1);
     assert_eq!(s.expiring(DtnTime(u64::MAX), 10).unwrap(), vec![id(0)]);
 }
 

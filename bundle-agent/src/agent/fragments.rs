@@ -29,10 +29,7 @@ impl<S: BundleStore> Agent<S> {
         }
         let mut ids = Vec::new();
         let mut parts = Vec::new();
-        for id in self.store.by_destination(&fragment.primary.destination)? {
-            if id.fragment.is_none() || id.source != *source || id.creation != creation {
-                continue;
-            }
+        for id in self.store.fragments_of(&whole_id)? {
             if !self.retained(&id, Retention::REASSEMBLY_PENDING)? {
                 continue;
             }

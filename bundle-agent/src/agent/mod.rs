@@ -515,12 +515,17 @@ impl<S: BundleStore> Agent<S> {
         let expired = expires_at <= now;
         let over_hops = view.hop_count().is_some_and(|h| h.exceeded());
         // A bundle this node already handled (delivered, forwarded, deleted) has a log even
-        // after it left the store: it is a duplicate as much as one still stored.
-        if self.store.record(&id)?.is_some() || !self.store.log_for(&id)?.is_empty() {
+        // after it left the store: it is a duplicate as much as one still stored. One still
+        // stored is found by the insert below; the paths that leave before it look it up.
+        if !self.store.log_for(&id)?.is_empty() {
             self.stats.duplicates += 1;
             return Ok(Ingested::Dropped);
         }
-        if expired || over_hops {
+        let dropped_early = expired || over_hops;
+        if dropped_early && self.counted_as_duplicate(&id)? {
+            return Ok(Ingested::Dropped);
+        }
+        if dropped_early {
             let reason = if expired {
                 ReasonCode::LIFETIME_EXPIRED
             } else {
@@ -533,6 +538,9 @@ impl<S: BundleStore> Agent<S> {
         let mut bundle = view.to_bundle_in(&bytes);
         let unknown = bundle.apply_unknown_block_rules();
         if unknown.delete_bundle {
+            if self.counted_as_duplicate(&id)? {
+                return Ok(Ingested::Dropped);
+            }
             let len = payload_len(&bundle);
             self.report(
                 now,
@@ -646,6 +654,15 @@ impl<S: BundleStore> Agent<S> {
         };
         let len = view.payload().len() as u64;
         self.report(now, view.primary(), len, status, reason)
+    }
+
+    /// True, counting a duplicate, when a bundle with `id` is stored.
+    fn counted_as_duplicate(&mut self, id: &BundleId) -> Result<bool, AgentError> {
+        let stored = self.store.record(id)?.is_some();
+        if stored {
+            self.stats.duplicates += 1;
+        }
+        Ok(stored)
     }
 
     /// Adds an entry to the forwarding log of `id` (kept after the bundle leaves: `trace`

@@ -75,10 +75,17 @@ pub fn decode_bundle_key(key: &[u8]) -> Result<BundleId, StoreError> {
     Ok(id)
 }
 
-/// Key of the destination index: destination EID CBOR, then the bundle key.
-pub fn destination_key(destination: &Eid, bundle_key: &[u8]) -> Vec<u8> {
-    let mut v = destination.to_cbor();
-    v.extend_from_slice(bundle_key);
+/// The prefix every store key of a fragment of `whole` starts with: `whole`'s source,
+/// creation time and sequence number, then 0x01 (its own fragment field is ignored). Keys
+/// under it sort by fragment offset, then length.
+pub fn fragments_prefix(whole: &BundleId) -> Vec<u8> {
+    let mut v = bundle_key(&BundleId {
+        fragment: None,
+        ..whole.clone()
+    });
+    if let Some(flag) = v.last_mut() {
+        *flag = 1;
+    }
     v
 }
 

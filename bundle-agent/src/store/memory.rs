@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::wire::{BundleId, DtnTime, Eid};
 
-use super::codec::{bundle_key, decode_bundle_key, decode_expiry_key, destination_key, expiry_key};
+use super::codec::{
+    bundle_key, decode_bundle_key, decode_expiry_key, expiry_key, fragments_prefix,
+};
 use super::{
     BundleRecord, BundleStore, Inserted, LogEntry, Registration, StateEntry, StoreError, StoreUsage,
 };
@@ -15,7 +17,6 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     bundles: BTreeMap<Vec<u8>, (BundleRecord, Vec<u8>)>,
-    by_destination: BTreeMap<Vec<u8>, ()>,
     by_expiry: BTreeMap<Vec<u8>, ()>,
     registrations: BTreeMap<Vec<u8>, Registration>,
     logs: BTreeMap<Vec<u8>, Vec<LogEntry>>,
@@ -29,7 +30,6 @@ impl MemoryStore {
     pub fn new(quota: u64) -> Self {
         Self {
             bundles: BTreeMap::new(),
-            by_destination: BTreeMap::new(),
             by_expiry: BTreeMap::new(),
             registrations: BTreeMap::new(),
             state: BTreeMap::new(),
@@ -50,8 +50,6 @@ impl BundleStore for MemoryStore {
         super::check_quota(self.bytes, self.quota, needed)?;
         let mut record = record.clone();
         record.size = needed;
-        self.by_destination
-            .insert(destination_key(&record.destination, &key), ());
         self.by_expiry
             .insert(expiry_key(record.expires_at, &key), ());
         self.bundles.insert(key, (record, bytes.to_vec()));
@@ -77,11 +75,7 @@ impl BundleStore for MemoryStore {
             return Ok(false);
         };
         let old = old.clone();
-        self.by_destination
-            .remove(&destination_key(&old.destination, &key));
         self.by_expiry.remove(&expiry_key(old.expires_at, &key));
-        self.by_destination
-            .insert(destination_key(&record.destination, &key), ());
         self.by_expiry
             .insert(expiry_key(record.expires_at, &key), ());
         if let Some((r, _)) = self.bundles.get_mut(&key) {
@@ -98,19 +92,17 @@ impl BundleStore for MemoryStore {
         let Some((record, bytes)) = self.bundles.remove(&key) else {
             return Ok(false);
         };
-        self.by_destination
-            .remove(&destination_key(&record.destination, &key));
         self.by_expiry.remove(&expiry_key(record.expires_at, &key));
         self.bytes = self.bytes.saturating_sub(bytes.len() as u64);
         Ok(true)
     }
 
-    fn by_destination(&self, destination: &Eid) -> Result<Vec<BundleId>, StoreError> {
-        let prefix = destination.to_cbor();
-        self.by_destination
+    fn fragments_of(&self, whole: &BundleId) -> Result<Vec<BundleId>, StoreError> {
+        let prefix = fragments_prefix(whole);
+        self.bundles
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, _)| decode_bundle_key(k.get(prefix.len()..).unwrap_or(&[])))
+            .map(|(k, _)| decode_bundle_key(k))
             .collect()
     }
 

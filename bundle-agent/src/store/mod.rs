@@ -16,6 +16,8 @@
 mod codec;
 mod memory;
 #[cfg(feature = "rocksdb")]
+mod recent;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 #[cfg(feature = "rocksdb")]
 mod value_log;
@@ -208,8 +210,10 @@ pub trait BundleStore {
     /// Removes a bundle, its record and its index entries. Its log stays (for `trace`).
     fn remove(&mut self, id: &BundleId) -> Result<bool, StoreError>;
 
-    /// IDs of the bundles for this exact destination, in key order.
-    fn by_destination(&self, destination: &Eid) -> Result<Vec<BundleId>, StoreError>;
+    /// IDs of the stored fragments of the bundle `whole` (same source and creation
+    /// timestamp; `whole`'s own fragment field is ignored), by offset, then length: the parts
+    /// reassembly (RFC 9171 §5.9) puts together.
+    fn fragments_of(&self, whole: &BundleId) -> Result<Vec<BundleId>, StoreError>;
 
     /// IDs of at most `limit` bundles whose lifetime ends at or before `at`, earliest first.
     fn expiring(&self, at: DtnTime, limit: usize) -> Result<Vec<BundleId>, StoreError>;

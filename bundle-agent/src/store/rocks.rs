@@ -8,11 +8,13 @@
 //! after which a bundle may be acknowledged. Every insert and removal is one atomic write
 //! batch.
 //!
-//! Two things keep the per-bundle cost low. Forwarding-log entries wait in memory and ride
+//! Four things keep the per-bundle cost low. Forwarding-log entries wait in memory and ride
 //! in the next write batch (an insertion, a removal, or the sync), so a bundle's arrival and
-//! departure cost one write each, log included. And scans of the expiry index start from a
-//! remembered floor instead of the start, so they do not wade through the tombstones that
-//! every removed bundle leaves until compaction.
+//! departure cost one write each, log included. A bundle has one index entry (expiry);
+//! fragments are found by their own keys. The records of the bundles stored last are held
+//! in memory ([`super::recent`]), so reading one back and removing it need no lookup. And
+//! scans of the expiry index start from a remembered floor instead of the start, so they do
+//! not wade through the tombstones that every removed bundle leaves until compaction.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -26,9 +28,10 @@ use crate::wire::{BundleId, DtnTime, Eid};
 
 use super::codec::{
     bundle_key, decode_bundle_key, decode_expiry_key, decode_log, decode_record,
-    decode_registration, destination_key, encode_log, encode_record, encode_registration,
-    expiry_key,
+    decode_registration, encode_log, encode_record, encode_registration, expiry_key,
+    fragments_prefix,
 };
+use super::recent::RecentRecords;
 use super::value_log::{
     decode_value, encode_inline, StoredValue, ValueLog, ValueLogLimits, ValuePtr,
 };
@@ -63,21 +66,23 @@ impl Default for RocksOptions {
 
 const CF_BUNDLES: &str = "bundles";
 const CF_RECORDS: &str = "records";
-const CF_BY_DESTINATION: &str = "by_destination";
 const CF_BY_EXPIRY: &str = "by_expiry";
 const CF_REGISTRATIONS: &str = "registrations";
 const CF_LOG: &str = "forwarding_log";
 /// Services' own state: CRDT twin documents (keys `twin/...`), later blob metadata.
 const CF_STATE: &str = "service_state";
-const FAMILIES: [&str; 7] = [
+const FAMILIES: [&str; 6] = [
     CF_BUNDLES,
     CF_RECORDS,
-    CF_BY_DESTINATION,
     CF_BY_EXPIRY,
     CF_REGISTRATIONS,
     CF_LOG,
     CF_STATE,
 ];
+/// Families older versions kept and this one drops on open: a destination index, which
+/// cost every bundle two writes and served only reassembly (now a scan of the fragments'
+/// own keys in `records`).
+const RETIRED_FAMILIES: [&str; 1] = ["by_destination"];
 
 fn db_err(e: rocksdb::Error) -> StoreError {
     StoreError::Database(e.to_string())
@@ -119,7 +124,13 @@ pub struct RocksStore {
     value_log_min: usize,
     /// Bundles dropped on open because their bytes never became durable.
     dropped_on_open: u64,
+    /// The records of the bundles stored last, so their short stay costs fewer lookups.
+    recent: RecentRecords,
 }
+
+/// Records [`RocksStore`] keeps in memory: more than a link's window of bundles in flight
+/// (about 1 MiB of memory).
+const RECENT_RECORDS: usize = 4096;
 
 /// Most log entries held back before they are written on their own.
 const MAX_PENDING_LOG: usize = 1024;
@@ -172,7 +183,22 @@ impl RocksStore {
             }
             ColumnFamilyDescriptor::new(*name, cf)
         });
-        let db = DB::open_cf_descriptors(&opts, path, families).map_err(db_err)?;
+        // A database from an older version has families this one no longer keeps: they
+        // must be opened to be dropped.
+        let existing = DB::list_cf(&opts, path).unwrap_or_default();
+        let retired: Vec<&str> = RETIRED_FAMILIES
+            .into_iter()
+            .filter(|name| existing.iter().any(|e| e == name))
+            .collect();
+        let families = families.chain(
+            retired
+                .iter()
+                .map(|name| ColumnFamilyDescriptor::new(*name, Options::default())),
+        );
+        let mut db = DB::open_cf_descriptors(&opts, path, families).map_err(db_err)?;
+        for name in retired {
+            db.drop_cf(name).map_err(db_err)?;
+        }
         let values = ValueLog::open(
             &path.join("values"),
             ValueLogLimits {
@@ -192,6 +218,7 @@ impl RocksStore {
             values,
             value_log_min: options.value_log_min.max(1),
             dropped_on_open: 0,
+            recent: RecentRecords::new(RECENT_RECORDS),
         };
         store.adopt_values()?;
         for record in store.records()? {
@@ -244,7 +271,7 @@ impl RocksStore {
                 .map_err(db_err)?
             {
                 let old = decode_record(&key, &v)?;
-                self.delete_indexes(&mut batch, &old, &key)?;
+                self.delete_expiry(&mut batch, &old, &key)?;
             }
             batch.delete_cf(self.cf(CF_RECORDS)?, &key);
             self.write(batch)?;
@@ -311,23 +338,20 @@ impl RocksStore {
             }
             return Err(e);
         }
-        for (_, old) in &moved {
+        for ((key, old), new) in moved.iter().zip(&fresh) {
             self.values.release(old);
+            self.recent.set_pointer(key, *new);
         }
         Ok(())
     }
 
-    /// Adds the deletion of `record`'s destination and expiry index entries to `batch`.
-    fn delete_indexes(
+    /// Adds the deletion of `record`'s expiry index entry to `batch`.
+    fn delete_expiry(
         &self,
         batch: &mut WriteBatch,
         record: &BundleRecord,
         key: &[u8],
     ) -> Result<(), StoreError> {
-        batch.delete_cf(
-            self.cf(CF_BY_DESTINATION)?,
-            destination_key(&record.destination, key),
-        );
         batch.delete_cf(self.cf(CF_BY_EXPIRY)?, expiry_key(record.expires_at, key));
         Ok(())
     }
@@ -336,18 +360,13 @@ impl RocksStore {
         family(&self.db, name)
     }
 
-    /// Adds the destination and expiry index entries of `record` to `batch`.
-    fn put_indexes(
+    /// Adds the expiry index entry of `record` to `batch`.
+    fn put_expiry(
         &mut self,
         batch: &mut WriteBatch,
         record: &BundleRecord,
         key: &[u8],
     ) -> Result<(), StoreError> {
-        batch.put_cf(
-            self.cf(CF_BY_DESTINATION)?,
-            destination_key(&record.destination, key),
-            [],
-        );
         let expiry = expiry_key(record.expires_at, key);
         batch.put_cf(self.cf(CF_BY_EXPIRY)?, &expiry, []);
         let floor = self.expiry_floor.get_mut();
@@ -412,11 +431,12 @@ impl RocksStore {
 impl BundleStore for RocksStore {
     fn insert(&mut self, record: &BundleRecord, bytes: &[u8]) -> Result<Inserted, StoreError> {
         let key = bundle_key(&record.id);
-        if self
-            .db
-            .get_pinned_cf(self.cf(CF_RECORDS)?, &key)
-            .map_err(db_err)?
-            .is_some()
+        if self.recent.get(&key).is_some()
+            || self
+                .db
+                .get_pinned_cf(self.cf(CF_RECORDS)?, &key)
+                .map_err(db_err)?
+                .is_some()
         {
             return Ok(Inserted::Duplicate);
         }
@@ -436,7 +456,7 @@ impl BundleStore for RocksStore {
             None
         };
         batch.put_cf(self.cf(CF_RECORDS)?, &key, encode_record(&record));
-        self.put_indexes(&mut batch, &record, &key)?;
+        self.put_expiry(&mut batch, &record, &key)?;
         if let Err(e) = self.write(batch) {
             if let Some(ptr) = ptr {
                 self.values.release(&ptr);
@@ -445,6 +465,7 @@ impl BundleStore for RocksStore {
         }
         self.bundles += 1;
         self.bytes += needed;
+        self.recent.put(key, record, ptr);
         Ok(Inserted::New)
     }
 
@@ -465,9 +486,13 @@ impl BundleStore for RocksStore {
     }
 
     fn get(&self, id: &BundleId) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = bundle_key(id);
+        if let Some((_, Some(ptr))) = self.recent.get(&key) {
+            return self.values.read(&ptr).map(Some);
+        }
         let Some(value) = self
             .db
-            .get_pinned_cf(self.cf(CF_BUNDLES)?, bundle_key(id))
+            .get_pinned_cf(self.cf(CF_BUNDLES)?, &key)
             .map_err(db_err)?
         else {
             return Ok(None);
@@ -480,6 +505,9 @@ impl BundleStore for RocksStore {
 
     fn record(&self, id: &BundleId) -> Result<Option<BundleRecord>, StoreError> {
         let key = bundle_key(id);
+        if let Some((record, _)) = self.recent.get(&key) {
+            return Ok(Some(record.clone()));
+        }
         match self
             .db
             .get_pinned_cf(self.cf(CF_RECORDS)?, &key)
@@ -500,24 +528,33 @@ impl BundleStore for RocksStore {
             ..record.clone()
         };
         let mut batch = WriteBatch::default();
-        self.delete_indexes(&mut batch, &old, &key)?;
+        if old.expires_at != record.expires_at {
+            self.delete_expiry(&mut batch, &old, &key)?;
+            self.put_expiry(&mut batch, &record, &key)?;
+        }
         batch.put_cf(self.cf(CF_RECORDS)?, &key, encode_record(&record));
-        self.put_indexes(&mut batch, &record, &key)?;
         self.write(batch)?;
+        self.recent.set_record(&key, &record);
         Ok(true)
     }
 
     fn remove(&mut self, id: &BundleId) -> Result<bool, StoreError> {
-        let Some(old) = self.record(id)? else {
-            return Ok(false);
-        };
         let key = bundle_key(id);
-        let ptr = self.pointer(&key)?;
+        let (old, ptr) = match self.recent.get(&key) {
+            Some((record, ptr)) => (record.clone(), ptr),
+            None => {
+                let Some(old) = self.record(id)? else {
+                    return Ok(false);
+                };
+                (old, self.pointer(&key)?)
+            }
+        };
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_BUNDLES)?, &key);
         batch.delete_cf(self.cf(CF_RECORDS)?, &key);
-        self.delete_indexes(&mut batch, &old, &key)?;
+        self.delete_expiry(&mut batch, &old, &key)?;
         self.write(batch)?;
+        self.recent.remove(&key);
         if let Some(ptr) = ptr {
             self.values.release(&ptr);
         }
@@ -526,15 +563,15 @@ impl BundleStore for RocksStore {
         Ok(true)
     }
 
-    fn by_destination(&self, destination: &Eid) -> Result<Vec<BundleId>, StoreError> {
-        let prefix = destination.to_cbor();
+    fn fragments_of(&self, whole: &BundleId) -> Result<Vec<BundleId>, StoreError> {
+        let prefix = fragments_prefix(whole);
         let mut out = Vec::new();
-        for key in self.keys_from(CF_BY_DESTINATION, &prefix) {
+        for key in self.keys_from(CF_RECORDS, &prefix) {
             let key = key?;
-            let Some(rest) = key.strip_prefix(prefix.as_slice()) else {
+            if !key.starts_with(&prefix) {
                 break;
-            };
-            out.push(decode_bundle_key(rest)?);
+            }
+            out.push(decode_bundle_key(&key)?);
         }
         Ok(out)
     }

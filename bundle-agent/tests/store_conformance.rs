@@ -304,6 +304,7 @@ const ALL_IN_VALUE_LOG: RocksOptions = RocksOptions {
     value_log_min: 1,
     segment_bytes: 64 << 20,
     gc_slack: 256 << 20,
+    log_retention: RocksOptions::LOG_RETENTION,
 };
 
 #[cfg(feature = "rocksdb")]

@@ -46,6 +46,7 @@ fn small_segments(gc_slack: u64) -> RocksOptions {
         value_log_min: 1,
         segment_bytes: 1000,
         gc_slack,
+        log_retention: RocksOptions::LOG_RETENTION,
     }
 }
 

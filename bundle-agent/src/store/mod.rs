@@ -14,6 +14,8 @@
 // Records, registrations and logs are encoded only by the RocksDB store.
 #[cfg_attr(not(feature = "rocksdb"), allow(dead_code))]
 mod codec;
+#[cfg(feature = "rocksdb")]
+mod log_retention;
 mod memory;
 #[cfg(feature = "rocksdb")]
 mod recent;

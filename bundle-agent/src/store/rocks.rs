@@ -31,6 +31,7 @@ use super::codec::{
     decode_registration, encode_log, encode_record, encode_registration, expiry_key,
     fragments_prefix,
 };
+use super::log_retention::{self, split_keep_until, with_keep_until, LogClock};
 use super::recent::RecentRecords;
 use super::value_log::{
     decode_value, encode_inline, StoredValue, ValueLog, ValueLogLimits, ValuePtr,
@@ -51,18 +52,31 @@ pub struct RocksOptions {
     /// half live are copied forward. The log's disk use stays within twice the bytes of
     /// bundles it holds (or those plus this slack) plus the segment being written.
     pub gc_slack: u64,
+    /// Milliseconds a forwarding-log entry is kept after its time, or after its bundle's
+    /// expiry when that is later ([`super::log_retention`]).
+    pub log_retention: u64,
+}
+
+impl RocksOptions {
+    /// The default log retention: a week.
+    pub const LOG_RETENTION: u64 = 7 * 24 * 60 * 60 * 1000;
 }
 
 impl Default for RocksOptions {
-    /// 4 KiB, 64 MiB segments, 256 MiB of slack.
+    /// 4 KiB, 64 MiB segments, 256 MiB of slack, a week of log.
     fn default() -> Self {
         Self {
             value_log_min: 4096,
             segment_bytes: 64 << 20,
             gc_slack: 256 << 20,
+            log_retention: Self::LOG_RETENTION,
         }
     }
 }
+
+/// How often RocksDB recompacts a forwarding-log file that nothing else made it compact,
+/// so its expired entries go: once a day.
+const LOG_COMPACTION_SECONDS: u64 = 24 * 60 * 60;
 
 const CF_BUNDLES: &str = "bundles";
 const CF_RECORDS: &str = "records";
@@ -126,6 +140,8 @@ pub struct RocksStore {
     dropped_on_open: u64,
     /// The records of the bundles stored last, so their short stay costs fewer lookups.
     recent: RecentRecords,
+    /// The latest log entry's time, which the log's compaction filter goes by.
+    log_clock: LogClock,
 }
 
 /// Records [`RocksStore`] keeps in memory: more than a link's window of bundles in flight
@@ -173,6 +189,7 @@ impl RocksStore {
         // buffer and fsyncs it in one go. Nothing is acknowledged before that sync, so what
         // a crash can lose was never promised to anyone.
         opts.set_manual_wal_flush(true);
+        let log_clock = LogClock::default();
         let families = FAMILIES.iter().map(|name| {
             let mut cf = Options::default();
             if *name == CF_BUNDLES {
@@ -180,6 +197,13 @@ impl RocksStore {
                 // database by a `value_log_min` over 4 KiB, land in blob files.
                 cf.set_enable_blob_files(true);
                 cf.set_min_blob_size(4096);
+            }
+            if *name == CF_LOG {
+                cf.set_compaction_filter(
+                    "forwarding-log-retention",
+                    log_retention::filter(log_clock.clone(), options.log_retention),
+                );
+                cf.set_periodic_compaction_seconds(LOG_COMPACTION_SECONDS);
             }
             ColumnFamilyDescriptor::new(*name, cf)
         });
@@ -219,6 +243,7 @@ impl RocksStore {
             value_log_min: options.value_log_min.max(1),
             dropped_on_open: 0,
             recent: RecentRecords::new(RECENT_RECORDS),
+            log_clock,
         };
         store.adopt_values()?;
         for record in store.records()? {
@@ -247,6 +272,17 @@ impl RocksStore {
     /// Value-log segment files, their bytes on disk, and the bytes of them still live.
     pub fn value_log_usage(&self) -> (usize, u64, u64) {
         self.values.usage()
+    }
+
+    /// Compacts the forwarding log now, dropping the entries past their retention
+    /// (RocksDB does it on its own as files compact, and at least daily).
+    pub fn compact_log(&mut self) -> Result<(), StoreError> {
+        if !self.pending_log.is_empty() {
+            self.write(WriteBatch::default())?;
+        }
+        self.db
+            .compact_range_cf(self.cf(CF_LOG)?, None::<&[u8]>, None::<&[u8]>);
+        Ok(())
     }
 
     /// On open: counts every value-log pointer in its segment, removes the bundles whose
@@ -637,8 +673,19 @@ impl BundleStore for RocksStore {
 
     fn log(&mut self, id: &BundleId, entry: &LogEntry) -> Result<(), StoreError> {
         let mut key = bundle_key(id);
+        // While the bundle is alive its log serves duplicate suppression: keep it at least
+        // that long.
+        let value = match self.recent.get(&key) {
+            Some((record, _)) => with_keep_until(record.expires_at, &encode_log(entry)),
+            None => encode_log(entry),
+        };
+        self.log_clock.advance(entry.at);
+        // Sequence numbers follow the entries' time (4,096 a millisecond before they run
+        // ahead of it), so entries logged after a restart sort after those before it even
+        // when the newest key on disk is not the highest number.
+        self.next_log_seq = self.next_log_seq.max(entry.at.0.saturating_mul(4096));
         key.extend_from_slice(&self.next_log_seq.to_be_bytes());
-        self.pending_log.push((key, encode_log(entry)));
+        self.pending_log.push((key, value));
         self.next_log_seq = self.next_log_seq.wrapping_add(1);
         if self.pending_log.len() >= MAX_PENDING_LOG {
             self.write(WriteBatch::default())?;
@@ -657,12 +704,12 @@ impl BundleStore for RocksStore {
             if !k.starts_with(&prefix) || k.len() != prefix.len() + 8 {
                 break;
             }
-            out.push(decode_log(&v)?);
+            out.push(decode_log(split_keep_until(&v).1)?);
         }
         // Entries held back come after every written one (their sequence numbers are higher).
         for (k, v) in &self.pending_log {
             if k.len() == prefix.len() + 8 && k.starts_with(&prefix) {
-                out.push(decode_log(v)?);
+                out.push(decode_log(split_keep_until(v).1)?);
             }
         }
         Ok(out)

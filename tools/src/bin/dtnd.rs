@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bundle_agent::agent::Router;
-use bundle_agent::store::RocksStore;
+use bundle_agent::store::{RocksOptions, RocksStore};
 use clap::Parser;
 use tools::dtnd::{api, contacts, core, links, Config, Flags, RouterKind};
 use transports::tcpcl::tls::TlsContext;
@@ -23,7 +23,11 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-    let store = RocksStore::open(&cfg.data_dir.join("store"), cfg.store_quota)
+    let store_options = RocksOptions {
+        log_retention: cfg.log_retention_ms,
+        ..RocksOptions::default()
+    };
+    let store = RocksStore::open_with(&cfg.data_dir.join("store"), cfg.store_quota, store_options)
         .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
     if store.dropped_on_open() > 0 {
         tracing::warn!(

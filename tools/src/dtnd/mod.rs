@@ -63,6 +63,12 @@ pub struct Flags {
     /// Most bytes of bundles the store keeps; further bundles are refused [default: 10 GiB].
     #[arg(long)]
     pub store_quota: Option<u64>,
+    /// How long a bundle's forwarding log (what `dtnctl trace` shows, and what duplicate
+    /// suppression checks after the bundle left) is kept after its last event, or after
+    /// the bundle's expiry when that is later: a number of ms, or with s, m, h or d
+    /// [default: 7d].
+    #[arg(long, value_name = "DURATION")]
+    pub log_retention: Option<String>,
     /// TCPCLv4 listen address [default: 0.0.0.0:4556].
     #[arg(long)]
     pub tcpcl_listen: Option<SocketAddr>,
@@ -288,6 +294,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// See [`Flags::store_quota`].
     pub store_quota: Option<u64>,
+    /// See [`Flags::log_retention`].
+    pub log_retention: Option<String>,
     /// See [`Flags::tcpcl_listen`].
     pub tcpcl_listen: Option<SocketAddr>,
     /// See [`Flags::api_listen`].
@@ -416,6 +424,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Store quota in bytes.
     pub store_quota: u64,
+    /// Forwarding-log retention in milliseconds.
+    pub log_retention_ms: u64,
     /// TCPCLv4 listen address.
     pub tcpcl_listen: SocketAddr,
     /// HTTP API listen address.
@@ -507,6 +517,11 @@ impl Config {
         if store_quota == 0 {
             bail!("store_quota: must be more than 0 bytes");
         }
+        let log_retention_ms = match flags.log_retention.as_ref().or(file.log_retention.as_ref()) {
+            Some(d) => crate::cli_io::parse_duration_ms(d)
+                .with_context(|| format!("log_retention {d:?}"))?,
+            None => bundle_agent::store::RocksOptions::LOG_RETENTION,
+        };
         let mut routes = RouteTable::default();
         for r in &flags.routes {
             let (pattern, via) = r
@@ -652,6 +667,7 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./dtn-data")),
             store_quota,
+            log_retention_ms,
             tcpcl_listen: flags
                 .tcpcl_listen
                 .or(file.tcpcl_listen)
@@ -819,6 +835,31 @@ mod tests {
         let c = Config::merge(&Flags::default(), file).unwrap();
         assert_eq!(c.node_id.to_string(), "ipn:1.0");
         assert_eq!(c.peers.len(), 1);
+        assert_eq!(c.log_retention_ms, 7 * 86_400_000);
+    }
+
+    #[test]
+    fn log_retention_from_flags_or_file_with_clear_errors() {
+        let merge = |flags: Flags, file: &str| {
+            Config::merge(&flags, toml::from_str::<FileConfig>(file).unwrap())
+        };
+        let file = "node_id = \"ipn:1.0\"\nlog_retention = \"2h\"\n";
+        assert_eq!(
+            merge(Flags::default(), file).unwrap().log_retention_ms,
+            7_200_000
+        );
+        let flags = Flags {
+            log_retention: Some("30m".into()),
+            ..Flags::default()
+        };
+        assert_eq!(merge(flags, file).unwrap().log_retention_ms, 1_800_000);
+        let e = merge(
+            Flags::default(),
+            "node_id = \"ipn:1.0\"\nlog_retention = \"1y\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("log_retention \"1y\""), "{e}");
     }
 
     #[test]

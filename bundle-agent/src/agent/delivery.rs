@@ -43,7 +43,7 @@ impl<S: BundleStore> Agent<S> {
                 endpoint: endpoint.clone(),
             },
         )?;
-        self.store.remove(id)?;
+        self.remove_stored(id)?;
         self.unqueue(id);
         self.report(
             now,
@@ -123,7 +123,7 @@ impl<S: BundleStore> Agent<S> {
             if !lent.is_empty() && bytes_lent >= max_bytes {
                 break;
             }
-            let Some(bytes) = self.store.get(&id)?.map(Bytes::from) else {
+            let Some(bytes) = self.stored_bytes(&id)? else {
                 self.unqueue(&id);
                 continue;
             };
@@ -163,7 +163,7 @@ impl<S: BundleStore> Agent<S> {
             },
         )?;
         let subject = self.read_for_report(id, Status::Delivered)?;
-        self.store.remove(id)?;
+        self.remove_stored(id)?;
         self.unqueue(id);
         self.report_stored(now, subject, Status::Delivered, ReasonCode::NO_INFORMATION)?;
         Ok(true)

@@ -324,7 +324,7 @@ impl<S: BundleStore> Agent<S> {
             if !keep {
                 // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).
                 let subject = self.read_for_report(&id, Status::Forwarded)?;
-                self.store.remove(&id)?;
+                self.remove_stored(&id)?;
                 self.router.forget(&id);
                 self.report_stored(now, subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
             }

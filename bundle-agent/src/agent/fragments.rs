@@ -24,7 +24,7 @@ impl<S: BundleStore> Agent<S> {
         };
         if self.store.record(&whole_id)?.is_some() || !self.store.log_for(&whole_id)?.is_empty() {
             // The ADU was already put together: a late or duplicate fragment adds nothing.
-            self.store.remove(&fragment.id())?;
+            self.remove_stored(&fragment.id())?;
             return Ok(());
         }
         let mut ids = Vec::new();
@@ -52,7 +52,7 @@ impl<S: BundleStore> Agent<S> {
                             reason: ReasonCode::BLOCK_UNINTELLIGIBLE.0,
                         },
                     )?;
-                    self.store.remove(id)?;
+                    self.remove_stored(id)?;
                 }
                 return Ok(());
             }
@@ -61,7 +61,7 @@ impl<S: BundleStore> Agent<S> {
             return Ok(());
         };
         for id in &ids {
-            self.store.remove(id)?;
+            self.remove_stored(id)?;
         }
         self.stats.reassembled += 1;
         // Received anew as the whole bundle: stored, then delivered like any other.

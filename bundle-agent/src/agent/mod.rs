@@ -24,6 +24,7 @@ mod delivery;
 mod exchange;
 mod forward;
 mod fragments;
+mod fresh;
 mod operator;
 mod reports;
 mod router;
@@ -193,6 +194,8 @@ pub struct Agent<S: BundleStore> {
     inbox: BTreeMap<Eid, BTreeSet<BundleId>>,
     /// Bundles of the inboxes lent to an application and not yet confirmed.
     lent: BTreeSet<BundleId>,
+    /// The bytes of the bundles stored since the last commit.
+    fresh: fresh::FreshBundles,
     /// Transmissions handed to links (a bundle forwarded on one link, or replicas on several).
     in_flight: BTreeMap<(BundleId, LinkId), InFlight>,
     /// Transmissions waiting in a link's queue for room in its window.
@@ -299,6 +302,7 @@ impl<S: BundleStore> Agent<S> {
             registrations,
             inbox,
             lent: BTreeSet::new(),
+            fresh: fresh::FreshBundles::default(),
             in_flight: BTreeMap::new(),
             waiting: BTreeSet::new(),
             report_sequence: 0,
@@ -340,6 +344,7 @@ impl<S: BundleStore> Agent<S> {
     pub fn commit(&mut self) -> Result<(), AgentError> {
         // Cheap when nothing was written since the last sync.
         self.store.sync()?;
+        self.fresh.clear();
         for token in self.unsynced_acks.drain(..) {
             self.actions.push_back(Action::Accept { token });
         }
@@ -582,6 +587,7 @@ impl<S: BundleStore> Agent<S> {
             }
             Err(e) => return Err(e.into()),
         }
+        self.fresh.put(id.clone(), bytes.clone());
         self.log_event(now, &id, LogEvent::Received { from })?;
         self.stats.received += 1;
         if from_peer {
@@ -736,12 +742,25 @@ impl<S: BundleStore> Agent<S> {
 
     /// A stored bundle, decoded. A bundle the store holds was valid when it arrived.
     fn load(&self, id: &BundleId) -> Result<Option<Bundle>, AgentError> {
-        Ok(self.store.get(id)?.and_then(|bytes| {
-            let bytes = Bytes::from(bytes);
+        Ok(self.stored_bytes(id)?.and_then(|bytes| {
             BundleView::decode_with(&bytes, &self.cfg.decode)
                 .ok()
                 .map(|v| v.to_bundle_in(&bytes))
         }))
+    }
+
+    /// The stored bytes of `id`: from memory when stored since the last commit.
+    fn stored_bytes(&self, id: &BundleId) -> Result<Option<Bytes>, AgentError> {
+        if let Some(bytes) = self.fresh.get(id) {
+            return Ok(Some(bytes));
+        }
+        Ok(self.store.get(id)?.map(Bytes::from))
+    }
+
+    /// Removes `id` from the store (and from the bundles held since the last commit).
+    fn remove_stored(&mut self, id: &BundleId) -> Result<bool, StoreError> {
+        self.fresh.remove(id);
+        self.store.remove(id)
     }
 
     /// RFC 9171 §5.5 (bundle expiration) and §5.10 (deletion): delete bundles whose lifetime has ended.
@@ -759,7 +778,7 @@ impl<S: BundleStore> Agent<S> {
                 },
             )?;
             let subject = self.read_for_report(&id, Status::Deleted)?;
-            self.store.remove(&id)?;
+            self.remove_stored(&id)?;
             self.unqueue(&id);
             self.router.forget(&id);
             self.report_stored(now, subject, Status::Deleted, ReasonCode::LIFETIME_EXPIRED)?;

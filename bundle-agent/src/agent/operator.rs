@@ -21,7 +21,7 @@ impl<S: BundleStore> Agent<S> {
             },
         )?;
         let subject = self.read_for_report(id, Status::Deleted)?;
-        self.store.remove(id)?;
+        self.remove_stored(id)?;
         self.unqueue(id);
         self.router.forget(id);
         self.stats.deleted += 1;

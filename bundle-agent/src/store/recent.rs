@@ -5,7 +5,8 @@
 //! when a link has room for it, its bytes to transmit them, its record and value-log
 //! pointer again when the next hop acknowledges it and it is removed. Each of those is a
 //! RocksDB point lookup through a memtable full of the tombstones earlier bundles left.
-//! Served from here they cost a hash lookup. The set is bounded (oldest out first), so
+//! Served from here (records, and pointers of value-log bundles; the bytes of a small
+//! bundle kept inside RocksDB are still read from it) they cost a hash lookup. The set is bounded (oldest out first), so
 //! bundles queued for an absent peer still live on disk only; what it holds mirrors what
 //! the store wrote, entry by entry, and is only ever a shortcut to the same answer.
 

@@ -12,7 +12,7 @@
 //! in the next write batch (an insertion, a removal, or the sync), so a bundle's arrival and
 //! departure cost one write each, log included. A bundle has one index entry (expiry);
 //! fragments are found by their own keys. The records of the bundles stored last are held
-//! in memory ([`super::recent`]), so reading one back and removing it need no lookup. And
+//! in memory ([`super::recent`]), so reading one's record and removing it need no lookup. And
 //! scans of the expiry index start from a remembered floor instead of the start, so they do
 //! not wade through the tombstones that every removed bundle leaves until compaction.
 

@@ -19,7 +19,8 @@
 //! every count small (a smoke run for CI; its figures mean little). dtn7's binaries come
 //! from `$DTN7_BIN_DIR`, else `~/.cache/dtn-tools/bin` (installed by `scripts/setup`).
 //! `NODE_BENCH_ONLY=ping,1k,64k,1m,100m,queued` runs only the parts named (for profiling);
-//! `NODE_BENCH_NO_DTN7=1` leaves dtn7 out.
+//! `NODE_BENCH_NO_DTN7=1` leaves dtn7 out; `NODE_BENCH_WAYS=ws` (or `post`) runs only that
+//! way of sending for ours (A/B runs of one path; the other column says "not run").
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -65,23 +66,25 @@ fn ours_pair(dir: &Path) -> Ours {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let s: serde_json::Value = serde_json::from_slice(
-            &http()
-                .get(format!("{}/status", o.a))
-                .call()
-                .unwrap()
-                .body_mut()
-                .read_to_vec()
-                .unwrap(),
-        )
-        .unwrap();
-        if s["sessions"] == 1 {
+        if status(&o.a)["sessions"] == 1 {
             break;
         }
         assert!(Instant::now() < deadline, "no session between our nodes");
         std::thread::sleep(Duration::from_millis(20));
     }
     o
+}
+
+/// A node's `/status`.
+fn status(api: &str) -> serde_json::Value {
+    let body = http()
+        .get(format!("{api}/status"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
 }
 
 fn ours_send(agent: &ureq::Agent, api: &str, dst: &str, source: Option<&str>, payload: &[u8]) {
@@ -396,6 +399,11 @@ fn wanted(part: &str) -> bool {
     std::env::var("NODE_BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p == part))
 }
 
+/// Which of our two ways of sending runs: `NODE_BENCH_WAYS=ws,post` (default both).
+fn way(name: &str) -> bool {
+    std::env::var("NODE_BENCH_WAYS").map_or(true, |ways| ways.split(',').any(|w| w == name))
+}
+
 fn main() {
     let quick = std::env::var_os("NODE_BENCH_QUICK").is_some();
     let dir = tempfile::tempdir().unwrap();
@@ -435,8 +443,8 @@ fn main() {
         if !wanted(part) {
             continue;
         }
-        let streamed = ours_throughput_ws(&ours, size, n);
-        let o = ours_throughput(&ours, size, n);
+        let streamed = way("ws").then(|| ours_throughput_ws(&ours, size, n));
+        let o = way("post").then(|| ours_throughput(&ours, size, n));
         // dtn7 gets fewer small bundles, to keep the run short; the rate is what counts.
         let dn = match size {
             s if s >= 100 << 20 => n,
@@ -453,8 +461,8 @@ fn main() {
         };
         println!(
             "| {label} | {n} | {} | {} | {d} |",
-            rate(size, n, streamed),
-            rate(size, n, o)
+            streamed.map_or("not run".into(), |t| rate(size, n, t)),
+            o.map_or("not run".into(), |t| rate(size, n, t))
         );
     }
     let (rss, hwm) = rss_kib(ours.b_pid);
@@ -463,6 +471,12 @@ fn main() {
         "Receiving node after the throughput runs: RSS {:.0} MiB, peak {:.0} MiB.",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
+    );
+    let stats = &status(&ours.b)["stats"];
+    println!(
+        "It delivered {} bundles, {} of them in the turn they arrived without storing them; \
+         {} held for delivery were stored after all.",
+        stats["delivered"], stats["delivered_unstored"], stats["held_then_stored"]
     );
     let disk = disk_sync_rate(dir.path());
     println!(

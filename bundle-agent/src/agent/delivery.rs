@@ -36,6 +36,8 @@ impl<S: BundleStore> Agent<S> {
         payload_len: u64,
     ) -> Result<(), AgentError> {
         self.stats.delivered += 1;
+        // A held bundle was never stored: its reception is logged now, before its delivery.
+        let was_held = self.release_held(id)?.is_some();
         self.log_event(
             now,
             id,
@@ -43,7 +45,9 @@ impl<S: BundleStore> Agent<S> {
                 endpoint: endpoint.clone(),
             },
         )?;
-        self.remove_stored(id)?;
+        if !was_held {
+            self.remove_stored(id)?;
+        }
         self.unqueue(id);
         self.report(
             now,
@@ -155,6 +159,8 @@ impl<S: BundleStore> Agent<S> {
             return Ok(false);
         }
         self.stats.delivered += 1;
+        let subject = self.read_for_report(id, Status::Delivered)?;
+        let was_held = self.release_held(id)?.is_some();
         self.log_event(
             now,
             id,
@@ -162,8 +168,9 @@ impl<S: BundleStore> Agent<S> {
                 endpoint: endpoint.clone(),
             },
         )?;
-        let subject = self.read_for_report(id, Status::Delivered)?;
-        self.remove_stored(id)?;
+        if !was_held {
+            self.remove_stored(id)?;
+        }
         self.unqueue(id);
         self.report_stored(now, subject, Status::Delivered, ReasonCode::NO_INFORMATION)?;
         Ok(true)

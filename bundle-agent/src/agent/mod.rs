@@ -8,7 +8,9 @@
 //!
 //! Done here: reception (§5.6) with duplicate suppression, hop limit and lifetime checks,
 //! the unknown-block rules, durable storage before acknowledgement, local delivery (§5.7, in
-//! `delivery`) to registered endpoints, forwarding (§5.4, in `forward`) to the next hop a
+//! `delivery`) to registered endpoints (a bundle an application takes in the turn it arrives
+//! is held in memory, unacknowledged, and never stored: acknowledged once its delivery is
+//! durable in the log, `held`), forwarding (§5.4, in `forward`) to the next hop a
 //! [`Router`] names (static routes here; contact graph and opportunistic routers in `routing`)
 //! with previous-node and hop-count blocks updated, retention until a link comes up, expiry
 //! (§5.5), status reports
@@ -25,6 +27,7 @@ mod exchange;
 mod forward;
 mod fragments;
 mod fresh;
+mod held;
 mod operator;
 mod reports;
 mod router;
@@ -165,6 +168,9 @@ pub enum Action {
 enum Ingested {
     /// Stored; acknowledged at the next commit.
     Stored,
+    /// Held for delivery (see `held`), or a duplicate of a held bundle: acknowledged at the
+    /// commit after it is delivered or stored.
+    Held(BundleId),
     /// Not kept (duplicate, expired, over its hop limit): acknowledge at once.
     Dropped,
     /// Refused.
@@ -196,6 +202,8 @@ pub struct Agent<S: BundleStore> {
     lent: BTreeSet<BundleId>,
     /// The bytes of the bundles stored since the last commit.
     fresh: fresh::FreshBundles,
+    /// Bundles for local endpoints held, unacknowledged, until delivered (or stored).
+    held: held::HeldBundles,
     /// Transmissions handed to links (a bundle forwarded on one link, or replicas on several).
     in_flight: BTreeMap<(BundleId, LinkId), InFlight>,
     /// Transmissions waiting in a link's queue for room in its window.
@@ -303,6 +311,7 @@ impl<S: BundleStore> Agent<S> {
             inbox,
             lent: BTreeSet::new(),
             fresh: fresh::FreshBundles::default(),
+            held: held::HeldBundles::default(),
             in_flight: BTreeMap::new(),
             waiting: BTreeSet::new(),
             report_sequence: 0,
@@ -342,6 +351,12 @@ impl<S: BundleStore> Agent<S> {
     /// Makes everything handled so far durable (acknowledged bundles, and every other change:
     /// forwarded bundles gone, confirmed deliveries), then releases the acknowledgements.
     pub fn commit(&mut self) -> Result<(), AgentError> {
+        // Held bundles no application took in this turn are stored now, so their
+        // acknowledgements go out with this commit.
+        let unlent = self.held.ids_where(|id, _| !self.lent.contains(id));
+        for id in unlent {
+            self.spill(&id)?;
+        }
         // Cheap when nothing was written since the last sync.
         self.store.sync()?;
         self.fresh.clear();
@@ -367,10 +382,10 @@ impl<S: BundleStore> Agent<S> {
             .and_then(|ids| ids.into_iter().next())
             .and_then(|id| self.store.record(&id).ok().flatten())
             .map(|r| r.expires_at);
-        match (expiry, self.wake) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [expiry, self.wake, self.held.next_due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Routes with `router` from now on; every bundle waiting to be forwarded is routed
@@ -468,6 +483,15 @@ impl<S: BundleStore> Agent<S> {
                 Ok(())
             }
             Event::Timer => {
+                // Held bundles lent and not confirmed in time are stored, and so are those
+                // whose lifetime ended, for the expiry below to delete and report.
+                let due = self.held.ids_where(|_, h| {
+                    h.record.received_at.0.saturating_add(held::HOLD_MS) <= now.0
+                        || h.record.expires_at <= now
+                });
+                for id in due {
+                    self.spill(&id)?;
+                }
                 self.expire(now)?;
                 if self.wake.is_some_and(|w| w <= now) {
                     self.wake = None;
@@ -489,6 +513,12 @@ impl<S: BundleStore> Agent<S> {
     ) -> Result<(), AgentError> {
         match self.ingest(now, from, bytes, from_peer)? {
             Ingested::Stored => self.unsynced_acks.push(token),
+            // Acknowledged once delivered or stored; already delivered: at the next commit.
+            Ingested::Held(id) => {
+                if !self.held.wait_on(&id, token) {
+                    self.unsynced_acks.push(token);
+                }
+            }
             Ingested::Dropped => self.actions.push_back(Action::Accept { token }),
             Ingested::Refused(cause) => {
                 self.stats.refused += 1;
@@ -514,6 +544,10 @@ impl<S: BundleStore> Agent<S> {
             Err(e) => return Ok(Ingested::Refused(RefuseCause::Malformed(e))),
         };
         let id = view.id();
+        if self.held.contains(&id) {
+            self.stats.duplicates += 1;
+            return Ok(Ingested::Held(id));
+        }
         let expires_at = expiry(&view, now);
         // §5.6 step 2 duplicates, §5.4 step 3 hop limit, §5.5 lifetime: the sender did its
         // part, so the transfer is acknowledged and the bundle is not kept.
@@ -576,6 +610,23 @@ impl<S: BundleStore> Agent<S> {
             reports: reports::requested_reports(&bundle.primary),
             priority: priority_of(&bundle),
         };
+        if self.holdable(&record) && self.held.has_room(bytes.len()) {
+            // Logged (received, then delivered) when it leaves: a log entry made durable
+            // while the bundle is neither stored nor delivered would make its retransmission
+            // look like a duplicate.
+            self.held.put(
+                id.clone(),
+                held::Held {
+                    bytes,
+                    record: record.clone(),
+                    from,
+                    tokens: Vec::new(),
+                },
+            );
+            self.after_reception(now, from_peer, &bundle)?;
+            self.dispatch(now, record, bundle)?;
+            return Ok(Ingested::Held(id));
+        }
         match self.store.insert(&record, &bytes) {
             Ok(Inserted::New) => {}
             Ok(Inserted::Duplicate) => {
@@ -589,9 +640,22 @@ impl<S: BundleStore> Agent<S> {
         }
         self.fresh.put(id.clone(), bytes.clone());
         self.log_event(now, &id, LogEvent::Received { from })?;
+        self.after_reception(now, from_peer, &bundle)?;
+        self.dispatch(now, record, bundle)?;
+        Ok(Ingested::Stored)
+    }
+
+    /// What follows the reception of a bundle kept (stored or held): the count, and the
+    /// reception report it asked for.
+    fn after_reception(
+        &mut self,
+        now: DtnTime,
+        from_peer: bool,
+        bundle: &Bundle,
+    ) -> Result<(), AgentError> {
         self.stats.received += 1;
         if from_peer {
-            let len = payload_len(&bundle);
+            let len = payload_len(bundle);
             self.report(
                 now,
                 &bundle.primary,
@@ -600,8 +664,57 @@ impl<S: BundleStore> Agent<S> {
                 ReasonCode::NO_INFORMATION,
             )?;
         }
-        self.dispatch(now, record, bundle)?;
-        Ok(Ingested::Stored)
+        Ok(())
+    }
+
+    /// True when a bundle with `record` may be held for delivery rather than stored: a
+    /// whole bundle for a local endpoint (not a fragment, not a message for the router).
+    fn holdable(&self, record: &BundleRecord) -> bool {
+        record.retention.0 == Retention::DISPATCH_PENDING && !self.for_router(&record.destination)
+    }
+
+    /// A held bundle leaves as handled (delivered): its reception is logged, and its
+    /// acknowledgements wait for the commit that makes the log durable. None when `id` was
+    /// not held.
+    fn release_held(&mut self, id: &BundleId) -> Result<Option<held::Held>, AgentError> {
+        let Some(h) = self.held.take(id) else {
+            return Ok(None);
+        };
+        let from = h.from.clone();
+        self.log_event(h.record.received_at, id, LogEvent::Received { from })?;
+        self.unsynced_acks.extend(h.tokens.iter().copied());
+        self.stats.delivered_unstored += 1;
+        Ok(Some(h))
+    }
+
+    /// A held bundle not delivered in time is stored like any other; its acknowledgements
+    /// go out with the next commit. Refused, as at reception, when the store is full (its
+    /// sender still has it).
+    fn spill(&mut self, id: &BundleId) -> Result<(), AgentError> {
+        let Some(h) = self.held.take(id) else {
+            return Ok(());
+        };
+        match self.store.insert(&h.record, &h.bytes) {
+            Ok(Inserted::New | Inserted::Duplicate) => {}
+            Err(StoreError::QuotaExceeded { .. }) => {
+                self.stats.refused += 1;
+                self.unqueue(id);
+                for token in h.tokens {
+                    self.actions.push_back(Action::Refuse {
+                        token,
+                        cause: RefuseCause::StoreFull,
+                    });
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.stats.held_then_stored += 1;
+        self.fresh.put(id.clone(), h.bytes);
+        let from = h.from;
+        self.log_event(h.record.received_at, id, LogEvent::Received { from })?;
+        self.unsynced_acks.extend(h.tokens);
+        Ok(())
     }
 
     /// Sends the status report the bundle with primary block `subject` and a payload of
@@ -638,8 +751,14 @@ impl<S: BundleStore> Agent<S> {
         id: &BundleId,
         status: Status,
     ) -> Result<Option<Vec<u8>>, AgentError> {
-        match self.store.record(id)? {
-            Some(r) if r.reports & status.requested_by() != 0 => Ok(self.store.get(id)?),
+        let record = match self.held.record(id) {
+            Some(r) => Some(r.clone()),
+            None => self.store.record(id)?,
+        };
+        match record {
+            Some(r) if r.reports & status.requested_by() != 0 => {
+                Ok(self.stored_bytes(id)?.map(|b| b.to_vec()))
+            }
             _ => Ok(None),
         }
     }
@@ -751,16 +870,20 @@ impl<S: BundleStore> Agent<S> {
 
     /// The stored bytes of `id`: from memory when stored since the last commit.
     fn stored_bytes(&self, id: &BundleId) -> Result<Option<Bytes>, AgentError> {
-        if let Some(bytes) = self.fresh.get(id) {
+        if let Some(bytes) = self.held.bytes(id).or_else(|| self.fresh.get(id)) {
             return Ok(Some(bytes));
         }
         Ok(self.store.get(id)?.map(Bytes::from))
     }
 
-    /// Removes `id` from the store (and from the bundles held since the last commit).
-    fn remove_stored(&mut self, id: &BundleId) -> Result<bool, StoreError> {
+    /// Removes `id` from the store (and from the bundles kept since the last commit); a
+    /// held bundle was never stored and only leaves memory ([`Agent::release_held`]).
+    fn remove_stored(&mut self, id: &BundleId) -> Result<bool, AgentError> {
+        if self.release_held(id)?.is_some() {
+            return Ok(true);
+        }
         self.fresh.remove(id);
-        self.store.remove(id)
+        Ok(self.store.remove(id)?)
     }
 
     /// RFC 9171 §5.5 (bundle expiration) and §5.10 (deletion): delete bundles whose lifetime has ended.

@@ -12,6 +12,11 @@ pub struct AgentStats {
     pub refused: u64,
     /// Bundles delivered to local endpoints (§5.7).
     pub delivered: u64,
+    /// Of those, bundles delivered in the turn they arrived, from memory, never stored.
+    pub delivered_unstored: u64,
+    /// Bundles held for delivery that were stored after all (no application took them in
+    /// time).
+    pub held_then_stored: u64,
     /// Bundles forwarded and acknowledged by the next hop (§5.4).
     pub forwarded: u64,
     /// Bundles whose lifetime ended here (§5.5).

@@ -737,6 +737,8 @@ impl Core {
                     "stats": {
                         "received": self.agent.stats().received,
                         "delivered": self.agent.stats().delivered,
+                        "delivered_unstored": self.agent.stats().delivered_unstored,
+                        "held_then_stored": self.agent.stats().held_then_stored,
                         "forwarded": self.agent.stats().forwarded,
                         "expired": self.agent.stats().expired,
                         "refused": self.agent.stats().refused,

@@ -32,6 +32,14 @@ fn describe() {
         "Bundles delivered to local endpoints"
     );
     describe_counter!(
+        "dtn_bundles_delivered_unstored_total",
+        "Bundles delivered in the turn they arrived, never stored"
+    );
+    describe_counter!(
+        "dtn_bundles_held_then_stored_total",
+        "Bundles held for delivery and stored after all (not taken in time)"
+    );
+    describe_counter!(
         "dtn_bundles_forwarded_total",
         "Bundles forwarded and acknowledged"
     );
@@ -70,6 +78,8 @@ pub fn record(stats: &AgentStats, usage: &StoreUsage, sessions: usize, udp_peers
     counter!("dtn_bundles_duplicate_total").absolute(stats.duplicates);
     counter!("dtn_bundles_refused_total").absolute(stats.refused);
     counter!("dtn_bundles_delivered_total").absolute(stats.delivered);
+    counter!("dtn_bundles_delivered_unstored_total").absolute(stats.delivered_unstored);
+    counter!("dtn_bundles_held_then_stored_total").absolute(stats.held_then_stored);
     counter!("dtn_bundles_forwarded_total").absolute(stats.forwarded);
     counter!("dtn_bundles_expired_total").absolute(stats.expired);
     counter!("dtn_bundles_deleted_total").absolute(stats.deleted);

@@ -73,6 +73,17 @@ async fn write_batch(s: &ApiState, endpoint: &Eid, socket: &mut WebSocket, batch
     ok
 }
 
+/// Parks a request for the next batch at the core; None when the core is gone.
+async fn ask_to_lend(s: &ApiState, endpoint: &Eid) -> Option<oneshot::Receiver<Lent>> {
+    let (reply, rx) = oneshot::channel();
+    let lend = CoreMsg::Lend {
+        endpoint: endpoint.clone(),
+        max: BATCH,
+        reply,
+    };
+    s.core.send(lend).await.ok().map(|()| rx)
+}
+
 async fn push(s: ApiState, endpoint: Eid, mut socket: WebSocket) {
     if s.core
         .send(CoreMsg::Register {
@@ -83,34 +94,25 @@ async fn push(s: ApiState, endpoint: Eid, mut socket: WebSocket) {
     {
         return;
     }
-    // One lend request is out at a time; the core answers it once payloads wait.
+    // One lend request is out at a time; the core answers it once payloads wait. The next
+    // goes out as soon as a batch comes back, before that batch is written: what arrives
+    // meanwhile is lent in the turn it arrives, and a bundle taken in its own turn is never
+    // stored (the agent holds it until delivered).
     let mut pending: Option<oneshot::Receiver<Lent>> = None;
     loop {
         let rx = match pending.as_mut() {
             Some(rx) => rx,
-            None => {
-                let (reply, rx) = oneshot::channel();
-                let lend = CoreMsg::Lend {
-                    endpoint: endpoint.clone(),
-                    max: BATCH,
-                    reply,
-                };
-                if s.core.send(lend).await.is_err() {
-                    return;
-                }
-                pending.insert(rx)
-            }
+            None => match ask_to_lend(&s, &endpoint).await {
+                Some(rx) => pending.insert(rx),
+                None => return,
+            },
         };
         tokio::select! {
             batch = rx => {
-                pending = None;
-                match batch {
-                    Ok(batch) => {
-                        if !write_batch(&s, &endpoint, &mut socket, batch).await {
-                            return;
-                        }
-                    }
-                    Err(_) => return,
+                let Ok(batch) = batch else { return };
+                pending = ask_to_lend(&s, &endpoint).await;
+                if !write_batch(&s, &endpoint, &mut socket, batch).await {
+                    break;
                 }
             }
             msg = socket.recv() => match msg {

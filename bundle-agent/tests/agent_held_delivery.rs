@@ -1,0 +1,263 @@
+//! Bundles for a local endpoint held in memory until delivered (RFC 9171 §5.6 and §5.7; the
+//! agent's `held` module): acknowledged only once delivered and logged durably, or stored;
+//! never stored when an application takes them in the turn they arrive; nothing lost when the
+//! node dies while one is held.
+//!
+//! A memory store cloned mid-run stands for what a crash leaves: everything written so far,
+//! synced or not, which is the harder case for "nothing logged before it is settled".
+
+// Test code: a panic is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use bundle_agent::agent::{Action, Agent, AgentConfig, Event, RouteTable};
+use bundle_agent::store::{BundleStore, DeliveryMode, LogEvent, MemoryStore, Registration};
+use bundle_agent::wire::{BundleBuilder, BundleId, CreationTimestamp, DecodeOptions, DtnTime, Eid};
+
+const NOW: DtnTime = DtnTime(1_000_000);
+/// How long a lent bundle stays held before it is stored (the agent's `HOLD_MS`).
+const HOLD_MS: u64 = 2_000;
+
+fn endpoint() -> Eid {
+    Eid::ipn(2, 9)
+}
+
+fn agent_over(store: MemoryStore, mode: DeliveryMode) -> Agent<MemoryStore> {
+    let cfg = AgentConfig {
+        node_id: Eid::ipn(2, 0),
+        decode: DecodeOptions::default(),
+    };
+    let mut a = Agent::new(cfg, store, Box::new(RouteTable::default())).unwrap();
+    a.handle(
+        NOW,
+        Event::Register(Registration {
+            endpoint: endpoint(),
+            mode,
+        }),
+    )
+    .unwrap();
+    a.commit().unwrap();
+    drain(&mut a);
+    a
+}
+
+fn agent(mode: DeliveryMode) -> Agent<MemoryStore> {
+    agent_over(MemoryStore::new(1 << 30), mode)
+}
+
+fn bundle(seq: u64, payload: &[u8]) -> Vec<u8> {
+    BundleBuilder::new(endpoint(), Eid::ipn(1, 0), CreationTimestamp::new(NOW, seq))
+        .lifetime_ms(60_000)
+        .payload(payload)
+        .build()
+        .unwrap()
+}
+
+fn id(seq: u64) -> BundleId {
+    BundleId {
+        source: Eid::ipn(1, 0),
+        creation: CreationTimestamp::new(NOW, seq),
+        fragment: None,
+    }
+}
+
+fn receive(a: &mut Agent<MemoryStore>, bytes: Vec<u8>, token: u64) {
+    let event = Event::Received {
+        link: 1,
+        bytes,
+        token,
+    };
+    a.handle(NOW, event).unwrap();
+}
+
+fn drain<S: BundleStore>(a: &mut Agent<S>) -> Vec<Action> {
+    std::iter::from_fn(|| a.poll_action()).collect()
+}
+
+fn accepted(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|x| match x {
+            Action::Accept { token } => Some(*token),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The kinds of `id`'s log entries, in order.
+fn log_of(a: &Agent<MemoryStore>, seq: u64) -> Vec<&'static str> {
+    a.store()
+        .log_for(&id(seq))
+        .unwrap()
+        .iter()
+        .map(|e| match e.event {
+            LogEvent::Received { .. } => "received",
+            LogEvent::Delivered { .. } => "delivered",
+            _ => "other",
+        })
+        .collect()
+}
+
+#[test]
+fn rfc9171_5_7_a_bundle_lent_at_once_is_acknowledged_when_delivered_and_never_stored() {
+    let mut a = agent(DeliveryMode::Passive);
+    receive(&mut a, bundle(1, b"now"), 7);
+    let lent = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    assert_eq!(lent.len(), 1);
+    assert_eq!(&lent[0].1[..], b"now");
+    a.commit().unwrap();
+    assert!(accepted(&drain(&mut a)).is_empty(), "not delivered yet");
+    assert_eq!(a.store().usage().bundles, 0, "held, not stored");
+    assert!(log_of(&a, 1).is_empty(), "nothing logged while held");
+    assert!(a.confirm_delivery(NOW, &endpoint(), &id(1)).unwrap());
+    assert!(
+        accepted(&drain(&mut a)).is_empty(),
+        "the log is not durable yet"
+    );
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![7]);
+    assert_eq!(a.store().usage().bundles, 0);
+    assert_eq!(log_of(&a, 1), vec!["received", "delivered"]);
+    assert_eq!(a.stats().delivered, 1);
+    assert_eq!(a.stats().received, 1);
+}
+
+#[test]
+fn rfc9171_5_7_an_active_registration_takes_a_bundle_without_it_being_stored() {
+    let mut a = agent(DeliveryMode::Active);
+    receive(&mut a, bundle(1, b"echo"), 3);
+    let actions = drain(&mut a);
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::Deliver { payload, .. } if &payload[..] == b"echo")),
+        "{actions:?}"
+    );
+    assert!(accepted(&actions).is_empty());
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![3]);
+    assert_eq!(a.store().usage().bundles, 0);
+    assert_eq!(log_of(&a, 1), vec!["received", "delivered"]);
+}
+
+#[test]
+fn rfc9171_5_6_a_held_bundle_nobody_takes_is_stored_at_the_commit() {
+    let mut a = agent(DeliveryMode::Passive);
+    receive(&mut a, bundle(1, b"later"), 4);
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![4]);
+    assert_eq!(a.store().usage().bundles, 1);
+    assert_eq!(log_of(&a, 1), vec!["received"]);
+    // Taken later, from the store.
+    let taken = a.take_delivery(NOW, &endpoint()).unwrap();
+    assert_eq!(taken.map(|(_, p)| p.to_vec()), Some(b"later".to_vec()));
+    a.commit().unwrap();
+    assert_eq!(a.store().usage().bundles, 0);
+    assert_eq!(log_of(&a, 1), vec!["received", "delivered"]);
+}
+
+#[test]
+fn rfc9171_5_6_a_bundle_given_back_is_stored_at_the_commit() {
+    let mut a = agent(DeliveryMode::Passive);
+    receive(&mut a, bundle(1, b"back"), 5);
+    let lent = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    a.give_back(&lent[0].0);
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![5]);
+    assert_eq!(a.store().usage().bundles, 1);
+    let again = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    assert_eq!(again.len(), 1, "waits again");
+}
+
+#[test]
+fn rfc9171_5_6_a_lent_bundle_not_confirmed_in_time_is_stored_and_acknowledged() {
+    let mut a = agent(DeliveryMode::Passive);
+    receive(&mut a, bundle(1, b"slow"), 6);
+    let lent = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    a.commit().unwrap();
+    assert!(accepted(&drain(&mut a)).is_empty());
+    assert_eq!(a.next_timeout(), Some(DtnTime(NOW.0 + HOLD_MS)));
+    a.handle(DtnTime(NOW.0 + HOLD_MS - 1), Event::Timer)
+        .unwrap();
+    a.commit().unwrap();
+    assert!(accepted(&drain(&mut a)).is_empty(), "not yet due");
+    a.handle(DtnTime(NOW.0 + HOLD_MS), Event::Timer).unwrap();
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![6]);
+    assert_eq!(a.store().usage().bundles, 1, "stored, still lent");
+    // The confirmation that comes late still delivers it, once.
+    let later = DtnTime(NOW.0 + HOLD_MS + 5);
+    assert!(a.confirm_delivery(later, &endpoint(), &lent[0].0).unwrap());
+    a.commit().unwrap();
+    assert_eq!(a.store().usage().bundles, 0);
+    assert_eq!(log_of(&a, 1), vec!["received", "delivered"]);
+}
+
+#[test]
+fn rfc9171_5_6_a_duplicate_of_a_held_bundle_is_acknowledged_with_it() {
+    let mut a = agent(DeliveryMode::Passive);
+    receive(&mut a, bundle(1, b"twice"), 1);
+    let lent = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    receive(&mut a, bundle(1, b"twice"), 2);
+    assert!(
+        accepted(&drain(&mut a)).is_empty(),
+        "the first is not settled"
+    );
+    assert_eq!(a.stats().duplicates, 1);
+    assert!(a.confirm_delivery(NOW, &endpoint(), &lent[0].0).unwrap());
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![1, 2]);
+    assert!(a
+        .lend_deliveries(&endpoint(), 10, usize::MAX)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn a_crash_while_a_bundle_is_held_loses_nothing() {
+    let mut a = agent(DeliveryMode::Passive);
+    receive(&mut a, bundle(1, b"in flight"), 1);
+    let lent = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    assert_eq!(lent.len(), 1);
+    // Other work commits meanwhile; the held bundle stays unacknowledged and unlogged.
+    a.commit().unwrap();
+    assert!(accepted(&drain(&mut a)).is_empty());
+    let crashed = a.store().clone();
+    drop(a);
+    // The sender never saw an acknowledgement: it sends the bundle again after the restart,
+    // and it is a new bundle to the node, not a duplicate.
+    let mut b = agent_over(crashed, DeliveryMode::Passive);
+    receive(&mut b, bundle(1, b"in flight"), 2);
+    assert_eq!(b.stats().duplicates, 0);
+    let again = b.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(b.confirm_delivery(NOW, &endpoint(), &again[0].0).unwrap());
+    b.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut b)), vec![2]);
+    assert_eq!(log_of(&b, 1), vec!["received", "delivered"]);
+}
+
+#[test]
+fn what_is_held_is_bounded_and_the_rest_is_stored() {
+    let mut a = agent(DeliveryMode::Passive);
+    // 64 MiB are held at most: the second of two 40 MiB bundles is stored at once.
+    let big = vec![7u8; 40 << 20];
+    receive(&mut a, bundle(1, &big), 1);
+    assert_eq!(a.store().usage().bundles, 0);
+    receive(&mut a, bundle(2, &big), 2);
+    assert_eq!(a.store().usage().bundles, 1);
+    let lent = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    assert_eq!(lent.len(), 2, "held or stored, both are delivered");
+    for (id, _) in &lent {
+        assert!(a.confirm_delivery(NOW, &endpoint(), id).unwrap());
+    }
+    a.commit().unwrap();
+    let mut got = accepted(&drain(&mut a));
+    got.sort_unstable();
+    assert_eq!(got, vec![1, 2]);
+    assert_eq!(a.store().usage().bundles, 0);
+}

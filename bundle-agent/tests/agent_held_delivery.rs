@@ -261,3 +261,29 @@ fn what_is_held_is_bounded_and_the_rest_is_stored() {
     assert_eq!(got, vec![1, 2]);
     assert_eq!(a.store().usage().bundles, 0);
 }
+
+#[test]
+fn rfc9171_5_6_held_bundles_wait_while_an_application_is_at_work_on_their_endpoint() {
+    let mut a = agent(DeliveryMode::Passive);
+    receive(&mut a, bundle(1, b"first"), 1);
+    let lent = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    // The application writes the first; the second arrives meanwhile and waits for it.
+    receive(&mut a, bundle(2, b"second"), 2);
+    a.commit().unwrap();
+    assert!(accepted(&drain(&mut a)).is_empty());
+    assert_eq!(a.store().usage().bundles, 0, "the second is still held");
+    assert!(a.confirm_delivery(NOW, &endpoint(), &lent[0].0).unwrap());
+    let next = a.lend_deliveries(&endpoint(), 10, usize::MAX).unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(a.confirm_delivery(NOW, &endpoint(), &next[0].0).unwrap());
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![1, 2]);
+    assert_eq!(a.store().usage().bundles, 0, "neither was stored");
+    assert_eq!(a.stats().delivered_unstored, 2);
+    // With nothing lent, a commit stores what waits.
+    receive(&mut a, bundle(3, b"third"), 3);
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![3]);
+    assert_eq!(a.store().usage().bundles, 1);
+    assert_eq!(a.stats().held_then_stored, 1);
+}

@@ -9,9 +9,11 @@
 //! - delivered (RFC 9171 §5.7): its reception and delivery are logged, and its
 //!   acknowledgement waits for the next commit, which makes that log durable. The bundle
 //!   itself is never written: once the delivery is durable there is nothing left to keep.
-//! - not delivered in time (not lent by the commit, given back by the application, or lent
-//!   and not confirmed within [`HOLD_MS`]): stored like any other bundle ("spilled") and
-//!   acknowledged at the next commit.
+//! - not delivered in time: stored like any other bundle ("spilled") and acknowledged at the
+//!   next commit. That is when the commit comes and the bundle is not lent and no application
+//!   is at work on its endpoint (none of the endpoint's held bundles is lent out: a push
+//!   subscriber writing a batch asks for the next once it is written), when the application
+//!   gives it back, or when it is still held [`HOLD_MS`] after it arrived.
 //!
 //! Either way nothing is acknowledged before it is durable, as stored or as delivered, so a
 //! crash loses nothing: the sender of a held bundle still has it and sends it again. A

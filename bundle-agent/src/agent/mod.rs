@@ -352,8 +352,17 @@ impl<S: BundleStore> Agent<S> {
     /// forwarded bundles gone, confirmed deliveries), then releases the acknowledgements.
     pub fn commit(&mut self) -> Result<(), AgentError> {
         // Held bundles no application took in this turn are stored now, so their
-        // acknowledgements go out with this commit.
-        let unlent = self.held.ids_where(|id, _| !self.lent.contains(id));
+        // acknowledgements go out with this commit; unless an application is at work on
+        // their endpoint (it has held bundles lent, and asks for more once it wrote them).
+        let attended: BTreeSet<&Eid> = self
+            .lent
+            .iter()
+            .filter_map(|id| self.held.record(id))
+            .map(|r| &r.destination)
+            .collect();
+        let unlent = self.held.ids_where(|id, h| {
+            !self.lent.contains(id) && !attended.contains(&h.record.destination)
+        });
         for id in unlent {
             self.spill(&id)?;
         }

@@ -472,11 +472,16 @@ fn main() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    let stats = &status(&ours.b)["stats"];
+    let (sa, sb) = (&status(&ours.a)["stats"], &status(&ours.b)["stats"]);
     println!(
-        "It delivered {} bundles, {} of them in the turn they arrived without storing them; \
-         {} held for delivery were stored after all.",
-        stats["delivered"], stats["delivered_unstored"], stats["held_then_stored"]
+        "Bundles never stored, as they left in the turn they arrived: the sending node forwarded \
+         {} of {} so, the receiving node delivered {} of {}; stored after all: {} and {}.",
+        sa["forwarded_unstored"],
+        sa["forwarded"],
+        sb["delivered_unstored"],
+        sb["delivered"],
+        sa["held_then_stored"],
+        sb["held_then_stored"]
     );
     let disk = disk_sync_rate(dir.path());
     println!(

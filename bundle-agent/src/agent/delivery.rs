@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{Action, Agent, AgentError, Status};
+use super::{Action, Agent, AgentError, Settled, Status};
 use crate::store::{BundleStore, DeliveryMode, LogEvent};
 use crate::wire::{Bundle, BundleId, BundleView, DtnTime, Eid, PrimaryBlock, ReasonCode};
 
@@ -37,7 +37,10 @@ impl<S: BundleStore> Agent<S> {
     ) -> Result<(), AgentError> {
         self.stats.delivered += 1;
         // A held bundle was never stored: its reception is logged now, before its delivery.
-        let was_held = self.release_held(id)?.is_some();
+        let was_held = self.release_held(id, Settled::Here)?.is_some();
+        if was_held {
+            self.stats.delivered_unstored += 1;
+        }
         self.log_event(
             now,
             id,
@@ -160,7 +163,10 @@ impl<S: BundleStore> Agent<S> {
         }
         self.stats.delivered += 1;
         let subject = self.read_for_report(id, Status::Delivered)?;
-        let was_held = self.release_held(id)?.is_some();
+        let was_held = self.release_held(id, Settled::Here)?.is_some();
+        if was_held {
+            self.stats.delivered_unstored += 1;
+        }
         self.log_event(
             now,
             id,

@@ -4,7 +4,7 @@
 //! spray-and-wait, PRoPHET) send copies instead, and the bundle stays.
 
 use super::router::{router_endpoint, NextHop, RouteRequest};
-use super::{Action, Agent, AgentError, InFlight, LinkId, Queued, Status};
+use super::{Action, Agent, AgentError, InFlight, LinkId, Queued, Settled, Status};
 use crate::store::{BundleRecord, BundleStore, LogEvent, Retention};
 use crate::wire::block::{bundle_age_data, copy_count_data, parse_copy_count, COPY_COUNT};
 use crate::wire::{
@@ -20,7 +20,7 @@ pub const LINK_WINDOW_BYTES: u64 = 64 << 20;
 pub const MAX_LINK_WINDOW: usize = 65_536;
 
 /// Where the router sends a bundle, as links.
-enum Plan {
+pub(super) enum Plan {
     /// Forward over this link; release once acknowledged.
     Forward(LinkId),
     /// Copies over these links (with their copy counts); keep the bundle.
@@ -30,7 +30,7 @@ enum Plan {
 }
 
 /// The copy count block of a bundle, if it has one.
-fn copy_count(bundle: &Bundle) -> Option<u64> {
+pub(super) fn copy_count(bundle: &Bundle) -> Option<u64> {
     bundle
         .blocks
         .iter()
@@ -57,7 +57,12 @@ impl<S: BundleStore> Agent<S> {
     /// What the router makes of the bundle of `record`, as links that are up. A router that
     /// names a later time is asked again then (the agent's timer). Messages between routers
     /// go straight to the peer they are for.
-    fn route(&mut self, now: DtnTime, record: &BundleRecord, copies: Option<u64>) -> Plan {
+    pub(super) fn route(
+        &mut self,
+        now: DtnTime,
+        record: &BundleRecord,
+        copies: Option<u64>,
+    ) -> Plan {
         let node = record.destination.node_id();
         if record.destination == router_endpoint(&node) {
             return self.link_to(&node).map_or(Plan::Hold, Plan::Forward);
@@ -88,7 +93,7 @@ impl<S: BundleStore> Agent<S> {
     }
 
     /// True when `link` may take a bundle of `size` bytes now.
-    fn has_room(&self, link: LinkId, size: u64) -> bool {
+    pub(super) fn has_room(&self, link: LinkId, size: u64) -> bool {
         self.links.get(&link).is_some_and(|l| {
             l.sending == 0
                 || (l.sending < l.window && l.sending_bytes.saturating_add(size) <= l.window_bytes)
@@ -121,7 +126,7 @@ impl<S: BundleStore> Agent<S> {
 
     /// Sends a bundle the way `plan` says, each transmission now or, when the link's window
     /// is full, once it has room. `bundle` is read from the store when not at hand.
-    fn carry_out(
+    pub(super) fn carry_out(
         &mut self,
         now: DtnTime,
         record: &BundleRecord,
@@ -236,7 +241,7 @@ impl<S: BundleStore> Agent<S> {
             else {
                 return Ok(());
             };
-            let record = self.store.record(&q.id)?;
+            let record = self.record_of(&q.id)?;
             let size = record.as_ref().map_or(0, |r| r.size);
             if !self.has_room(link, size) {
                 return Ok(());
@@ -318,19 +323,32 @@ impl<S: BundleStore> Agent<S> {
         }
         if !failed {
             self.stats.forwarded += 1;
+            // A held bundle was never stored: its reception is logged now, before this.
+            let (subject, was_held) = if keep {
+                (None, false)
+            } else {
+                let subject = self.read_for_report(&id, Status::Forwarded)?;
+                let was_held = self.release_held(&id, Settled::NextHop)?.is_some();
+                if was_held {
+                    self.stats.forwarded_unstored += 1;
+                }
+                (subject, was_held)
+            };
             if let Some(peer) = peer {
                 self.log_event(now, &id, LogEvent::Forwarded { to: peer })?;
             }
             if !keep {
                 // Forwarded: no retention constraint remains (RFC 9171 §5.4 step 6).
-                let subject = self.read_for_report(&id, Status::Forwarded)?;
-                self.remove_stored(&id)?;
+                if !was_held {
+                    self.remove_stored(&id)?;
+                }
                 self.router.forget(&id);
                 self.report_stored(now, subject, Status::Forwarded, ReasonCode::NO_INFORMATION)?;
             }
         } else {
-            // The bundle stays forward pending: the router is asked again at the next timer
-            // (it may know another way).
+            // The bundle stays forward pending (a held one is stored now): the router is
+            // asked again at the next timer (it may know another way).
+            self.spill(&id)?;
             self.wake = Some(self.wake.map_or(now, |w| w.min(now)));
         }
         self.refill(now, link)

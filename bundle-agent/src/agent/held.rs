@@ -1,19 +1,21 @@
-//! Bundles for a local endpoint, held in memory until delivered instead of stored first.
+//! Bundles held in memory until delivered or forwarded, instead of stored first.
 //!
-//! A bundle for this node usually leaves in the turn of the node's loop that brought it: lent
-//! to a push subscriber that waits for its endpoint, or taken at once by an active
-//! registration (the echo service, twins, blobs). Storing it first cost an insert and a
-//! remove (six RocksDB writes, and for a large bundle a value-log write of every byte) for a
-//! bundle gone a moment later. So the agent holds such a bundle in memory, **unacknowledged**,
-//! and it ends one of two ways:
-//! - delivered (RFC 9171 §5.7): its reception and delivery are logged, and its
-//!   acknowledgement waits for the next commit, which makes that log durable. The bundle
-//!   itself is never written: once the delivery is durable there is nothing left to keep.
-//! - not delivered in time: stored like any other bundle ("spilled") and acknowledged at the
-//!   next commit. That is when the commit comes and the bundle is not lent and no application
-//!   is at work on its endpoint (none of the endpoint's held bundles is lent out: a push
-//!   subscriber writing a batch asks for the next once it is written), when the application
-//!   gives it back, or when it is still held [`HOLD_MS`] after it arrived.
+//! Most bundles leave in the turn of the node's loop that brought them: lent to a push
+//! subscriber that waits for their endpoint, taken at once by an active registration (the
+//! echo service, twins, blobs), or handed to a link with room to the next hop. Storing one
+//! first cost an insert and a remove (six RocksDB writes, and for a large bundle a value-log
+//! write of every byte) for a bundle gone a moment later. So the agent holds such a bundle in
+//! memory, **unacknowledged**, and it ends one of two ways:
+//! - delivered (RFC 9171 §5.7) or forwarded and acknowledged by the next hop (§5.4, which
+//!   acknowledges only what it made durable): its reception and its end are logged, and its
+//!   own acknowledgement waits for the next commit, which makes that log durable. The bundle
+//!   is never written here: it is durable where it went, and nothing is left to keep.
+//! - not settled in time: stored like any other bundle ("spilled") and acknowledged at the
+//!   next commit. That is when the commit comes and the bundle is not lent, not on its way to
+//!   the next hop, and no application is at work on its endpoint (none of the endpoint's held
+//!   bundles is lent out: a push subscriber writing a batch asks for the next once it is
+//!   written); when the application gives it back or the link fails it; or when it is still
+//!   held [`HOLD_MS`] after it arrived.
 //!
 //! Either way nothing is acknowledged before it is durable, as stored or as delivered, so a
 //! crash loses nothing: the sender of a held bundle still has it and sends it again. A
@@ -21,7 +23,7 @@
 //! rides on the first's). What is held is bounded ([`HELD_MAX_BYTES`], [`HELD_MAX`]); past
 //! that, bundles are stored as before.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -33,8 +35,11 @@ use crate::wire::{BundleId, DtnTime, Eid};
 pub(super) const HELD_MAX_BYTES: usize = 64 << 20;
 /// Most bundles held at once.
 pub(super) const HELD_MAX: usize = 4096;
-/// A held bundle not delivered this long after it arrived is stored (milliseconds).
-pub(super) const HOLD_MS: u64 = 2_000;
+/// A held bundle not settled this long after it arrived is stored (milliseconds). Its
+/// sender waits for its acknowledgement meanwhile (an application for its API call), so
+/// this is short: long enough for a next hop on a fast link to take a bundle that queued
+/// behind a full window, short enough that a slow link costs an application little.
+pub(super) const HOLD_MS: u64 = 200;
 
 /// One held bundle.
 #[derive(Debug)]
@@ -53,7 +58,22 @@ pub(super) struct Held {
 #[derive(Debug, Default)]
 pub(super) struct HeldBundles {
     bundles: BTreeMap<BundleId, Held>,
+    /// When each is due to be stored, earliest first.
+    due: BTreeSet<(DtnTime, BundleId)>,
     bytes: usize,
+}
+
+/// When a held bundle is due to be stored: [`HOLD_MS`] after it arrived, or when its
+/// lifetime ends if that is sooner.
+fn due(held: &Held) -> DtnTime {
+    let record = &held.record;
+    DtnTime(
+        record
+            .received_at
+            .0
+            .saturating_add(HOLD_MS)
+            .min(record.expires_at.0),
+    )
 }
 
 impl HeldBundles {
@@ -65,8 +85,10 @@ impl HeldBundles {
     /// Holds `held` as `id`.
     pub(super) fn put(&mut self, id: BundleId, held: Held) {
         self.bytes += held.bytes.len();
-        if let Some(old) = self.bundles.insert(id, held) {
+        self.due.insert((due(&held), id.clone()));
+        if let Some(old) = self.bundles.insert(id.clone(), held) {
             self.bytes -= old.bytes.len();
+            self.due.remove(&(due(&old), id));
         }
     }
 
@@ -100,6 +122,7 @@ impl HeldBundles {
     pub(super) fn take(&mut self, id: &BundleId) -> Option<Held> {
         let held = self.bundles.remove(id)?;
         self.bytes -= held.bytes.len();
+        self.due.remove(&(due(&held), id.clone()));
         Some(held)
     }
 
@@ -117,13 +140,16 @@ impl HeldBundles {
 
     /// When the first held bundle is due to be stored (held too long, or expired).
     pub(super) fn next_due(&self) -> Option<DtnTime> {
-        self.bundles
-            .values()
-            .map(|h| {
-                let due = h.record.received_at.0.saturating_add(HOLD_MS);
-                DtnTime(due.min(h.record.expires_at.0))
-            })
-            .min()
+        self.due.first().map(|(at, _)| *at)
+    }
+
+    /// The held bundles due to be stored at `now`.
+    pub(super) fn due_at(&self, now: DtnTime) -> Vec<BundleId> {
+        self.due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, id)| id.clone())
+            .collect()
     }
 
     /// How many bundles are held.
@@ -194,8 +220,10 @@ mod tests {
             h.ids_where(|_, x| x.record.received_at.0 < 500),
             vec![id(2)]
         );
+        assert_eq!(h.due_at(DtnTime(300 + HOLD_MS)), vec![id(2)]);
         assert_eq!(h.take(&id(1)).map(|x| x.tokens), Some(vec![1, 99]));
         assert_eq!(h.len(), 1);
+        assert_eq!(h.due.len(), 1, "the due index follows");
         assert!(h.contains(&id(2)) && !h.contains(&id(1)));
         assert_eq!(h.bytes(&id(2)).map(|b| b.len()), Some(5));
     }

@@ -177,6 +177,21 @@ enum Ingested {
     Refused(RefuseCause),
 }
 
+/// Where a held bundle became durable, which decides when it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Delivered here: acknowledged at the commit that makes the delivery's log entry
+    /// durable, so that a copy sent again (an acknowledgement lost on the way) is known as a
+    /// duplicate even after a crash, and not delivered twice.
+    Here,
+    /// Acknowledged by the next hop, which acknowledges only what it made durable (RFC 9174
+    /// §5.2.3 for TCPCL; each layer's equivalent): acknowledged at once. The bundle cannot
+    /// be lost any more; this node's log of it becomes durable at its next commit, and a
+    /// crash before then loses only those entries (a copy sent again goes to the next hop,
+    /// which knows it as a duplicate).
+    NextHop,
+}
+
 /// Why the agent could not handle an event.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -360,8 +375,9 @@ impl<S: BundleStore> Agent<S> {
             .filter_map(|id| self.held.record(id))
             .map(|r| &r.destination)
             .collect();
+        // One on its way to the next hop waits for the link's answer.
         let unlent = self.held.ids_where(|id, h| {
-            !self.lent.contains(id) && !attended.contains(&h.record.destination)
+            !self.lent.contains(id) && !attended.contains(&h.record.destination) && !self.flying(id)
         });
         for id in unlent {
             self.spill(&id)?;
@@ -381,7 +397,15 @@ impl<S: BundleStore> Agent<S> {
         Ok(())
     }
 
-    /// The earliest time a stored bundle expires or the router asked to be asked again.
+    /// When the first bundle held for delivery or forwarding is due to be stored, if any
+    /// is held: cheap (no store access), for a runtime to wake up for. Handle
+    /// `Event::Timer` then.
+    pub fn held_due(&self) -> Option<DtnTime> {
+        self.held.next_due()
+    }
+
+    /// The earliest time a stored bundle expires, a held bundle is due to be stored, or the
+    /// router asked to be asked again.
     pub fn next_timeout(&self) -> Option<DtnTime> {
         // The expiry index is ordered by time: its first entry is the earliest.
         let expiry = self
@@ -494,11 +518,7 @@ impl<S: BundleStore> Agent<S> {
             Event::Timer => {
                 // Held bundles lent and not confirmed in time are stored, and so are those
                 // whose lifetime ended, for the expiry below to delete and report.
-                let due = self.held.ids_where(|_, h| {
-                    h.record.received_at.0.saturating_add(held::HOLD_MS) <= now.0
-                        || h.record.expires_at <= now
-                });
-                for id in due {
+                for id in self.held.due_at(now) {
                     self.spill(&id)?;
                 }
                 self.expire(now)?;
@@ -619,7 +639,16 @@ impl<S: BundleStore> Agent<S> {
             reports: reports::requested_reports(&bundle.primary),
             priority: priority_of(&bundle),
         };
-        if self.holdable(&record) && self.held.has_room(bytes.len()) {
+        // A bundle to forward is routed once, here; held when a link to the next hop is up
+        // (it goes out now, or once the link's window has room).
+        let plan = (record.retention.0 == Retention::FORWARD_PENDING)
+            .then(|| self.route(now, &record, forward::copy_count(&bundle)));
+        let hold = match &plan {
+            None => self.holdable(&record),
+            Some(forward::Plan::Forward(_)) => true,
+            Some(_) => false,
+        };
+        if hold && self.held.has_room(bytes.len()) {
             // Logged (received, then delivered) when it leaves: a log entry made durable
             // while the bundle is neither stored nor delivered would make its retransmission
             // look like a duplicate.
@@ -633,7 +662,7 @@ impl<S: BundleStore> Agent<S> {
                 },
             );
             self.after_reception(now, from_peer, &bundle)?;
-            self.dispatch(now, record, bundle)?;
+            self.dispatch_planned(now, record, bundle, plan)?;
             return Ok(Ingested::Held(id));
         }
         match self.store.insert(&record, &bytes) {
@@ -650,7 +679,7 @@ impl<S: BundleStore> Agent<S> {
         self.fresh.put(id.clone(), bytes.clone());
         self.log_event(now, &id, LogEvent::Received { from })?;
         self.after_reception(now, from_peer, &bundle)?;
-        self.dispatch(now, record, bundle)?;
+        self.dispatch_planned(now, record, bundle, plan)?;
         Ok(Ingested::Stored)
     }
 
@@ -682,17 +711,25 @@ impl<S: BundleStore> Agent<S> {
         record.retention.0 == Retention::DISPATCH_PENDING && !self.for_router(&record.destination)
     }
 
-    /// A held bundle leaves as handled (delivered): its reception is logged, and its
-    /// acknowledgements wait for the commit that makes the log durable. None when `id` was
-    /// not held.
-    fn release_held(&mut self, id: &BundleId) -> Result<Option<held::Held>, AgentError> {
+    /// A held bundle leaves as handled, delivered here ([`Settled::Here`]) or acknowledged by
+    /// the next hop ([`Settled::NextHop`]): its reception is logged, and its acknowledgements
+    /// go out. None when `id` was not held.
+    fn release_held(
+        &mut self,
+        id: &BundleId,
+        settled: Settled,
+    ) -> Result<Option<held::Held>, AgentError> {
         let Some(h) = self.held.take(id) else {
             return Ok(None);
         };
         let from = h.from.clone();
         self.log_event(h.record.received_at, id, LogEvent::Received { from })?;
-        self.unsynced_acks.extend(h.tokens.iter().copied());
-        self.stats.delivered_unstored += 1;
+        match settled {
+            Settled::Here => self.unsynced_acks.extend(h.tokens.iter().copied()),
+            Settled::NextHop => self
+                .actions
+                .extend(h.tokens.iter().map(|&token| Action::Accept { token })),
+        }
         Ok(Some(h))
     }
 
@@ -760,15 +797,19 @@ impl<S: BundleStore> Agent<S> {
         id: &BundleId,
         status: Status,
     ) -> Result<Option<Vec<u8>>, AgentError> {
-        let record = match self.held.record(id) {
-            Some(r) => Some(r.clone()),
-            None => self.store.record(id)?,
-        };
-        match record {
+        match self.record_of(id)? {
             Some(r) if r.reports & status.requested_by() != 0 => {
                 Ok(self.stored_bytes(id)?.map(|b| b.to_vec()))
             }
             _ => Ok(None),
+        }
+    }
+
+    /// The record of a bundle held or stored.
+    fn record_of(&self, id: &BundleId) -> Result<Option<BundleRecord>, AgentError> {
+        match self.held.record(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => Ok(self.store.record(id)?),
         }
     }
 
@@ -822,6 +863,20 @@ impl<S: BundleStore> Agent<S> {
 
     fn is_local(&self, destination: &Eid) -> bool {
         destination.node_id() == self.cfg.node_id
+    }
+
+    /// [`Agent::dispatch`], with the route of a bundle to forward already asked for.
+    fn dispatch_planned(
+        &mut self,
+        now: DtnTime,
+        record: BundleRecord,
+        bundle: Bundle,
+        plan: Option<forward::Plan>,
+    ) -> Result<(), AgentError> {
+        match plan {
+            Some(plan) => self.carry_out(now, &record, Some(bundle), plan),
+            None => self.dispatch(now, record, bundle),
+        }
     }
 
     /// RFC 9171 §5.3: deliver locally, or forward.
@@ -888,7 +943,7 @@ impl<S: BundleStore> Agent<S> {
     /// Removes `id` from the store (and from the bundles kept since the last commit); a
     /// held bundle was never stored and only leaves memory ([`Agent::release_held`]).
     fn remove_stored(&mut self, id: &BundleId) -> Result<bool, AgentError> {
-        if self.release_held(id)?.is_some() {
+        if self.release_held(id, Settled::Here)?.is_some() {
             return Ok(true);
         }
         self.fresh.remove(id);

@@ -4,7 +4,8 @@
 /// Monotonic counters since the agent started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AgentStats {
-    /// Bundles accepted and stored (from peers, applications and this node's reports).
+    /// Bundles accepted, stored or held until delivered or forwarded (from peers,
+    /// applications and this node's reports).
     pub received: u64,
     /// Bundles dropped as duplicates of stored ones (RFC 9171 §5.6 step 2).
     pub duplicates: u64,
@@ -14,8 +15,11 @@ pub struct AgentStats {
     pub delivered: u64,
     /// Of those, bundles delivered in the turn they arrived, from memory, never stored.
     pub delivered_unstored: u64,
-    /// Bundles held for delivery that were stored after all (no application took them in
-    /// time).
+    /// Bundles forwarded, and acknowledged by the next hop, in the turn they arrived (or
+    /// while held): never stored here.
+    pub forwarded_unstored: u64,
+    /// Bundles held for delivery or forwarding that were stored after all (not delivered,
+    /// or not acknowledged by the next hop, in time).
     pub held_then_stored: u64,
     /// Bundles forwarded and acknowledged by the next hop (§5.4).
     pub forwarded: u64,

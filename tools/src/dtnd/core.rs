@@ -128,8 +128,9 @@ pub enum CoreMsg {
         /// The reply.
         reply: oneshot::Sender<()>,
     },
-    /// A timer of a datagram layer (LTP, Ethernet) is due.
-    LinkTimer,
+    /// A timer of a datagram layer (LTP, Ethernet) is due, or a bundle the agent holds is due
+    /// to be stored.
+    TimerDue,
     /// Frames arrived on the Ethernet layer's socket.
     EtherFrames(Vec<Vec<u8>>),
     /// Discovery found a peer on this node's Ethernet LAN: a link to it.
@@ -469,10 +470,11 @@ pub async fn run(
             }
         } else {
             // LTP's and the Ethernet layer's timers are due at their own times, not only at
-            // the one-second tick.
+            // the one-second tick, and so are the bundles the agent holds unacknowledged.
             let ltp_due = core.ltp.as_ref().and_then(|l| l.next_timeout());
             let ether_due = core.ether.as_ref().and_then(|e| e.next_timeout());
-            match ltp_due.into_iter().chain(ether_due).min() {
+            let held_due = core.agent.held_due().map(|d| d.0);
+            match ltp_due.into_iter().chain(ether_due).chain(held_due).min() {
                 Some(due) => {
                     let wait = std::time::Duration::from_millis(due.saturating_sub(dtn_now().0));
                     tokio::select! {
@@ -480,7 +482,7 @@ pub async fn run(
                             Some(m) => Some(m),
                             None => break,
                         },
-                        _ = tokio::time::sleep(wait) => Some(CoreMsg::LinkTimer),
+                        _ = tokio::time::sleep(wait) => Some(CoreMsg::TimerDue),
                     }
                 }
                 None => match rx.recv().await {
@@ -738,6 +740,7 @@ impl Core {
                         "received": self.agent.stats().received,
                         "delivered": self.agent.stats().delivered,
                         "delivered_unstored": self.agent.stats().delivered_unstored,
+                        "forwarded_unstored": self.agent.stats().forwarded_unstored,
                         "held_then_stored": self.agent.stats().held_then_stored,
                         "forwarded": self.agent.stats().forwarded,
                         "expired": self.agent.stats().expired,
@@ -782,7 +785,7 @@ impl Core {
                     }
                 }
             }
-            CoreMsg::LinkTimer => {
+            CoreMsg::TimerDue => {
                 if let Some(l) = self.ltp.as_mut() {
                     let outs = l.tick(now.0);
                     self.ltp_outcomes(now, outs)?;
@@ -790,6 +793,9 @@ impl Core {
                 if let Some(e) = self.ether.as_mut() {
                     let outs = e.tick(now.0);
                     self.ether_outcomes(now, outs)?;
+                }
+                if self.agent.held_due().is_some_and(|due| due <= now) {
+                    self.agent.handle(now, Event::Timer)?;
                 }
             }
             CoreMsg::EtherFound { link, node, mac } => {

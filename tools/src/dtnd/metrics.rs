@@ -18,7 +18,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, Unit};
-    describe_counter!("dtn_bundles_received_total", "Bundles accepted and stored");
+    describe_counter!(
+        "dtn_bundles_received_total",
+        "Bundles accepted (stored, or held until delivered or forwarded)"
+    );
     describe_counter!(
         "dtn_bundles_duplicate_total",
         "Bundles dropped as duplicates"
@@ -36,8 +39,12 @@ fn describe() {
         "Bundles delivered in the turn they arrived, never stored"
     );
     describe_counter!(
+        "dtn_bundles_forwarded_unstored_total",
+        "Bundles forwarded in the turn they arrived, never stored"
+    );
+    describe_counter!(
         "dtn_bundles_held_then_stored_total",
-        "Bundles held for delivery and stored after all (not taken in time)"
+        "Bundles held for delivery or forwarding and stored after all (not settled in time)"
     );
     describe_counter!(
         "dtn_bundles_forwarded_total",
@@ -79,6 +86,7 @@ pub fn record(stats: &AgentStats, usage: &StoreUsage, sessions: usize, udp_peers
     counter!("dtn_bundles_refused_total").absolute(stats.refused);
     counter!("dtn_bundles_delivered_total").absolute(stats.delivered);
     counter!("dtn_bundles_delivered_unstored_total").absolute(stats.delivered_unstored);
+    counter!("dtn_bundles_forwarded_unstored_total").absolute(stats.forwarded_unstored);
     counter!("dtn_bundles_held_then_stored_total").absolute(stats.held_then_stored);
     counter!("dtn_bundles_forwarded_total").absolute(stats.forwarded);
     counter!("dtn_bundles_expired_total").absolute(stats.expired);

@@ -1,7 +1,7 @@
-//! Bundles for a local endpoint held in memory until delivered (RFC 9171 §5.6 and §5.7; the
-//! agent's `held` module): acknowledged only once delivered and logged durably, or stored;
-//! never stored when an application takes them in the turn they arrive; nothing lost when the
-//! node dies while one is held.
+//! Bundles held in memory until delivered or forwarded (RFC 9171 §5.4, §5.6 and §5.7; the
+//! agent's `held` module): acknowledged only once delivered, or acknowledged by the next hop,
+//! and logged durably, or else stored; never stored when they leave in the turn they arrive;
+//! nothing lost when the node dies while one is held.
 //!
 //! A memory store cloned mid-run stands for what a crash leaves: everything written so far,
 //! synced or not, which is the harder case for "nothing logged before it is settled".
@@ -20,7 +20,7 @@ use bundle_agent::wire::{BundleBuilder, BundleId, CreationTimestamp, DecodeOptio
 
 const NOW: DtnTime = DtnTime(1_000_000);
 /// How long a lent bundle stays held before it is stored (the agent's `HOLD_MS`).
-const HOLD_MS: u64 = 2_000;
+const HOLD_MS: u64 = 200;
 
 fn endpoint() -> Eid {
     Eid::ipn(2, 9)
@@ -286,4 +286,156 @@ fn rfc9171_5_6_held_bundles_wait_while_an_application_is_at_work_on_their_endpoi
     assert_eq!(accepted(&drain(&mut a)), vec![3]);
     assert_eq!(a.store().usage().bundles, 1);
     assert_eq!(a.stats().held_then_stored, 1);
+}
+
+/// Node 2 with a route for everything to node 3 and a link (1) up to it.
+fn relay() -> Agent<MemoryStore> {
+    let mut routes = RouteTable::default();
+    routes.add("*", Eid::ipn(3, 0));
+    let cfg = AgentConfig {
+        node_id: Eid::ipn(2, 0),
+        decode: DecodeOptions::default(),
+    };
+    let mut a = Agent::new(cfg, MemoryStore::new(1 << 30), Box::new(routes)).unwrap();
+    let up = Event::LinkUp {
+        link: 1,
+        peer: Eid::ipn(3, 0),
+        max_bundle_size: None,
+    };
+    a.handle(NOW, up).unwrap();
+    drain(&mut a);
+    a
+}
+
+fn onward(seq: u64) -> Vec<u8> {
+    BundleBuilder::new(
+        Eid::ipn(3, 1),
+        Eid::ipn(1, 0),
+        CreationTimestamp::new(NOW, seq),
+    )
+    .lifetime_ms(60_000)
+    .payload(b"onward")
+    .build()
+    .unwrap()
+}
+
+fn sent(a: &mut Agent<MemoryStore>, at: DtnTime, seq: u64, ok: bool) {
+    let event = Event::Sent {
+        link: 1,
+        id: id(seq),
+        ok,
+    };
+    a.handle(at, event).unwrap();
+}
+
+fn transmitted(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|x| matches!(x, Action::Transmit { .. }))
+        .count()
+}
+
+#[test]
+fn rfc9171_5_4_a_bundle_forwarded_at_once_is_acknowledged_once_the_next_hop_has_it() {
+    let mut a = relay();
+    receive(&mut a, onward(1), 1);
+    assert_eq!(transmitted(&drain(&mut a)), 1);
+    a.commit().unwrap();
+    assert!(
+        accepted(&drain(&mut a)).is_empty(),
+        "the next hop has not got it"
+    );
+    assert_eq!(a.store().usage().bundles, 0, "held, not stored");
+    // The next hop acknowledged it, so it is durable there: acknowledged at once.
+    sent(&mut a, NOW, 1, true);
+    assert_eq!(accepted(&drain(&mut a)), vec![1]);
+    a.commit().unwrap();
+    assert_eq!(a.store().usage().bundles, 0);
+    let log: Vec<_> = a.store().log_for(&id(1)).unwrap();
+    assert!(matches!(log[0].event, LogEvent::Received { .. }));
+    assert!(matches!(log[1].event, LogEvent::Forwarded { .. }));
+    assert_eq!(log.len(), 2);
+    assert_eq!(a.stats().forwarded_unstored, 1);
+}
+
+#[test]
+fn rfc9171_5_4_a_held_bundle_the_link_fails_is_stored_and_tried_again() {
+    let mut a = relay();
+    receive(&mut a, onward(1), 1);
+    drain(&mut a);
+    sent(&mut a, NOW, 1, false);
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![1], "stored, so acknowledged");
+    assert_eq!(a.store().usage().bundles, 1);
+    assert_eq!(a.stats().held_then_stored, 1);
+    // The router is asked again at the next timer: out it goes, from the store.
+    a.handle(DtnTime(NOW.0 + 1), Event::Timer).unwrap();
+    assert_eq!(transmitted(&drain(&mut a)), 1);
+    sent(&mut a, DtnTime(NOW.0 + 2), 1, true);
+    a.commit().unwrap();
+    assert_eq!(a.store().usage().bundles, 0);
+}
+
+#[test]
+fn rfc9171_5_4_a_held_bundle_the_next_hop_is_slow_to_take_is_stored_in_time() {
+    let mut a = relay();
+    receive(&mut a, onward(1), 1);
+    drain(&mut a);
+    a.commit().unwrap();
+    a.handle(DtnTime(NOW.0 + HOLD_MS), Event::Timer).unwrap();
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![1]);
+    assert_eq!(
+        a.store().usage().bundles,
+        1,
+        "stored while still on its way"
+    );
+    sent(&mut a, DtnTime(NOW.0 + HOLD_MS + 1), 1, true);
+    a.commit().unwrap();
+    assert_eq!(
+        a.store().usage().bundles,
+        0,
+        "gone once the next hop has it"
+    );
+    assert_eq!(a.stats().forwarded, 1);
+}
+
+#[test]
+fn a_crash_while_a_forwarded_bundle_is_held_loses_nothing() {
+    let mut a = relay();
+    receive(&mut a, onward(1), 1);
+    drain(&mut a);
+    a.commit().unwrap();
+    let crashed = a.store().clone();
+    drop(a);
+    let log = crashed.log_for(&id(1)).unwrap();
+    assert!(
+        log.is_empty(),
+        "nothing logged: a retransmission is no duplicate"
+    );
+    assert_eq!(crashed.usage().bundles, 0);
+}
+
+#[test]
+fn rfc9171_5_4_a_held_bundle_waits_in_a_full_link_queue_and_goes_out_from_memory() {
+    let mut a = relay();
+    a.set_link_window(NOW, 1, 1, 1 << 20).unwrap();
+    receive(&mut a, onward(1), 1);
+    receive(&mut a, onward(2), 2);
+    assert_eq!(transmitted(&drain(&mut a)), 1, "a window of one");
+    a.commit().unwrap();
+    assert!(accepted(&drain(&mut a)).is_empty());
+    assert_eq!(
+        a.store().usage().bundles,
+        0,
+        "both held: one sent, one queued"
+    );
+    sent(&mut a, NOW, 1, true);
+    let actions = drain(&mut a);
+    assert_eq!(transmitted(&actions), 1, "the second, once there is room");
+    assert_eq!(accepted(&actions), vec![1]);
+    sent(&mut a, NOW, 2, true);
+    assert_eq!(accepted(&drain(&mut a)), vec![2]);
+    assert_eq!(a.stats().forwarded_unstored, 2);
+    assert_eq!(a.stats().held_then_stored, 0);
 }

@@ -439,3 +439,21 @@ fn rfc9171_5_4_a_held_bundle_waits_in_a_full_link_queue_and_goes_out_from_memory
     assert_eq!(a.stats().forwarded_unstored, 2);
     assert_eq!(a.stats().held_then_stored, 0);
 }
+
+#[test]
+fn on_a_link_that_acknowledges_nothing_a_held_bundle_waits_for_the_commit() {
+    let mut a = relay();
+    a.set_link_unacknowledged(1);
+    receive(&mut a, onward(1), 1);
+    drain(&mut a);
+    // UDP: "sent" is the socket's word, not the peer's.
+    sent(&mut a, NOW, 1, true);
+    assert!(
+        accepted(&drain(&mut a)).is_empty(),
+        "not on the link's word"
+    );
+    a.commit().unwrap();
+    assert_eq!(accepted(&drain(&mut a)), vec![1]);
+    assert_eq!(a.store().usage().bundles, 0);
+    assert_eq!(a.stats().forwarded_unstored, 1);
+}

@@ -12,6 +12,8 @@
 //!   says how many. Ours runs twice: once the same way, once with one application streaming
 //!   the payloads over `/ws/send` (up to 512 unanswered), which costs the client (on the
 //!   same two cores) far less than sixteen HTTP clients.
+//! - how many bundles our nodes passed on without storing them (the agent holds a bundle that
+//!   leaves in the turn it arrives: `bundle-agent/src/agent/held.rs`), from their `/status`.
 //! - RSS of our `dtnd` holding `NODE_BENCH_QUEUED_GIB` GiB (default 10) for an absent peer.
 //!
 //! Ours runs with its RocksDB store syncing before every acknowledgement (group commit);

@@ -188,6 +188,20 @@ pub fn status(api: &ApiArgs, a: &StatusArgs) -> Result<()> {
             field("stored_bytes"),
             field("quota_bytes")
         );
+        let stat = |k: &str| v["stats"].get(k).map_or("?".to_string(), |x| x.to_string());
+        println!(
+            "bundles   {} received, {} delivered ({} never stored), {} forwarded ({} never \
+             stored), {} stored after being held, {} duplicates, {} refused, {} expired",
+            stat("received"),
+            stat("delivered"),
+            stat("delivered_unstored"),
+            stat("forwarded"),
+            stat("forwarded_unstored"),
+            stat("held_then_stored"),
+            stat("duplicates"),
+            stat("refused"),
+            stat("expired")
+        );
     }
     Ok(())
 }

@@ -118,7 +118,13 @@ fn dtnctl_send_recv_and_status_against_a_node() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["payload_utf8"], "to myself");
     let out = dtnctl(&["status"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("node      ipn:5.0"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("node      ipn:5.0"), "{text}");
+    // Nobody was waiting for it when it arrived: stored, then fetched.
+    assert!(
+        text.contains("1 delivered (0 never stored)") && text.contains("1 stored after being held"),
+        "{text}"
+    );
     let out = dtnctl(&["send", "nonsense", "--payload", "x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("400"));

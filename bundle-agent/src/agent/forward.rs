@@ -318,6 +318,11 @@ impl<S: BundleStore> Agent<S> {
         self.in_flight.remove(&key);
         let (id, _) = key;
         let peer = self.links.get(&link).map(|l| l.peer.clone());
+        // The peer's word that it has the bundle, or only the link's that it went.
+        let settled = match self.links.get(&link) {
+            Some(l) if l.acknowledges => Settled::NextHop,
+            _ => Settled::Here,
+        };
         if let Some(peer) = &peer {
             self.router.sent(now, &id, peer, !failed);
         }
@@ -328,7 +333,7 @@ impl<S: BundleStore> Agent<S> {
                 (None, false)
             } else {
                 let subject = self.read_for_report(&id, Status::Forwarded)?;
-                let was_held = self.release_held(&id, Settled::NextHop)?.is_some();
+                let was_held = self.release_held(&id, settled)?.is_some();
                 if was_held {
                     self.stats.forwarded_unstored += 1;
                 }

@@ -185,7 +185,8 @@ enum Settled {
     /// duplicate even after a crash, and not delivered twice.
     Here,
     /// Acknowledged by the next hop, which acknowledges only what it made durable (RFC 9174
-    /// §5.2.3 for TCPCL; each layer's equivalent): acknowledged at once. The bundle cannot
+    /// §5.2.3 for TCPCL; each layer's equivalent): acknowledged at once. A link that
+    /// acknowledges nothing (UDP) settles `Here` instead. The bundle cannot
     /// be lost any more; this node's log of it becomes durable at its next commit, and a
     /// crash before then loses only those entries (a copy sent again goes to the next hop,
     /// which knows it as a duplicate).
@@ -244,6 +245,10 @@ struct Link {
     /// Transmissions routed to this link that wait for room in its window (IDs only: the
     /// bundles stay in the store, forward pending).
     waiting: VecDeque<Queued>,
+    /// True when the link's `Event::Sent { ok: true }` means the peer acknowledged the
+    /// bundle (made it durable); false for a link that only hands bundles over (UDP):
+    /// [`Agent::set_link_unacknowledged`].
+    acknowledges: bool,
 }
 
 /// A transmission waiting for room on a link.
@@ -460,6 +465,16 @@ impl<S: BundleStore> Agent<S> {
         self.refill(now, link)
     }
 
+    /// Marks `link` as one whose `Event::Sent { ok: true }` only means the bundle was handed
+    /// over, not acknowledged by the peer (UDP: one datagram, no answer). A bundle held for
+    /// forwarding on such a link is then acknowledged only at the commit after it went (its
+    /// hand-over logged), as if it had been stored and removed, never on the peer's word.
+    pub fn set_link_unacknowledged(&mut self, link: LinkId) {
+        if let Some(l) = self.links.get_mut(&link) {
+            l.acknowledges = false;
+        }
+    }
+
     /// The contacts the router plans with.
     pub fn contacts(&self) -> Vec<ContactView> {
         self.router.contacts()
@@ -494,6 +509,7 @@ impl<S: BundleStore> Agent<S> {
                         window: LINK_WINDOW,
                         window_bytes: LINK_WINDOW_BYTES,
                         waiting: VecDeque::new(),
+                        acknowledges: true,
                     },
                 );
                 self.forward_pending(now)

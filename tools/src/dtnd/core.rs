@@ -453,6 +453,8 @@ pub async fn run(
         for (link, peer, addr) in u.peers {
             core.udp_peers.insert(link, addr);
             core.link_up(link, peer, limit)?;
+            // A datagram is answered by nothing: "sent" means handed to the socket.
+            core.agent.set_link_unacknowledged(link);
         }
         core.act().await;
     }

@@ -188,7 +188,11 @@ pub fn status(api: &ApiArgs, a: &StatusArgs) -> Result<()> {
             field("stored_bytes"),
             field("quota_bytes")
         );
-        let stat = |k: &str| v["stats"].get(k).map_or("?".to_string(), |x| x.to_string());
+        let stat = |k: &str| {
+            v.get("stats")
+                .and_then(|s| s.get(k))
+                .map_or("?".to_string(), |x| x.to_string())
+        };
         println!(
             "bundles   {} received, {} delivered ({} never stored), {} forwarded ({} never \
              stored), {} stored after being held, {} duplicates, {} refused, {} expired",

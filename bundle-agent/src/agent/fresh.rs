@@ -56,16 +56,8 @@ impl FreshBundles {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_id as id;
     use super::*;
-    use crate::wire::{CreationTimestamp, DtnTime, Eid};
-
-    fn id(seq: u64) -> BundleId {
-        BundleId {
-            source: Eid::ipn(1, 0),
-            creation: CreationTimestamp::new(DtnTime(1), seq),
-            fragment: None,
-        }
-    }
 
     #[test]
     fn holds_up_to_its_bound_and_forgets_on_remove_and_clear() {

@@ -161,17 +161,9 @@ impl HeldBundles {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_id as id;
     use super::*;
     use crate::store::Retention;
-    use crate::wire::CreationTimestamp;
-
-    fn id(seq: u64) -> BundleId {
-        BundleId {
-            source: Eid::ipn(1, 0),
-            creation: CreationTimestamp::new(DtnTime(1), seq),
-            fragment: None,
-        }
-    }
 
     fn held(seq: u64, len: usize, at: u64) -> Held {
         Held {

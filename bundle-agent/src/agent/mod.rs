@@ -8,9 +8,7 @@
 //!
 //! Done here: reception (§5.6) with duplicate suppression, hop limit and lifetime checks,
 //! the unknown-block rules, durable storage before acknowledgement, local delivery (§5.7, in
-//! `delivery`) to registered endpoints (a bundle an application takes in the turn it arrives
-//! is held in memory, unacknowledged, and never stored: acknowledged once its delivery is
-//! durable in the log, `held`), forwarding (§5.4, in `forward`) to the next hop a
+//! `delivery`) to registered endpoints, forwarding (§5.4, in `forward`) to the next hop a
 //! [`Router`] names (static routes here; contact graph and opportunistic routers in `routing`)
 //! with previous-node and hop-count blocks updated, retention until a link comes up, expiry
 //! (§5.5), status reports
@@ -19,7 +17,10 @@
 //! operator (§5.10, in `operator`), and rebuilding all of that from the store on start.
 //! Copies for opportunistic routers (the bundle stays), messages between neighbouring
 //! routers (`exchange`), per-link windows (sized to a link's bandwidth-delay product when
-//! the runtime knows it) and bundle priorities on congested links.
+//! the runtime knows it) and bundle priorities on congested links. A bundle delivered or
+//! forwarded in the turn it arrives is held in memory, unacknowledged, and never stored
+//! (`held`): acknowledged once its delivery is durable in the log, or once the next hop
+//! acknowledged it.
 //! Not yet: BPSec processing on reception.
 
 mod delivery;
@@ -168,13 +169,24 @@ pub enum Action {
 enum Ingested {
     /// Stored; acknowledged at the next commit.
     Stored,
-    /// Held for delivery (see `held`), or a duplicate of a held bundle: acknowledged at the
-    /// commit after it is delivered or stored.
+    /// Held for delivery or forwarding (see `held`), or a duplicate of a held bundle:
+    /// acknowledged once it is settled (delivered, forwarded, or stored after all).
     Held(BundleId),
     /// Not kept (duplicate, expired, over its hop limit): acknowledge at once.
     Dropped,
     /// Refused.
     Refused(RefuseCause),
+}
+
+/// A bundle ID for the unit tests of the agent's parts: from `ipn:1.0`, created at time 1,
+/// sequence number `seq`.
+#[cfg(test)]
+fn test_id(seq: u64) -> BundleId {
+    BundleId {
+        source: Eid::ipn(1, 0),
+        creation: crate::wire::CreationTimestamp::new(DtnTime(1), seq),
+        fragment: None,
+    }
 }
 
 /// Where a held bundle became durable, which decides when it is acknowledged.
@@ -185,11 +197,11 @@ enum Settled {
     /// duplicate even after a crash, and not delivered twice.
     Here,
     /// Acknowledged by the next hop, which acknowledges only what it made durable (RFC 9174
-    /// §5.2.3 for TCPCL; each layer's equivalent): acknowledged at once. A link that
-    /// acknowledges nothing (UDP) settles `Here` instead. The bundle cannot
+    /// §5.2.3 for TCPCL; each layer's equivalent): acknowledged at once. The bundle cannot
     /// be lost any more; this node's log of it becomes durable at its next commit, and a
     /// crash before then loses only those entries (a copy sent again goes to the next hop,
-    /// which knows it as a duplicate).
+    /// which knows it as a duplicate). A link that acknowledges nothing (UDP) settles
+    /// `Here` instead.
     NextHop,
 }
 
@@ -218,7 +230,7 @@ pub struct Agent<S: BundleStore> {
     lent: BTreeSet<BundleId>,
     /// The bytes of the bundles stored since the last commit.
     fresh: fresh::FreshBundles,
-    /// Bundles for local endpoints held, unacknowledged, until delivered (or stored).
+    /// Bundles held, unacknowledged, until delivered or forwarded (or stored after all).
     held: held::HeldBundles,
     /// Transmissions handed to links (a bundle forwarded on one link, or replicas on several).
     in_flight: BTreeMap<(BundleId, LinkId), InFlight>,
@@ -532,8 +544,8 @@ impl<S: BundleStore> Agent<S> {
                 Ok(())
             }
             Event::Timer => {
-                // Held bundles lent and not confirmed in time are stored, and so are those
-                // whose lifetime ended, for the expiry below to delete and report.
+                // Held bundles not settled in time are stored, and so are those whose
+                // lifetime ended, for the expiry below to delete and report.
                 for id in self.held.due_at(now) {
                     self.spill(&id)?;
                 }
@@ -558,7 +570,8 @@ impl<S: BundleStore> Agent<S> {
     ) -> Result<(), AgentError> {
         match self.ingest(now, from, bytes, from_peer)? {
             Ingested::Stored => self.unsynced_acks.push(token),
-            // Acknowledged once delivered or stored; already delivered: at the next commit.
+            // Acknowledged once settled; already delivered (an active registration took it
+            // at once): at the next commit.
             Ingested::Held(id) => {
                 if !self.held.wait_on(&id, token) {
                     self.unsynced_acks.push(token);
@@ -665,9 +678,9 @@ impl<S: BundleStore> Agent<S> {
             Some(_) => false,
         };
         if hold && self.held.has_room(bytes.len()) {
-            // Logged (received, then delivered) when it leaves: a log entry made durable
-            // while the bundle is neither stored nor delivered would make its retransmission
-            // look like a duplicate.
+            // Logged (received, then delivered or forwarded) when it settles: a log entry
+            // made durable while the bundle is neither stored nor gone on would make its
+            // retransmission look like a duplicate.
             self.held.put(
                 id.clone(),
                 held::Held {
@@ -749,7 +762,7 @@ impl<S: BundleStore> Agent<S> {
         Ok(Some(h))
     }
 
-    /// A held bundle not delivered in time is stored like any other; its acknowledgements
+    /// A held bundle not settled in time is stored like any other; its acknowledgements
     /// go out with the next commit. Refused, as at reception, when the store is full (its
     /// sender still has it).
     fn spill(&mut self, id: &BundleId) -> Result<(), AgentError> {

@@ -352,6 +352,9 @@ struct Core {
     p2p: Option<super::p2p_link::P2pLinks>,
     /// Addresses discovery dialled.
     discovered: std::collections::BTreeSet<SocketAddr>,
+    /// Bundles received, forwarded and delivered as of the last tick, and whether the
+    /// allocator has been trimmed since bundles last moved.
+    activity: (u64, bool),
 }
 
 /// Runs the core until every sender is gone.
@@ -408,6 +411,7 @@ pub async fn run(
         ether: None,
         p2p,
         discovered: std::collections::BTreeSet::new(),
+        activity: (0, true),
     };
     // The echo service answers as soon as a request is delivered (an active registration).
     core.agent.handle(
@@ -844,7 +848,8 @@ impl Core {
                     self.ether_outcomes(now, outs)?;
                 }
                 self.blobs.tick(now);
-                self.agent.handle(now, Event::Timer)?
+                self.agent.handle(now, Event::Timer)?;
+                self.trim_when_idle();
             }
             CoreMsg::Blob { req, reply } => {
                 let _ = reply.send(self.blobs.request(now, req));
@@ -1025,6 +1030,21 @@ impl Core {
             }));
         }
         serde_json::Value::Array(out)
+    }
+
+    /// Once a second of no bundle traffic follows some, hands the allocator's free memory
+    /// back to the kernel: under load the allocator keeps it for the next buffers
+    /// (`malloc`), and an idle daemon should not sit on it.
+    fn trim_when_idle(&mut self) {
+        let s = self.agent.stats();
+        let moved = s.received + s.forwarded + s.delivered;
+        let (before, trimmed) = self.activity;
+        if moved != before {
+            self.activity = (moved, false);
+        } else if !trimmed {
+            super::malloc::trim();
+            self.activity = (moved, true);
+        }
     }
 
     /// Lends what waits for parked push subscribers; the others stay parked, and those whose

@@ -298,6 +298,18 @@ fn main() {
                 lat.push(format!("{:.2} ms", percentile(&l, 0.5)));
             }
         }
+        let (sa, sb) = (&status(&p.a)["stats"], &status(&p.b)["stats"]);
+        eprintln!(
+            "{}: the sending node forwarded {} of {} bundles unstored, the receiving node \
+             delivered {} of {} unstored; held bundles stored after all: {} and {}.",
+            cl.name(),
+            sa["forwarded_unstored"],
+            sa["forwarded"],
+            sb["delivered_unstored"],
+            sb["delivered"],
+            sa["held_then_stored"],
+            sb["held_then_stored"]
+        );
         rows.push((cl, row));
         lat_rows.push((cl, lat));
     }

@@ -8,6 +8,7 @@ pub mod ether;
 pub mod ltp;
 #[cfg(feature = "quic")]
 pub mod quic;
+pub mod sockbuf;
 #[cfg(feature = "tcpcl")]
 pub mod tcpcl;
 pub mod udp;

@@ -63,9 +63,8 @@ impl UdpLink {
             Some(socket2::Protocol::UDP),
         )?;
         // A burst of full-size datagrams overflows the default buffer (about three of them
-        // on Linux): ask for 4 MiB each way (the kernel caps it at net.core.rmem_max).
-        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        // on Linux): ask for 4 MiB each way (past net.core.rmem_max where permitted).
+        crate::sockbuf::request(&socket, SOCKET_BUFFER);
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         let socket = UdpSocket::from_std(socket.into())?;

@@ -194,9 +194,10 @@ pub struct Flags {
     /// it and its bundles in flight [default: 30s].
     #[arg(long, value_name = "DURATION")]
     pub quic_idle_timeout: Option<String>,
-    /// Largest UDP payload QUIC's path MTU discovery tries (1200-65527): 1452 suits an
-    /// Ethernet path; jumbo frames (9000-byte MTU: 8952) or loopback carry more, and fewer,
-    /// larger packets cost less CPU per byte [default: 1452].
+    /// Largest UDP payload QUIC's path MTU discovery tries (1200-65527), and the largest
+    /// this node accepts: 1452 suits an Ethernet path; jumbo frames (9000-byte MTU: 8952) or
+    /// loopback (65527) carry more, and fewer, larger packets cost less CPU per byte. Above
+    /// 6550 packets are sent one per system call (no segmentation offload) [default: 1452].
     #[arg(long, value_name = "BYTES")]
     pub quic_mtu: Option<u16>,
     /// Ethernet convergence layer on this interface, for a pod LAN [default: off]: bundles

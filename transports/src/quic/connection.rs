@@ -368,13 +368,16 @@ async fn receive(
     limit: u64,
     budget: Arc<AtomicU64>,
 ) -> Done {
-    let mut bundle = Vec::new();
+    // The stream's pieces as quinn hands them over (no copy), joined once at the end into
+    // a buffer of the exact size: appending each to a growing vector copied a 1 MiB bundle
+    // about three times over.
+    let mut pieces: Vec<Bytes> = Vec::new();
     let mut taken = 0u64;
     let outcome = loop {
         match recv.read_chunk(usize::MAX, true).await {
             Ok(Some(chunk)) => {
                 let n = chunk.bytes.len() as u64;
-                if bundle.len() as u64 + n > limit {
+                if taken + n > limit {
                     break Err((
                         RefuseReason::NotAcceptable,
                         format!("longer than {limit} bytes"),
@@ -390,15 +393,20 @@ async fn receive(
                     ));
                 }
                 taken += n;
-                bundle.extend_from_slice(&chunk.bytes);
+                pieces.push(chunk.bytes);
             }
             Ok(None) => break Ok(()),
             Err(e) => break Err((RefuseReason::Unknown, e.to_string())),
         }
     };
+    let bundle = match outcome {
+        Ok(()) => Ok(join(&pieces, taken)),
+        Err(e) => Err(e),
+    };
+    drop(pieces);
     budget.fetch_add(taken, Ordering::AcqRel);
-    match outcome {
-        Ok(()) => Done::Received {
+    match bundle {
+        Ok(bundle) => Done::Received {
             id,
             bundle: Ok(bundle),
             answer,
@@ -414,6 +422,15 @@ async fn receive(
             }
         }
     }
+}
+
+/// `pieces` of `len` bytes in all, one after the other in one buffer.
+fn join(pieces: &[Bytes], len: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    for p in pieces {
+        out.extend_from_slice(p);
+    }
+    out
 }
 
 /// Writes our answer on a received bundle's stream.

@@ -2,8 +2,12 @@
 //!
 //! Each request is a bundle from a fresh endpoint of the local node to the target's echo
 //! endpoint ([`crate::dtnd::echo`]); the reply comes back to that endpoint and is pushed to
-//! us over the API's WebSocket, so the time measured is application to application: the
-//! submission (durable in the local store), the way there, the echo, the way back.
+//! us over the API's WebSocket, so the time measured is application to application: from
+//! handing the request to the node (over `/ws/send`) to the reply's arrival: the way there,
+//! the echo, the way back. The node's answer that the request was made durable (by the
+//! local store, or by the next hop when it left at once) is read after the reply, outside
+//! the time, and a refusal ends the ping with the node's reason. Like ping(8), which does
+//! not wait for anything but the echo.
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -15,7 +19,7 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use crate::cli_io::{parse_duration_ms, random_bytes};
-use crate::node_cli::{agent, get_json, url, ApiArgs};
+use crate::node_cli::{get_json, ApiArgs};
 
 /// Arguments of `dtnctl ping`.
 #[derive(Debug, Args)]
@@ -51,6 +55,54 @@ fn subscribe(api: &ApiArgs, endpoint: &Eid) -> Result<Ws> {
     let (ws, _) = tungstenite::connect(target.as_str())
         .with_context(|| format!("opening the push socket at {target}"))?;
     Ok(ws)
+}
+
+/// The submission socket for requests from `me` to `echo` living `lifetime`.
+fn submitter(api: &ApiArgs, echo: &Eid, me: &Eid, lifetime: Duration) -> Result<Ws> {
+    let base = api.api.trim_end_matches('/');
+    let ws_base = base
+        .strip_prefix("http://")
+        .map(|rest| format!("ws://{rest}"))
+        .with_context(|| format!("--api {base}: only http:// APIs are supported"))?;
+    let target = format!(
+        "{ws_base}/ws/send?destination={echo}&source={me}&lifetime={}ms",
+        lifetime.as_millis().max(1000)
+    );
+    let (ws, _) = tungstenite::connect(target.as_str())
+        .with_context(|| format!("opening the submission socket at {target}"))?;
+    Ok(ws)
+}
+
+/// Reads the node's answer to one request: Ok(true) once durable, an error with the node's
+/// reason when refused, Ok(false) when none came by `deadline`.
+fn await_answer(tx: &mut Ws, deadline: Instant) -> Result<bool> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        set_read_timeout(tx, left)?;
+        match tx.read() {
+            Ok(Message::Text(t)) if t.starts_with("error") => {
+                bail!(
+                    "dtnd refused the request: {}",
+                    t.trim_start_matches("error: ")
+                )
+            }
+            Ok(Message::Text(_)) => return Ok(true),
+            Ok(Message::Close(_)) => bail!("the node closed the submission socket"),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(e).context("reading the submission socket"),
+        }
+    }
 }
 
 fn set_read_timeout(ws: &mut Ws, t: Duration) -> Result<()> {
@@ -120,31 +172,27 @@ pub fn ping(api: &ApiArgs, a: &PingArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("ping endpoint: {e}"))?,
     };
     let mut ws = subscribe(api, &me)?;
+    let mut tx = submitter(api, &echo, &me, timeout)?;
     if !a.json {
         println!("PING {echo} from {me}: {} bytes", a.size.max(24));
     }
-    let http = agent();
     let mut rtts = Vec::new();
     for seq in 1..=a.count {
         let tag = format!("dtnping {nonce:08x} {seq:08} ");
         let mut payload = tag.clone().into_bytes();
         payload.resize(a.size.max(tag.len()), b'.');
         let start = Instant::now();
-        let mut r = http
-            .post(url(api, "/send"))
-            .query("destination", echo.to_string())
-            .query("source", me.to_string())
-            .query("lifetime", format!("{}ms", timeout.as_millis().max(1000)))
-            .send(&payload[..])
-            .with_context(|| format!("contacting dtnd at {}", api.api))?;
-        if r.status().as_u16() != 201 {
-            bail!(
-                "dtnd refused the request: {}",
-                r.body_mut().read_to_string().unwrap_or_default()
-            );
+        tx.send(Message::Binary(payload.into()))
+            .with_context(|| format!("sending to dtnd at {}", api.api))?;
+        let replied = await_reply(&mut ws, tag.as_bytes(), start + timeout)?;
+        let rtt = start.elapsed();
+        // The request's answer comes once it is durable: after the reply, as a rule; a
+        // refusal (store full, say) explains a missing reply.
+        let answer_by = (start + timeout).max(Instant::now() + Duration::from_secs(1));
+        if !await_answer(&mut tx, answer_by)? && !a.json {
+            println!("no answer from dtnd on request seq={seq} (waited {timeout:?})");
         }
-        if await_reply(&mut ws, tag.as_bytes(), start + timeout)? {
-            let rtt = start.elapsed();
+        if replied {
             rtts.push(rtt);
             if !a.json {
                 println!("reply from {echo}: seq={seq} time={:.3} ms", ms(rtt));
@@ -157,6 +205,7 @@ pub fn ping(api: &ApiArgs, a: &PingArgs) -> Result<()> {
         }
     }
     let _ = ws.close(None);
+    let _ = tx.close(None);
     let received = rtts.len() as u32;
     let loss = 100.0 * f64::from(a.count - received) / f64::from(a.count.max(1));
     let min = rtts.iter().min().copied().map(ms);

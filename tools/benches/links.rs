@@ -24,6 +24,8 @@
 //! 1,400-byte segments, an Ethernet MTU's worth. `LINKS_BENCH_QUICK=1` makes every count
 //! small (a smoke run for CI; its figures mean little). `LINKS_BENCH_ONLY=tcpcl,quic,ltp,
 //! goodput` runs only the parts named; `LINKS_BENCH_SIZES=1k,64k,1m,100m` only the sizes named.
+//! `LINKS_BENCH_TAIL=1` prints (to stderr) when the goodput runs' bundles arrived: the first,
+//! percentiles and the last five, which show where recovery rounds cost time.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -233,6 +235,22 @@ fn ltp_goodput(dir: &Path, loss: f64, bundles: usize) -> (f64, f64) {
         at.push(start.elapsed().as_secs_f64());
     }
     sender.join().unwrap();
+    if std::env::var("LINKS_BENCH_TAIL").is_ok() {
+        let pct = |p: usize| at[bundles * p / 100];
+        let last: Vec<String> = at[bundles.saturating_sub(5)..]
+            .iter()
+            .map(|t| format!("{t:.2}"))
+            .collect();
+        eprintln!(
+            "LTP goodput, {loss} loss, deliveries at (s): first {:.2}, 10% {:.2}, 50% {:.2}, \
+             90% {:.2}, last five {}",
+            at[0],
+            pct(10),
+            pct(50),
+            pct(90),
+            last.join(", ")
+        );
+    }
     let whole = (size * bundles) as f64 / at[bundles - 1] / 1e6;
     let (i, j) = (bundles / 10, bundles * 9 / 10);
     let steady = (size * (j - i)) as f64 / (at[j] - at[i]) / 1e6;

@@ -269,12 +269,17 @@ pub fn peers(api: &ApiArgs, a: &PeersArgs) -> Result<()> {
             _ => String::new(),
         };
         if field(p, "convergence_layer") == "ltp" {
+            let loss = p
+                .get("ltp_loss_ppm")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
             tls.push_str(&format!(
-                "  engine {}, light time {} ms, rate {} B/s, {}",
+                "  engine {}, light time {} ms, rate {} B/s, {}, loss {:.1}%",
                 field(p, "engine"),
                 field(p, "owlt_ms"),
                 field(p, "rate"),
-                field(p, "color")
+                field(p, "color"),
+                loss as f64 / 10_000.0
             ));
         }
         println!(

@@ -960,7 +960,7 @@ impl Core {
                 .counters
                 .dropped
                 .load(std::sync::atomic::Ordering::Relaxed);
-            let (malformed, timed_out, data_bytes) = l.engine_counters();
+            let (malformed, timed_out, data_bytes, redundant_bytes) = l.engine_counters();
             for i in l.links() {
                 out.push(serde_json::json!({
                     "link": i.link,
@@ -973,6 +973,8 @@ impl Core {
                     "owlt_ms": i.owlt_ms,
                     "rate": i.rate,
                     "ltp_data_bytes_sent": data_bytes,
+                    "ltp_redundant_bytes_sent": redundant_bytes,
+                    "ltp_loss_ppm": l.loss_ppm(i.engine),
                     "ltp_segments_dropped_queue_full": dropped,
                     "ltp_segments_malformed": malformed,
                     "ltp_sessions_timed_out": timed_out,

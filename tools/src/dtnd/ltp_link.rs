@@ -550,13 +550,21 @@ impl LtpLinks {
     }
 
     /// The engine's counters: segments refused as malformed, inbound sessions dropped as
-    /// quiet, and client data bytes sent (first sends and again).
-    pub fn engine_counters(&self) -> (u64, u64, u64) {
+    /// quiet, client data bytes sent (first sends and again), and client data bytes of
+    /// second copies (recovery sent twice on a lossy link).
+    pub fn engine_counters(&self) -> (u64, u64, u64, u64) {
         (
             self.engine.malformed,
             self.engine.timed_out,
             self.engine.data_bytes_sent,
+            self.engine.redundant_bytes_sent,
         )
+    }
+
+    /// The share of segments the link to `engine` loses, as its reports tell, in parts per
+    /// million.
+    pub fn loss_ppm(&self, engine: u64) -> u64 {
+        self.engine.loss_ppm(engine)
     }
 
     /// When the engine next needs [`Self::tick`], in DTN milliseconds.

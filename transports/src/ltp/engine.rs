@@ -28,6 +28,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::redundancy::LossEstimate;
 use super::segment::{CancelReason, Checkpoint, Claim, Content, Segment, SessionId};
 
 /// Engine settings.
@@ -47,11 +48,15 @@ pub struct EngineConfig {
     pub timer_margin_ms: u64,
     /// Most bytes held for inbound blocks not yet whole.
     pub max_inbound_bytes: u64,
+    /// The loss (parts per million of a first pass, estimated per peer from reports) from
+    /// which recovery rounds, checkpoints and reports go out twice ([`super::redundancy`]);
+    /// `u32::MAX` for never.
+    pub redundancy_from_ppm: u32,
 }
 
 impl EngineConfig {
     /// Defaults: 1,400-byte segments, 256 MiB blocks, 1,024 sessions, 10 retries, 1 s margin,
-    /// 1 GiB held for inbound blocks.
+    /// 1 GiB held for inbound blocks, recovery sent more than once from 0.1% loss.
     pub fn new(engine_id: u64) -> Self {
         Self {
             engine_id,
@@ -61,6 +66,7 @@ impl EngineConfig {
             max_retries: 10,
             timer_margin_ms: 1000,
             max_inbound_bytes: 1 << 30,
+            redundancy_from_ppm: 1_000,
         }
     }
 }
@@ -212,6 +218,9 @@ struct Inbound {
     next_report: u64,
     /// Reports sent and not acknowledged: serial -> (bytes, timer).
     reports: BTreeMap<u64, (Vec<u8>, Timer)>,
+    /// Checkpoints answered: checkpoint serial -> report serial (the last few), so a
+    /// checkpoint received again gets its report again (RFC 5326 §6.8 (b)), not a new one.
+    answered: BTreeMap<u64, u64>,
     delivered: bool,
     /// The host has stored the delivered block: reports may say it arrived.
     stored: bool,
@@ -317,6 +326,8 @@ struct PeerLink {
     backlog: u64,
     /// Client data bytes per segment to this engine, when not the engine's default.
     max_segment: Option<usize>,
+    /// The share of segments this link loses, from reports of first passes.
+    loss: LossEstimate,
 }
 
 impl PeerLink {
@@ -344,22 +355,28 @@ pub struct Engine {
     /// The time of the event being handled.
     now: u64,
     actions: VecDeque<Action>,
-    /// Sessions received whole and closed, with their red length: a checkpoint sent again
+    /// Sessions received whole and closed, with their red length and the serial of their
+    /// last report (one claiming it all): a checkpoint sent again
     /// (the report was lost) is answered with a full report. Bounded, oldest forgotten.
-    closed: BTreeMap<SessionId, u64>,
+    closed: BTreeMap<SessionId, (u64, u64)>,
     closed_order: VecDeque<SessionId>,
     /// Segments refused as malformed.
     pub malformed: u64,
     /// Inbound sessions dropped after hearing nothing for too long.
     pub timed_out: u64,
-    /// Client data bytes put in data segments, first sends and again.
+    /// Client data bytes put in data segments, first sends and again (one copy of each).
     pub data_bytes_sent: u64,
+    /// Client data bytes of the second copies sent on lossy links ([`super::redundancy`]).
+    pub redundant_bytes_sent: u64,
     /// Bytes held by all inbound sessions.
     held: u64,
 }
 
 /// Report serial numbers remembered per outbound session.
 const MAX_REPORTS_SEEN: usize = 256;
+
+/// Checkpoints answered remembered per inbound session.
+const MAX_ANSWERED: usize = 64;
 
 /// Closed sessions remembered.
 const MAX_CLOSED: usize = 4096;
@@ -408,6 +425,7 @@ impl Engine {
             malformed: 0,
             timed_out: 0,
             data_bytes_sent: 0,
+            redundant_bytes_sent: 0,
             held: 0,
         }
     }
@@ -431,6 +449,41 @@ impl Engine {
             .and_then(|l| l.max_segment)
             .unwrap_or(self.cfg.max_segment)
             .max(1)
+    }
+
+    /// How many times checkpoints and reports to `engine` go out: more than once on a
+    /// lossy link ([`super::redundancy`]).
+    fn copies(&self, engine: u64) -> usize {
+        self.links
+            .get(&engine)
+            .map_or(1, |l| l.loss.copies(self.cfg.redundancy_from_ppm))
+    }
+
+    /// How many times a recovery round's data to `engine` goes out at `now`: as
+    /// [`Self::copies`] while what is queued for the link leaves within a round trip (the
+    /// link would soon be idle), else once (copies would delay first transmissions).
+    fn data_copies(&self, engine: u64, now: u64) -> usize {
+        let Some(l) = self.links.get(&engine) else {
+            return 1;
+        };
+        let queued_ms = l.departure(now, false).saturating_sub(now);
+        if l.up && queued_ms > 2 * l.owlt_ms {
+            1
+        } else {
+            self.copies(engine)
+        }
+    }
+
+    /// Counts a report of a first pass to or from `engine`: `missing` of `span` bytes.
+    fn note_loss(&mut self, engine: u64, missing: u64, span: u64) {
+        if let Some(l) = self.links.get_mut(&engine) {
+            l.loss.note(missing, span);
+        }
+    }
+
+    /// The loss estimated for the link to `engine`, in parts per million.
+    pub fn loss_ppm(&self, engine: u64) -> u64 {
+        self.links.get(&engine).map_or(0, |l| l.loss.ppm())
     }
 
     fn up(&self, engine: u64) -> bool {
@@ -685,7 +738,33 @@ impl Engine {
         let checkpoint = segments.last().cloned();
         // A first pass queues behind other first passes; sending gaps again goes ahead.
         let urgent = report_serial > 0;
-        for bytes in segments {
+        // On a lossy link a recovery round goes twice, and every checkpoint: the round's
+        // data, its copy, then the checkpoint and its copy, so a burst of loss takes one
+        // copy of a segment, not both, and the checkpoint is answered only once both
+        // copies of the data had their chance (a report between them would ask for what
+        // the second copy brings).
+        let (copies, data_copies) = (
+            self.copies(peer),
+            if urgent {
+                self.data_copies(peer, now)
+            } else {
+                1
+            },
+        );
+        let mut order = segments;
+        if copies > 1 || data_copies > 1 {
+            if let Some(cp) = order.pop() {
+                let data = order.clone();
+                for _ in 1..data_copies {
+                    self.redundant_bytes_sent += data_bytes - checkpoint_bytes;
+                    order.extend(data.iter().cloned());
+                }
+                let cps = copies.max(data_copies);
+                self.redundant_bytes_sent += checkpoint_bytes * (cps as u64 - 1);
+                order.extend(std::iter::repeat_n(cp, cps));
+            }
+        }
+        for bytes in order {
             self.transmit_lane(peer, bytes, urgent);
         }
         // The timer runs from when the checkpoint will have left (after what is queued).
@@ -719,18 +798,27 @@ impl Engine {
             ),
             Content::Report {
                 serial,
+                checkpoint_serial,
                 upper,
                 lower,
                 claims,
-                ..
-            } => self.report(now, from, session, serial, upper, lower, &claims),
+            } => self.report(
+                now,
+                from,
+                session,
+                (serial, checkpoint_serial),
+                (lower, upper),
+                &claims,
+            ),
             Content::ReportAck { serial } => {
                 if let Some(i) = self.inbound.get_mut(&session) {
                     i.reports.remove(&serial);
-                    if i.delivered && i.reports.is_empty() {
-                        let len = i.red_len.unwrap_or(0);
+                    // Closed once a report claiming it all was acknowledged: one sent after
+                    // the host stored the block, not an earlier one acknowledged late.
+                    if i.delivered && i.stored && i.reports.is_empty() {
+                        let (len, last) = (i.red_len.unwrap_or(0), i.next_report.saturating_sub(1));
                         self.drop_inbound(session);
-                        self.remember_closed(session, len);
+                        self.remember_closed(session, len, last);
                     }
                 }
             }
@@ -767,9 +855,12 @@ impl Engine {
         data: &[u8],
     ) {
         let end = offset + data.len() as u64;
-        if let Some(&len) = self.closed.get(&session) {
+        if let Some(&(len, last)) = self.closed.get(&session) {
+            // Its last report again (RFC 5326 §6.8 (b)): a serial of its own would be new to
+            // the sender only if that report was lost, and a serial the sender saw for a
+            // partial report would be taken for that one and only acknowledged.
             if let Some(cp) = checkpoint {
-                self.transmit(from, seg(session, full_report(1, cp.serial, len)));
+                self.transmit(from, seg(session, full_report(last.max(1), cp.serial, len)));
             }
             return;
         }
@@ -797,6 +888,7 @@ impl Engine {
         }
         let timer = self.timer(from, now, true);
         let mut report_out = None;
+        let mut first_pass = None;
         let i = self.inbound.entry(session).or_default();
         i.last_heard = now;
         if !i.delivered && !data.is_empty() {
@@ -820,6 +912,12 @@ impl Engine {
         if let Some(cp) = checkpoint {
             i.last_checkpoint = cp.serial;
         }
+        // A checkpoint answered before (sent again, or its second copy): its report goes
+        // again if not yet acknowledged, and no new one is made (RFC 5326 §6.8 (b)).
+        let repeated = checkpoint
+            .and_then(|cp| i.answered.get(&cp.serial).copied())
+            .map(|serial| i.reports.get(&serial).map(|(bytes, _)| bytes.clone()));
+        let checkpoint = checkpoint.filter(|_| repeated.is_none());
         let completes = !i.delivered && i.complete();
         // No report may say the whole block arrived before the host has stored it: a crash in
         // between would lose a block its sender counts as delivered. Such a report waits for
@@ -844,8 +942,16 @@ impl Engine {
                     .collect()
             };
             let upper = i.red_len.unwrap_or(0).max(end);
+            if cp.report_serial == 0 && !i.delivered {
+                let claimed: u64 = claims.iter().map(|c| c.length).sum();
+                first_pass = Some((upper.saturating_sub(claimed), upper));
+            }
             let serial = i.next_report.max(1);
             i.next_report = serial + 1;
+            i.answered.insert(cp.serial, serial);
+            while i.answered.len() > MAX_ANSWERED {
+                i.answered.pop_first();
+            }
             let bytes = seg(
                 session,
                 Content::Report {
@@ -884,20 +990,29 @@ impl Engine {
                 block,
             });
         }
+        if let Some((missing, span)) = first_pass {
+            self.note_loss(from, missing, span);
+        }
         if let Some(bytes) = report_out {
+            for _ in 1..self.copies(from) {
+                self.transmit(from, bytes.clone());
+            }
+            self.transmit(from, bytes);
+        }
+        if let Some(Some(bytes)) = repeated {
             self.transmit(from, bytes);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A report (`serial`, answering checkpoint `checkpoint_serial`) of the bytes
+    /// `lower..upper`: acknowledged, and its gaps sent again.
     fn report(
         &mut self,
         now: u64,
         from: u64,
         session: SessionId,
-        serial: u64,
-        upper: u64,
-        lower: u64,
+        (serial, checkpoint_serial): (u64, u64),
+        (lower, upper): (u64, u64),
         claims: &[Claim],
     ) {
         // Always acknowledge a report (RFC 5326 §6.13), also a repeated one.
@@ -935,10 +1050,18 @@ impl Engine {
             self.actions.push_back(Action::Sent { id });
             return;
         }
+        // The first pass's checkpoint has serial 1: what its report lacks, the link lost.
+        let first_pass = (checkpoint_serial == 1).then(|| {
+            let missing: u64 = gaps.iter().map(|(a, b)| b - a).sum();
+            (missing, upper.saturating_sub(lower))
+        });
         if upper < total {
             gaps.push((upper, total));
         }
         o.checkpoint = None;
+        if let Some((missing, span)) = first_pass {
+            self.note_loss(from, missing, span);
+        }
         self.send_ranges(now, session.number, &gaps, serial);
     }
 
@@ -965,7 +1088,7 @@ impl Engine {
                     t.tries += 1;
                     t.deadline = round(o.to);
                     resend_bytes += *checkpoint_bytes;
-                    resend.push((o.to, bytes.clone()));
+                    resend.push((o.to, bytes.clone(), *checkpoint_bytes));
                 }
             }
         }
@@ -974,7 +1097,7 @@ impl Engine {
                 if t.suspended.is_none() && t.deadline <= now && t.tries < max {
                     t.tries += 1;
                     t.deadline = round(session.originator);
-                    resend.push((session.originator, bytes.clone()));
+                    resend.push((session.originator, bytes.clone(), 0));
                 }
             }
         }
@@ -999,7 +1122,12 @@ impl Engine {
             }
         }
         self.data_bytes_sent += resend_bytes;
-        for (to, bytes) in resend {
+        for (to, bytes, data_bytes) in resend {
+            // Sent again on a timer: twice on a lossy link, like the first time.
+            for _ in 1..self.copies(to) {
+                self.redundant_bytes_sent += data_bytes;
+                self.transmit(to, bytes.clone());
+            }
             self.transmit(to, bytes);
         }
         // Inbound sessions gone quiet while their link is up: the sender has given up (or
@@ -1018,7 +1146,8 @@ impl Engine {
             if let Some(i) = self.drop_inbound(session) {
                 self.timed_out += 1;
                 if i.delivered {
-                    self.remember_closed(session, i.red_len.unwrap_or(0));
+                    let last = i.next_report.saturating_sub(1);
+                    self.remember_closed(session, i.red_len.unwrap_or(0), last);
                 }
             }
         }
@@ -1042,8 +1171,8 @@ impl Engine {
     }
 
     /// Remembers a session received whole, so a checkpoint sent again gets a full report.
-    fn remember_closed(&mut self, session: SessionId, len: u64) {
-        self.closed.insert(session, len);
+    fn remember_closed(&mut self, session: SessionId, len: u64, last_report: u64) {
+        self.closed.insert(session, (len, last_report));
         self.closed_order.push_back(session);
         while self.closed_order.len() > MAX_CLOSED {
             if let Some(old) = self.closed_order.pop_front() {

@@ -2,7 +2,7 @@
 //! retransmissions in between; time comes in as `now_ms`, datagrams and link changes as
 //! events, and what to send or deliver comes back as actions.
 //!
-//! Scope of this first engine: every block is sent all red (a bundle must arrive whole). The
+//! A block is sent all red (a bundle must arrive whole) or all green (below). The
 //! sender cuts a block into segments, the last one a checkpoint that ends the red part; the
 //! receiver answers a checkpoint with a report of what it has; the sender acknowledges the
 //! report and sends again exactly the ranges the report lacks, ending with a new checkpoint,
@@ -10,7 +10,8 @@
 //! checkpoints and reports are sent again when their timer (a round trip plus a margin)
 //! runs out, a limited number of times, after which the session is cancelled. Timers of a
 //! peer whose link is known to be down are suspended, and resumed with the time they had
-//! left when it comes back (RFC 5326 §6: a closed contact is not a lost segment).
+//! left when it comes back (RFC 5326 §6: a closed contact is not a lost segment). On a
+//! lossy link, recovery goes out more than once ([`super::redundancy`]).
 //!
 //! Green data (RFC 5326 §1.1): a block may be sent all green ([`Event::SendGreen`]): once,
 //! never reported or retransmitted. A sender counts an all-green block as sent once its

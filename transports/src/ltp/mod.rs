@@ -8,8 +8,9 @@
 //!   down.
 //! - [`redundancy`]: on a lossy link, recovery rounds, checkpoints and reports sent twice.
 //!
-//! The UDP edge is in `dtnd` (`tools::dtnd::ltp_link`). Not yet: links scheduled by the
-//! contact plan, rates per contact, green data, several checkpoints per pass.
+//! The UDP edge is in `dtnd` (`tools::dtnd::ltp_link`): engine IDs per peer, contacts from
+//! the contact plan (light time and rate each), block aggregation. Not built: discretionary
+//! checkpoints inside a pass (each pass ends in one checkpoint).
 
 pub mod engine;
 pub mod redundancy;

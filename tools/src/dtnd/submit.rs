@@ -5,8 +5,9 @@
 //! `error: why` when it was refused (`error: store full` when the quota is reached).
 //!
 //! The client need not wait for one answer before sending the next: up to [`WINDOW`]
-//! payloads (and [`WINDOW_BYTES`]) may be outstanding on one socket, beyond which the node stops reading it until
-//! answers have gone out (backpressure, and a bound on what one client can make it hold).
+//! payloads (and [`WINDOW_BYTES`], 16 MiB) may be outstanding on one socket, beyond which
+//! the node stops reading it until answers have gone out (backpressure, and a bound on
+//! what one client can make it hold).
 //! This saves an HTTP request per bundle and lets one client fill a whole group commit.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -21,7 +22,15 @@ use super::api::{submit, ApiState, SendQuery, SendSpec, MAX_PAYLOAD};
 /// Most payloads outstanding (sent by the client, not yet answered) on one socket.
 pub const WINDOW: usize = 1024;
 /// Most payload bytes outstanding on one socket (one payload may always be, however large).
-pub const WINDOW_BYTES: usize = 64 << 20;
+///
+/// A quarter of what the agent holds unstored for bundles that leave at once
+/// (`bundle_agent::agent::held`), so a few clients streaming large payloads to a link
+/// that keeps up never push them into the store: with 64 MiB here, two clients streaming
+/// 1 MiB payloads had the sending node store 520-670 of 1,000 bundles on their way out
+/// (3.18-3.59 Gbit/s, `NODE_BENCH_WAYS=ws NODE_BENCH_ONLY=1m` of the node bench); with
+/// 16 MiB none (4.07-4.50 Gbit/s). At a local socket's round trip, 16 MiB in flight is
+/// still gigabytes a second for one client.
+pub const WINDOW_BYTES: usize = 16 << 20;
 
 /// The `/ws/send` handler: checks the parameters before upgrading, so a bad query is a 400.
 pub(super) async fn websocket(

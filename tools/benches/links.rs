@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{dtnd_node, free_port, http, percentile, rate, ws, ws_next, ws_stream, Proc};
+use common::{dtnd_node, free_port, http, percentile, rate, status, ws, ws_next, ws_stream, Proc};
 use netsim::emulate::datagram::DatagramRelay;
 use netsim::link::LinkModel;
 use netsim::rng::Rng;
@@ -77,19 +77,6 @@ fn free_udp() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn status(api: &str) -> serde_json::Value {
-    serde_json::from_slice(
-        &http()
-            .get(format!("{api}/status"))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_vec()
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// Two nodes joined by `cl`; LTP through `via` when given (both send to it), with
@@ -316,18 +303,7 @@ fn main() {
                 lat.push(format!("{:.2} ms", percentile(&l, 0.5)));
             }
         }
-        let (sa, sb) = (&status(&p.a)["stats"], &status(&p.b)["stats"]);
-        eprintln!(
-            "{}: the sending node forwarded {} of {} bundles unstored, the receiving node \
-             delivered {} of {} unstored; held bundles stored after all: {} and {}.",
-            cl.name(),
-            sa["forwarded_unstored"],
-            sa["forwarded"],
-            sb["delivered_unstored"],
-            sb["delivered"],
-            sa["held_then_stored"],
-            sb["held_then_stored"]
-        );
+        eprintln!("{}: {}.", cl.name(), common::unstored_summary(&p.a, &p.b));
         rows.push((cl, row));
         lat_rows.push((cl, lat));
     }

@@ -45,7 +45,7 @@ use bundle_agent::wire::{BundleView, DecodeOptions};
 mod common;
 
 use common::{
-    free_port, http, percentile, rate, receive_all, wait_port, ws, ws_next, Proc, SENDERS,
+    free_port, http, percentile, rate, receive_all, status, wait_port, ws, ws_next, Proc, SENDERS,
 };
 
 // ---------- our dtnd ----------
@@ -82,17 +82,6 @@ fn ours_pair(dir: &Path) -> Ours {
 }
 
 /// A node's `/status`.
-fn status(api: &str) -> serde_json::Value {
-    let body = http()
-        .get(format!("{api}/status"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_vec()
-        .unwrap();
-    serde_json::from_slice(&body).unwrap()
-}
-
 fn ours_send(agent: &ureq::Agent, api: &str, dst: &str, source: Option<&str>, payload: &[u8]) {
     let mut req = agent
         .post(format!("{api}/send"))
@@ -507,16 +496,9 @@ fn main() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    let (sa, sb) = (&status(&ours.a)["stats"], &status(&ours.b)["stats"]);
     println!(
-        "Bundles never stored, as they left in the turn they arrived: the sending node forwarded \
-         {} of {} so, the receiving node delivered {} of {}; stored after all: {} and {}.",
-        sa["forwarded_unstored"],
-        sa["forwarded"],
-        sb["delivered_unstored"],
-        sb["delivered"],
-        sa["held_then_stored"],
-        sb["held_then_stored"]
+        "Passed on unstored: {}.",
+        common::unstored_summary(&ours.a, &ours.b)
     );
     let disk = disk_sync_rate(dir.path());
     println!(

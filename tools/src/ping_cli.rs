@@ -45,96 +45,87 @@ pub struct PingArgs {
 
 type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn subscribe(api: &ApiArgs, endpoint: &Eid) -> Result<Ws> {
+/// Opens the WebSocket at `path_and_query` of the node's API; `what` names it in errors.
+fn open(api: &ApiArgs, path_and_query: &str, what: &str) -> Result<Ws> {
     let base = api.api.trim_end_matches('/');
     let ws_base = base
         .strip_prefix("http://")
         .map(|rest| format!("ws://{rest}"))
         .with_context(|| format!("--api {base}: only http:// APIs are supported"))?;
-    let target = format!("{ws_base}/ws?endpoint={endpoint}");
+    let target = format!("{ws_base}{path_and_query}");
     let (ws, _) = tungstenite::connect(target.as_str())
-        .with_context(|| format!("opening the push socket at {target}"))?;
+        .with_context(|| format!("opening the {what} socket at {target}"))?;
     Ok(ws)
+}
+
+/// The push socket for bundles to `endpoint`.
+fn subscribe(api: &ApiArgs, endpoint: &Eid) -> Result<Ws> {
+    open(api, &format!("/ws?endpoint={endpoint}"), "push")
 }
 
 /// The submission socket for requests from `me` to `echo` living `lifetime`.
 fn submitter(api: &ApiArgs, echo: &Eid, me: &Eid, lifetime: Duration) -> Result<Ws> {
-    let base = api.api.trim_end_matches('/');
-    let ws_base = base
-        .strip_prefix("http://")
-        .map(|rest| format!("ws://{rest}"))
-        .with_context(|| format!("--api {base}: only http:// APIs are supported"))?;
-    let target = format!(
-        "{ws_base}/ws/send?destination={echo}&source={me}&lifetime={}ms",
+    let query = format!(
+        "/ws/send?destination={echo}&source={me}&lifetime={}ms",
         lifetime.as_millis().max(1000)
     );
-    let (ws, _) = tungstenite::connect(target.as_str())
-        .with_context(|| format!("opening the submission socket at {target}"))?;
-    Ok(ws)
+    open(api, &query, "submission")
+}
+
+/// Reads messages from `ws` until `pick` decides on one (its `Some`), or `deadline`
+/// passes (`Ok(false)`); `what` names the socket in errors.
+fn read_until(
+    ws: &mut Ws,
+    deadline: Instant,
+    what: &str,
+    mut pick: impl FnMut(Message) -> Result<Option<bool>>,
+) -> Result<bool> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        if let MaybeTlsStream::Plain(s) = ws.get_mut() {
+            s.set_read_timeout(Some(left))?;
+        }
+        match ws.read() {
+            Ok(Message::Close(_)) => bail!("the node closed the {what} socket"),
+            Ok(m) => {
+                if let Some(decided) = pick(m)? {
+                    return Ok(decided);
+                }
+            }
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading the {what} socket")),
+        }
+    }
 }
 
 /// Reads the node's answer to one request: Ok(true) once durable, an error with the node's
 /// reason when refused, Ok(false) when none came by `deadline`.
 fn await_answer(tx: &mut Ws, deadline: Instant) -> Result<bool> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        set_read_timeout(tx, left)?;
-        match tx.read() {
-            Ok(Message::Text(t)) if t.starts_with("error") => {
-                bail!(
-                    "dtnd refused the request: {}",
-                    t.trim_start_matches("error: ")
-                )
-            }
-            Ok(Message::Text(_)) => return Ok(true),
-            Ok(Message::Close(_)) => bail!("the node closed the submission socket"),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(false)
-            }
-            Err(e) => return Err(e).context("reading the submission socket"),
-        }
-    }
-}
-
-fn set_read_timeout(ws: &mut Ws, t: Duration) -> Result<()> {
-    if let MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(t))?;
-    }
-    Ok(())
+    read_until(tx, deadline, "submission", |m| match m {
+        Message::Text(t) if t.starts_with("error") => bail!(
+            "dtnd refused the request: {}",
+            t.trim_start_matches("error: ")
+        ),
+        Message::Text(_) => Ok(Some(true)),
+        _ => Ok(None),
+    })
 }
 
 /// Waits until the reply whose payload starts with `tag` arrives, or the deadline passes.
 fn await_reply(ws: &mut Ws, tag: &[u8], deadline: Instant) -> Result<bool> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        set_read_timeout(ws, left)?;
-        match ws.read() {
-            Ok(Message::Binary(p)) if p.starts_with(tag) => return Ok(true),
-            Ok(Message::Close(_)) => bail!("the node closed the push socket"),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(false)
-            }
-            Err(e) => return Err(e).context("reading the push socket"),
-        }
-    }
+    read_until(ws, deadline, "push", |m| {
+        Ok(matches!(m, Message::Binary(p) if p.starts_with(tag)).then_some(true))
+    })
 }
 
 fn ms(d: Duration) -> f64 {

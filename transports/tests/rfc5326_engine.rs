@@ -148,6 +148,20 @@ impl Net {
         }
     }
 
+    /// Hands `blocks` to A at time 0, for B, with their indexes as IDs.
+    fn send_all(&mut self, blocks: &[Vec<u8>]) {
+        for (i, b) in blocks.iter().enumerate() {
+            self.engines[0].handle(
+                0,
+                Event::Send {
+                    id: i as u64,
+                    to: 2,
+                    block: b.clone(),
+                },
+            );
+        }
+    }
+
     /// Runs until `until` or until nothing is left to happen.
     fn run(&mut self, until: u64) {
         loop {
@@ -191,16 +205,7 @@ fn block(len: usize, seed: u8) -> Vec<u8> {
 fn rfc5326_6_blocks_arrive_whole_and_only_gaps_are_sent_again() {
     let mut n = Net::new(0.05, 20);
     let blocks: Vec<Vec<u8>> = (0..5).map(|i| block(100_000 + i * 777, i as u8)).collect();
-    for (i, b) in blocks.iter().enumerate() {
-        n.engines[0].handle(
-            0,
-            Event::Send {
-                id: i as u64,
-                to: 2,
-                block: b.clone(),
-            },
-        );
-    }
+    n.send_all(&blocks);
     n.run(10_000_000);
     let mut got = n.delivered.clone();
     got.sort();
@@ -723,16 +728,7 @@ fn rfc5326_6_segments_out_of_order_overlapping_and_repeated_make_the_block_once(
 fn five_blocks(loss: f64, redundancy_from_ppm: u32) -> (u64, usize, u64) {
     let mut n = Net::with_redundancy(loss, 20, redundancy_from_ppm);
     let blocks: Vec<Vec<u8>> = (0..5).map(|i| block(200_000 + i * 333, i as u8)).collect();
-    for (i, b) in blocks.iter().enumerate() {
-        n.engines[0].handle(
-            0,
-            Event::Send {
-                id: i as u64,
-                to: 2,
-                block: b.clone(),
-            },
-        );
-    }
+    n.send_all(&blocks);
     n.run(10_000_000);
     assert_eq!(n.sent.len(), 5, "every block reported received in full");
     let mut got = n.delivered.clone();

@@ -22,6 +22,35 @@ pub fn free_port() -> u16 {
     netsim::emulate::ports::free_port().unwrap()
 }
 
+/// A node's `/status`.
+pub fn status(api: &str) -> serde_json::Value {
+    let body = http()
+        .get(format!("{api}/status"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// From the sending node `a`'s and receiving node `b`'s `/status`: how many bundles each
+/// passed on without storing them (the agent holds a bundle that leaves in the turn it
+/// arrives), and how many held ones were stored after all.
+pub fn unstored_summary(a: &str, b: &str) -> String {
+    let (sa, sb) = (&status(a)["stats"], &status(b)["stats"]);
+    format!(
+        "the sending node forwarded {} of {} bundles unstored, the receiving node delivered \
+         {} of {} unstored; held bundles stored after all: {} and {}",
+        sa["forwarded_unstored"],
+        sa["forwarded"],
+        sb["delivered_unstored"],
+        sb["delivered"],
+        sa["held_then_stored"],
+        sb["held_then_stored"]
+    )
+}
+
 /// An HTTP client that returns error statuses as responses.
 pub fn http() -> ureq::Agent {
     ureq::Agent::new_with_config(

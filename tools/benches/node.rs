@@ -523,23 +523,25 @@ fn main() {
     println!("| {gib} GiB in 64 MiB bundles | {rss:.0} MiB | {hwm:.0} MiB | {took:.1} s |");
 }
 
+/// One way of pinging through our nodes: the round-trip times of `n` requests.
+type PingWay = fn(&Ours, usize) -> Vec<Duration>;
+
 fn ping_table(ours: &Ours, dtn7: Option<&Dtn7>, pings: usize) {
     println!("| ping RTT, {pings} round trips | median | p99 | lost |");
     println!("|---|---|---|---|");
-    let mut r = ours_ping_ws(ours, pings);
-    r.sort();
-    println!(
-        "| ours (dtnd, RocksDB syncing), WebSocket send | {:.3} ms | {:.3} ms | 0 |",
-        percentile(&r, 0.5),
-        percentile(&r, 0.99)
-    );
-    let mut r = ours_ping(ours, pings);
-    r.sort();
-    println!(
-        "| ours (dtnd, RocksDB syncing), HTTP POST each | {:.3} ms | {:.3} ms | 0 |",
-        percentile(&r, 0.5),
-        percentile(&r, 0.99)
-    );
+    let ways: [(&str, PingWay); 2] = [
+        ("WebSocket send", ours_ping_ws),
+        ("HTTP POST each", ours_ping),
+    ];
+    for (way, ping) in ways {
+        let mut r = ping(ours, pings);
+        r.sort();
+        println!(
+            "| ours (dtnd, RocksDB syncing), {way} | {:.3} ms | {:.3} ms | 0 |",
+            percentile(&r, 0.5),
+            percentile(&r, 0.99)
+        );
+    }
     if let Some(d) = dtn7 {
         let (mut r, lost) = dtn7_ping(d, pings);
         r.sort();

@@ -467,8 +467,9 @@ impl Engine {
         let Some(l) = self.links.get(&engine) else {
             return 1;
         };
+        // While the link is down, what waits for the next contact counts the same way.
         let queued_ms = l.departure(now, false).saturating_sub(now);
-        if l.up && queued_ms > 2 * l.owlt_ms {
+        if queued_ms > 2 * l.owlt_ms {
             1
         } else {
             self.copies(engine)

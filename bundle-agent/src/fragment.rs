@@ -131,6 +131,7 @@ fn piece(
             if b.block_type == BlockType::PAYLOAD {
                 CanonicalBlock {
                     data: Bytes::copy_from_slice(payload.get(at..at + len).unwrap_or(&[])),
+                    wire: None,
                     ..b.clone()
                 }
             } else {
@@ -246,6 +247,7 @@ pub fn reassemble(fragments: &[Bundle]) -> Result<Reassembly, ReassemblyError> {
             if b.block_type == BlockType::PAYLOAD {
                 CanonicalBlock {
                     data: payload.take().unwrap_or_default().into(),
+                    wire: None,
                     ..b.clone()
                 }
             } else {

@@ -88,21 +88,15 @@ fn bundle() -> impl Strategy<Value = Bundle> {
             let mut blocks: Vec<CanonicalBlock> = ext
                 .into_iter()
                 .enumerate()
-                .map(|(i, (t, f, c, data))| CanonicalBlock {
-                    block_type: BlockType(t),
-                    number: i as u64 + 2,
-                    flags: BlockFlags(u64::from(f)),
-                    crc_type: c,
-                    data: data.into(),
+                .map(|(i, (t, f, c, data))| {
+                    CanonicalBlock::new(BlockType(t), i as u64 + 2, c, data)
+                        .with_flags(BlockFlags(u64::from(f)))
                 })
                 .collect();
-            blocks.push(CanonicalBlock {
-                block_type: BlockType::PAYLOAD,
-                number: 1,
-                flags: BlockFlags(u64::from(pflags)),
-                crc_type: pcrc,
-                data: payload.into(),
-            });
+            blocks.push(
+                CanonicalBlock::new(BlockType::PAYLOAD, 1, pcrc, payload)
+                    .with_flags(BlockFlags(u64::from(pflags))),
+            );
             Bundle { primary, blocks }
         })
 }

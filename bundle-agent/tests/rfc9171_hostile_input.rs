@@ -155,6 +155,38 @@ fn rfc9171_4_2_1_wrong_crc_names_the_block() {
     );
 }
 
+/// `verify_crc: false` is for bytes the node checked or built itself: the sums are not
+/// computed, but the CRC field's form still is checked and every other rule still holds.
+#[test]
+fn rfc9171_4_2_1_own_bytes_skip_the_sums_not_the_rules() {
+    let own = DecodeOptions {
+        verify_crc: false,
+        ..DecodeOptions::default()
+    };
+    let mut b = raw(&primary(), &[block(200, 3, b"abc"), block(1, 1, b"x")]);
+    let pos = b.windows(3).position(|w| w == b"abc").unwrap();
+    b[pos] ^= 0x20;
+    assert!(matches!(
+        BundleView::decode_with(&b, &DecodeOptions::default()),
+        Err(DecodeError::CrcMismatch { .. })
+    ));
+    let view = BundleView::decode_with(&b, &own).unwrap();
+    assert_eq!(view.payload(), b"x");
+    // A CRC field of the wrong length is still refused.
+    let mut short = raw(&primary(), &[block(1, 1, b"x")]);
+    let tail = short.len() - 6; // 0x44 and four CRC bytes, then the break
+    assert_eq!(short[tail], 0x44);
+    short[tail] = 0x43;
+    short.remove(tail + 1);
+    assert!(matches!(
+        BundleView::decode_with(&short, &own),
+        Err(DecodeError::CrcLength { found: 3, .. })
+    ));
+    // So is a block that breaks another rule (block number zero).
+    let zero = raw(&primary(), &[block(200, 0, b"abc"), block(1, 1, b"x")]);
+    assert!(BundleView::decode_with(&zero, &own).is_err());
+}
+
 #[test]
 fn rfc9171_4_2_1_unknown_crc_type() {
     let mut b = raw(&primary(), &[block(1, 1, b"x")]);

@@ -247,13 +247,11 @@ impl BundleJson {
                 (None, None) => Vec::new(),
                 (Some(_), Some(_)) => bail!("blocks[{i}]: give data_hex or data_utf8, not both"),
             };
-            blocks.push(CanonicalBlock {
-                block_type: BlockType(b.block_type),
-                number: b.number,
-                flags: BlockFlags(b.flags),
-                crc_type: crc_from_name(&b.crc).with_context(|| format!("blocks[{i}].crc"))?,
-                data: data.into(),
-            });
+            let crc = crc_from_name(&b.crc).with_context(|| format!("blocks[{i}].crc"))?;
+            blocks.push(
+                CanonicalBlock::new(BlockType(b.block_type), b.number, crc, data)
+                    .with_flags(BlockFlags(b.flags)),
+            );
         }
         Ok(Bundle { primary, blocks })
     }

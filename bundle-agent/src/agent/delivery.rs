@@ -134,7 +134,7 @@ impl<S: BundleStore> Agent<S> {
                 self.unqueue(&id);
                 continue;
             };
-            let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) else {
+            let Ok(view) = BundleView::decode_with(&bytes, &self.own_bytes()) else {
                 // Valid when stored; unreadable now means the store is damaged. It stays
                 // for the operator (`dtnctl bundles show`) rather than deliver garbage.
                 self.stats.unreadable += 1;

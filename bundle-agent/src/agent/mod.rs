@@ -73,7 +73,9 @@ pub struct AgentConfig {
 /// Inputs.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A bundle from a local application.
+    /// A bundle from a local application, encoded by this node (its API builds the bundle
+    /// around the application's payload). Its CRCs are taken as computed, not checked again;
+    /// every other rule is.
     AppSubmit {
         /// Encoded bundle.
         bytes: Vec<u8>,
@@ -597,7 +599,14 @@ impl<S: BundleStore> Agent<S> {
     ) -> Result<Ingested, AgentError> {
         // Held as shared bytes: the owned bundle below borrows its blocks' data from them.
         let bytes = Bytes::from(bytes);
-        let view = match BundleView::decode_with(&bytes, &self.cfg.decode) {
+        // A peer's bundle has every CRC checked; one this node encoded (its API, its reports,
+        // its router, reassembly) has every other rule checked, not its sums.
+        let opts = if from_peer {
+            self.cfg.decode.clone()
+        } else {
+            self.own_bytes()
+        };
+        let view = match BundleView::decode_with(&bytes, &opts) {
             Ok(v) => v,
             Err(e) => return Ok(Ingested::Refused(RefuseCause::Malformed(e))),
         };
@@ -853,7 +862,7 @@ impl<S: BundleStore> Agent<S> {
         let Some(bytes) = bytes else {
             return Ok(());
         };
-        let Ok(view) = BundleView::decode_with(&bytes, &self.cfg.decode) else {
+        let Ok(view) = BundleView::decode_with(&bytes, &self.own_bytes()) else {
             return Ok(());
         };
         let len = view.payload().len() as u64;
@@ -955,10 +964,20 @@ impl<S: BundleStore> Agent<S> {
     /// A stored bundle, decoded. A bundle the store holds was valid when it arrived.
     fn load(&self, id: &BundleId) -> Result<Option<Bundle>, AgentError> {
         Ok(self.stored_bytes(id)?.and_then(|bytes| {
-            BundleView::decode_with(&bytes, &self.cfg.decode)
+            BundleView::decode_with(&bytes, &self.own_bytes())
                 .ok()
                 .map(|v| v.to_bundle_in(&bytes))
         }))
+    }
+
+    /// How this node decodes bytes it checked or encoded itself (held, stored, built by it):
+    /// every rule but the CRCs, which were checked when the bundle arrived (RFC 9171 §4.2.1
+    /// asks for them at reception) and which RocksDB's own block checksums guard on disk.
+    pub(super) fn own_bytes(&self) -> DecodeOptions {
+        DecodeOptions {
+            verify_crc: false,
+            ..self.cfg.decode.clone()
+        }
     }
 
     /// The stored bytes of `id`: from memory when stored since the last commit.

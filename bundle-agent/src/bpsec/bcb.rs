@@ -148,6 +148,7 @@ pub fn add_bcb(bundle: &mut Bundle, spec: &BcbSpec<'_>) -> Result<u64, BpsecErro
         flags: spec.flags,
         crc_type: spec.crc_type,
         data: asb.encode().into(),
+        wire: None,
     };
     insert_security_block(bundle, block);
     Ok(number)

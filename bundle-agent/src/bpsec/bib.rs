@@ -91,6 +91,7 @@ pub fn add_bib(bundle: &mut Bundle, spec: &BibSpec<'_>) -> Result<u64, BpsecErro
         flags: spec.flags,
         crc_type: spec.crc_type,
         data: asb.encode().into(),
+        wire: None,
     };
     insert_security_block(bundle, block);
     Ok(number)

@@ -94,7 +94,7 @@ pub fn bundle_age_data(age_ms: u64) -> Vec<u8> {
 }
 
 /// An owned canonical block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CanonicalBlock {
     /// Block type code.
     pub block_type: BlockType,
@@ -109,7 +109,21 @@ pub struct CanonicalBlock {
     /// ([`super::BundleView::to_bundle_in`]): a 1 MiB payload is not copied to be kept,
     /// cloned or forwarded.
     pub data: Bytes,
+    /// The block's whole encoding as it arrived (CRC included), sharing its bytes with
+    /// `data`: encoding the block again copies it rather than compute a CRC over a payload
+    /// that did not change on its way through this node. Used only while it still matches
+    /// the fields ([`CanonicalBlock::unchanged_wire`]), so editing a field is safe.
+    pub(crate) wire: Option<Bytes>,
 }
+
+/// Blocks are equal when their fields are: how one was encoded before does not count.
+impl PartialEq for CanonicalBlock {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_ref() == other.as_ref()
+    }
+}
+
+impl Eq for CanonicalBlock {}
 
 impl CanonicalBlock {
     /// A block with no flags.
@@ -125,7 +139,32 @@ impl CanonicalBlock {
             flags: BlockFlags::default(),
             crc_type,
             data: data.into(),
+            wire: None,
         }
+    }
+
+    /// The block with these flags.
+    pub fn with_flags(mut self, flags: BlockFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// The encoding the block arrived in, when encoding it now would give the same bytes:
+    /// the head and fields as they are now, and `data` the very bytes inside it (not
+    /// merely equal ones, so the CRC it carries was taken over them).
+    pub(crate) fn unchanged_wire(&self) -> Option<&Bytes> {
+        let wire = self.wire.as_ref()?;
+        let fields = self.as_ref();
+        if wire.len() != fields.encoded_len() {
+            return None;
+        }
+        let mut head = Writer::with_capacity(40);
+        fields.encode_head(&mut head);
+        let data_at = head.len();
+        let same_head = wire.get(..data_at) == Some(head.as_slice());
+        let same_data =
+            self.data.is_empty() || wire.as_ptr().wrapping_add(data_at) == self.data.as_ptr();
+        (same_head && same_data).then_some(wire)
     }
 
     /// Borrowed form, for encoding.
@@ -182,13 +221,20 @@ impl BlockRef<'_> {
     /// Appends the block's encoding, CRC included.
     pub fn encode(&self, w: &mut Writer) {
         let start = w.len();
+        self.encode_head(w);
+        w.raw(self.data);
+        append_crc(w, start, self.crc_type);
+    }
+
+    /// Appends everything before the data: the array head, the four fields and the data's
+    /// byte-string head.
+    fn encode_head(&self, w: &mut Writer) {
         w.array(if self.crc_type == CrcType::None { 5 } else { 6 })
             .uint(self.block_type.0)
             .uint(self.number)
             .uint(self.flags.0)
             .uint(self.crc_type.code())
-            .bytes(self.data);
-        append_crc(w, start, self.crc_type);
+            .bytes_head(self.data.len());
     }
 }
 
@@ -256,6 +302,16 @@ impl BlockMeta {
     /// Decodes a canonical block at the reader's position, checking its CRC.
     #[inline]
     pub fn decode(r: &mut Reader<'_>, index: usize) -> Result<Self, DecodeError> {
+        Self::decode_checking(r, index, true)
+    }
+
+    /// [`BlockMeta::decode`], checking the CRC only when `verify_crc` says so.
+    #[inline]
+    pub(crate) fn decode_checking(
+        r: &mut Reader<'_>,
+        index: usize,
+        verify_crc: bool,
+    ) -> Result<Self, DecodeError> {
         let start = r.position();
         let mut at = Location::BlockIndex(index);
         let n = r.definite_array().map_err(DecodeError::cbor(at, start))?;
@@ -283,7 +339,7 @@ impl BlockMeta {
         }
         let head = r.position();
         let data = r.bytes_range().map_err(DecodeError::cbor(at, head))?;
-        check_crc(r, start, crc_type, at)?;
+        check_crc(r, start, crc_type, at, verify_crc)?;
         // The bundle decoder refuses inputs of 4 GiB and more, so every offset fits.
         let offset = |o: usize| u32::try_from(o).unwrap_or(u32::MAX);
         Ok(Self {

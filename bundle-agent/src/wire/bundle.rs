@@ -54,9 +54,15 @@ impl Bundle {
 
     /// Checks the rules and encodes. Primary blocks without CRC are accepted only when a
     /// BIB covers them or when `opts.require_primary_crc` is off.
+    ///
+    /// A block that arrived in bytes this bundle still shares and that has not changed
+    /// since is copied as it came, CRC included, rather than encoded again.
     pub fn encode_with(&self, opts: &DecodeOptions) -> Result<Vec<u8>, DecodeError> {
         let refs: Vec<BlockRef<'_>> = self.blocks.iter().map(CanonicalBlock::as_ref).collect();
-        encode_parts(&self.primary, &refs, opts)
+        check_bundle(&self.primary, &refs, opts)?;
+        Ok(write_bundle(&self.primary, &refs, |i| {
+            self.blocks.get(i).and_then(CanonicalBlock::unchanged_wire)
+        }))
     }
 
     /// Checks the rules with default options and encodes.
@@ -120,15 +126,30 @@ pub fn encode_parts(
     opts: &DecodeOptions,
 ) -> Result<Vec<u8>, DecodeError> {
     check_bundle(primary, blocks, opts)?;
+    Ok(write_bundle(primary, blocks, |_| None))
+}
+
+/// Writes a checked bundle; block `i` is copied from `verbatim(i)` when that gives its
+/// encoding, else encoded.
+fn write_bundle<'a>(
+    primary: &PrimaryBlock,
+    blocks: &[BlockRef<'_>],
+    verbatim: impl Fn(usize) -> Option<&'a Bytes>,
+) -> Vec<u8> {
     let size = 2 + 64 + blocks.iter().map(BlockRef::encoded_len).sum::<usize>();
     let mut w = Writer::with_capacity(size);
     w.raw(&[INDEFINITE_ARRAY]);
     primary.encode(&mut w);
-    for b in blocks {
-        b.encode(&mut w);
+    for (i, b) in blocks.iter().enumerate() {
+        match verbatim(i) {
+            Some(wire) => {
+                w.raw(wire);
+            }
+            None => b.encode(&mut w),
+        }
     }
     w.raw(&[BREAK]);
-    Ok(w.into_vec())
+    w.into_vec()
 }
 
 /// Identifies a bundle: source, creation timestamp and, for fragments, offset and payload
@@ -329,6 +350,7 @@ impl<'p> BundleBuilder<'p> {
             flags,
             crc_type: self.crc_type,
             data: data.into(),
+            wire: None,
         });
         self
     }
@@ -365,6 +387,7 @@ impl<'p> BundleBuilder<'p> {
             flags: self.payload_flags,
             crc_type: self.crc_type,
             data: Bytes::copy_from_slice(self.payload),
+            wire: None,
         });
         Bundle {
             primary: self.primary.clone(),
@@ -414,5 +437,48 @@ mod tests {
         ] {
             assert!(bad.parse::<BundleId>().is_err(), "{bad}");
         }
+    }
+
+    /// A block kept from the bytes it came in is written again as it came: proven here by
+    /// a CRC left wrong (decoded without checking sums) that re-encoding carries over
+    /// untouched. Once a field or the data changes, the block is encoded and summed anew.
+    #[test]
+    fn unchanged_blocks_are_copied_changed_ones_encoded() {
+        let creation = CreationTimestamp::new(DtnTime(1_000), 1);
+        let good = BundleBuilder::new(Eid::ipn(2, 1), Eid::ipn(1, 1), creation)
+            .hop_count(9, 0)
+            .payload(b"the payload")
+            .build()
+            .unwrap();
+        let mut bad = good.clone();
+        let at = bad.windows(11).position(|w| w == b"the payload").unwrap();
+        bad[at + 11 + 1] ^= 0xff; // the payload block's CRC, after its 0x44 head
+        let bad = Bytes::from(bad);
+        let strict = DecodeOptions::default();
+        let own = DecodeOptions {
+            verify_crc: false,
+            ..DecodeOptions::default()
+        };
+        assert!(crate::wire::BundleView::decode_with(&bad, &strict).is_err());
+        let view = crate::wire::BundleView::decode_with(&bad, &own).unwrap();
+
+        let kept = view.to_bundle_in(&bad);
+        assert_eq!(kept.encode_with(&strict).unwrap(), &bad[..]);
+
+        let mut flagged = kept.clone();
+        let payload = flagged.block_mut(1).unwrap();
+        payload.flags = BlockFlags(BlockFlags::REPORT_IF_UNPROCESSABLE);
+        let again = flagged.encode_with(&strict).unwrap();
+        let decoded = crate::wire::BundleView::decode_with(&again, &strict).unwrap();
+        assert_eq!(decoded.payload(), b"the payload");
+
+        let mut replaced = kept.clone();
+        replaced.block_mut(1).unwrap().data = Bytes::from_static(b"the payload");
+        let again = replaced.encode_with(&strict).unwrap();
+        assert_eq!(again, good, "equal data elsewhere in memory is summed anew");
+
+        // Not shared with the bytes it was decoded from: nothing is reused.
+        let copied = view.to_bundle();
+        assert_eq!(copied.encode_with(&strict).unwrap(), good);
     }
 }

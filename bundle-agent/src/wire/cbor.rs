@@ -619,6 +619,12 @@ impl Writer {
         self
     }
 
+    /// The head of a byte string of `len` bytes, for a caller that writes the bytes itself.
+    pub fn bytes_head(&mut self, len: usize) -> &mut Self {
+        write_head(&mut self.buf, major::BYTES, len as u64);
+        self
+    }
+
     /// A text string.
     pub fn text(&mut self, v: &str) -> &mut Self {
         write_head(&mut self.buf, major::TEXT, v.len() as u64);

@@ -69,6 +69,15 @@ impl PrimaryBlock {
     /// by the bundle decoder.
     #[inline]
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_checking(r, true)
+    }
+
+    /// [`PrimaryBlock::decode`], checking the CRC only when `verify_crc` says so.
+    #[inline]
+    pub(crate) fn decode_checking(
+        r: &mut Reader<'_>,
+        verify_crc: bool,
+    ) -> Result<Self, DecodeError> {
         let at = Location::Primary;
         let start = r.position();
         let n = r.definite_array().map_err(DecodeError::cbor(at, start))?;
@@ -122,7 +131,7 @@ impl PrimaryBlock {
         } else {
             None
         };
-        check_crc(r, start, crc_type, at)?;
+        check_crc(r, start, crc_type, at, verify_crc)?;
         Ok(Self {
             flags,
             crc_type,
@@ -183,18 +192,20 @@ fn eid(r: &mut Reader<'_>, field: &'static str) -> Result<Eid, DecodeError> {
     })
 }
 
-/// Reads the CRC field that ends a block begun at `start` and checks it.
+/// Reads the CRC field that ends a block begun at `start` and, with `verify`, checks it.
+/// Without, the field's form and length are still checked; only the sum is not computed.
 pub(crate) fn check_crc(
     r: &mut Reader<'_>,
     start: usize,
     crc_type: CrcType,
     at: Location,
+    verify: bool,
 ) -> Result<(), DecodeError> {
     if crc_type == CrcType::None {
         return Ok(());
     }
     let off = r.position();
-    if crc_type == CrcType::Crc32c {
+    if crc_type == CrcType::Crc32c && verify {
         // The usual case: a 4-byte string with its one-byte head (0x44).
         if let Some([0x44, value @ ..]) = r.buffer().get(off..).and_then(|b| b.first_chunk::<5>()) {
             let covered = r.buffer().get(start..=off).unwrap_or(&[]);
@@ -216,6 +227,9 @@ pub(crate) fn check_crc(
             found: value.len(),
             expected: crc_type.value_len(),
         });
+    }
+    if !verify {
+        return Ok(());
     }
     let end = r.position() - value.len();
     let covered = r.buffer().get(start..end).unwrap_or(&[]);

@@ -37,6 +37,10 @@ pub struct DecodeOptions {
     /// Refuse a bundle whose creation time is zero and that has no bundle age block
     /// (RFC 9171 §4.2.7, §4.4.2). The RFC 9173 Appendix A examples break this rule too.
     pub require_bundle_age: bool,
+    /// Check every block's CRC (RFC 9171 §4.2.1). Turned off only for bytes this node
+    /// checked or built itself: a bundle read back from its own store or memory, or one its
+    /// own API encoded a moment ago. Every other check still runs.
+    pub verify_crc: bool,
 }
 
 impl Default for DecodeOptions {
@@ -48,6 +52,7 @@ impl Default for DecodeOptions {
             accept_definite_outer_array: true,
             require_primary_crc: true,
             require_bundle_age: true,
+            verify_crc: true,
         }
     }
 }

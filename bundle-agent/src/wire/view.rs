@@ -166,7 +166,7 @@ impl<'a> BundleView<'a> {
 
     /// An owned copy of the bundle's contents.
     pub fn to_bundle(&self) -> Bundle {
-        self.to_bundle_with(Bytes::copy_from_slice)
+        self.to_bundle_with(Bytes::copy_from_slice, |_| None)
     }
 
     /// The bundle's contents, owned, with every block's data shared with `held` rather than
@@ -175,16 +175,28 @@ impl<'a> BundleView<'a> {
     /// payload.
     pub fn to_bundle_in(&self, held: &Bytes) -> Bundle {
         let same = held.as_ptr() == self.bytes.as_ptr() && held.len() == self.bytes.len();
-        self.to_bundle_with(|data| {
-            if same && !data.is_empty() {
-                held.slice_ref(data)
-            } else {
-                Bytes::copy_from_slice(data)
-            }
-        })
+        if !same {
+            return self.to_bundle_with(Bytes::copy_from_slice, |_| None);
+        }
+        // Each block also keeps its whole encoding, shared too: forwarding it unchanged
+        // then costs no CRC over its data ([`CanonicalBlock`]'s `wire`).
+        self.to_bundle_with(
+            |data| {
+                if data.is_empty() {
+                    Bytes::new()
+                } else {
+                    held.slice_ref(data)
+                }
+            },
+            |whole| Some(held.slice_ref(whole)),
+        )
     }
 
-    fn to_bundle_with(&self, mut data_of: impl FnMut(&'a [u8]) -> Bytes) -> Bundle {
+    fn to_bundle_with(
+        &self,
+        mut data_of: impl FnMut(&'a [u8]) -> Bytes,
+        mut wire_of: impl FnMut(&'a [u8]) -> Option<Bytes>,
+    ) -> Bundle {
         Bundle {
             primary: self.meta.primary.clone(),
             blocks: self
@@ -197,6 +209,7 @@ impl<'a> BundleView<'a> {
                     flags: b.flags,
                     crc_type: b.crc_type,
                     data: data_of(self.data(b)),
+                    wire: wire_of(self.block_bytes(b)),
                 })
                 .collect(),
         }
@@ -237,7 +250,7 @@ impl BundleMeta {
             return Err(DecodeError::NoPayloadBlock);
         }
         let start = r.position();
-        let primary = PrimaryBlock::decode(&mut r)?;
+        let primary = PrimaryBlock::decode_checking(&mut r, opts.verify_crc)?;
         let primary_range = start..r.position();
         let mut blocks = Blocks::new();
         loop {
@@ -256,7 +269,11 @@ impl BundleMeta {
                     limit: opts.max_blocks,
                 });
             }
-            blocks.push(BlockMeta::decode(&mut r, blocks.len())?);
+            blocks.push(BlockMeta::decode_checking(
+                &mut r,
+                blocks.len(),
+                opts.verify_crc,
+            )?);
         }
         if r.remaining() != 0 {
             return Err(DecodeError::TrailingBytes(r.remaining()));

@@ -511,6 +511,64 @@ fn rfc9174_6_1_sess_term_is_answered_and_pending_transfers_fail() {
     assert!(p.a.is_closed() && p.b.is_closed());
 }
 
+/// Segment data goes into its transfer as it is read, however the stream is cut: across
+/// segments, mid-head, mid-data; a rejected segment's data is skipped and what follows is
+/// read as the next message.
+#[test]
+fn rfc9174_5_2_2_segment_data_may_arrive_in_any_pieces() {
+    let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    let mut stream = Vec::new();
+    encode_segment_header(&mut stream, 0x02, 1, &[], 700);
+    stream.extend_from_slice(&payload[..700]);
+    encode_segment_header(&mut stream, 0x01, 1, &[], 300);
+    stream.extend_from_slice(&payload[700..]);
+    encode_segment_header(&mut stream, 0x00, 9, &[], 50); // transfer 9 never started
+    stream.extend(std::iter::repeat_n(0xeeu8, 50));
+    encode_segment_header(&mut stream, 0x03, 2, &[], 20);
+    stream.extend_from_slice(&payload[..20]);
+    Message::Keepalive.encode(&mut stream);
+    for cut in [1, 7, 100, 699, 1000, stream.len()] {
+        let mut s = raw_established();
+        let mut bytes = Vec::new();
+        let mut events = Vec::new();
+        for piece in stream.chunks(cut) {
+            s.on_bytes(T0, piece);
+            let (b, e) = drain(&mut s);
+            bytes.extend(b);
+            events.extend(e);
+        }
+        let received: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                SessionEvent::Received {
+                    transfer_id,
+                    bundle,
+                } => Some((*transfer_id, bundle.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            received,
+            vec![(1, payload.clone()), (2, payload[..20].to_vec())],
+            "cut {cut}"
+        );
+        let mut ack = Vec::new();
+        Message::XferAck {
+            flags: 0x02,
+            transfer_id: 1,
+            acknowledged: 700,
+        }
+        .encode(&mut ack);
+        let reject = [
+            message_type::MSG_REJECT,
+            RejectReason::Unexpected.code(),
+            message_type::XFER_SEGMENT,
+        ];
+        assert_eq!(bytes, [ack.as_slice(), &reject].concat(), "cut {cut}");
+        assert!(!s.is_closed(), "cut {cut}");
+    }
+}
+
 #[test]
 fn bytes_may_arrive_one_at_a_time() {
     let mut s = Session::new(SessionConfig::new("ipn:2.0"), Role::Passive);

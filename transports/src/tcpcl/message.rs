@@ -258,6 +258,70 @@ fn items<'a>(
     parse_items(bytes).map(Some).map_err(|e| (e, 0))
 }
 
+/// An XFER_SEGMENT up to its data (RFC 9174 §5.2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentHead {
+    /// START / END flags.
+    pub flags: u8,
+    /// Transfer ID.
+    pub transfer_id: u64,
+    /// Transfer extension items (only on the START segment).
+    pub extensions: Vec<ExtensionItem>,
+    /// Length of the data that follows, at most the segment MRU.
+    pub len: u64,
+}
+
+/// Decodes the head of the XFER_SEGMENT at the start of `buf` (whose first byte must be
+/// its type): `Ok(Some((head, used)))`, or `Ok(None)` while the head is incomplete. The
+/// data need not have arrived: a receiver takes it as it comes, straight into the
+/// transfer, rather than wait for a whole segment (up to the segment MRU) in a buffer.
+pub fn decode_segment_head(
+    buf: &[u8],
+    limits: &DecodeLimits,
+) -> Result<Option<(SegmentHead, usize)>, ProtocolError> {
+    let mut c = Cursor { buf, pos: 0 };
+    if c.u8() != Some(mt::XFER_SEGMENT) {
+        return Err(ProtocolError::UnknownType(
+            buf.first().copied().unwrap_or(0),
+        ));
+    }
+    Ok(segment_head(&mut c, limits)?.ok().map(|head| (head, c.pos)))
+}
+
+/// Reads an XFER_SEGMENT's fields after its type; `Ok(Err(need))` while incomplete.
+fn segment_head(
+    c: &mut Cursor<'_>,
+    limits: &DecodeLimits,
+) -> Result<Result<SegmentHead, usize>, ProtocolError> {
+    let (Some(flags), Some(transfer_id)) = (c.u8(), c.u64()) else {
+        return Ok(Err(c.need(9)));
+    };
+    let extensions = if flags & SEGMENT_START != 0 {
+        match items(c, limits) {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(Err(c.buf.len() + 1)),
+            Err((e, _)) => return Err(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let Some(len) = c.u64() else {
+        return Ok(Err(c.need(8)));
+    };
+    if len > limits.segment_mru {
+        return Err(ProtocolError::SegmentTooLarge {
+            len,
+            mru: limits.segment_mru,
+        });
+    }
+    Ok(Ok(SegmentHead {
+        flags,
+        transfer_id,
+        extensions,
+        len,
+    }))
+}
+
 /// Looks for one message at the start of `buf`.
 pub fn decode<'a>(buf: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<'a>, ProtocolError> {
     let mut c = Cursor { buf, pos: 0 };
@@ -347,35 +411,18 @@ pub fn decode<'a>(buf: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<'a>, P
         }
         _ => {
             // XFER_SEGMENT
-            let (Some(flags), Some(transfer_id)) = (c.u8(), c.u64()) else {
-                return more(&c, 9);
+            let head = match segment_head(&mut c, limits)? {
+                Ok(head) => head,
+                Err(need) => return Ok(Decoded::NeedMore(need)),
             };
-            let extensions = if flags & SEGMENT_START != 0 {
-                match items(&mut c, limits) {
-                    Ok(Some(v)) => v,
-                    Ok(None) => return Ok(Decoded::NeedMore(buf.len() + 1)),
-                    Err((e, _)) => return Err(e),
-                }
-            } else {
-                Vec::new()
-            };
-            let Some(len) = c.u64() else {
-                return more(&c, 8);
-            };
-            if len > limits.segment_mru {
-                return Err(ProtocolError::SegmentTooLarge {
-                    len,
-                    mru: limits.segment_mru,
-                });
-            }
-            let n = len as usize;
+            let n = head.len as usize;
             let Some(data) = c.take(n) else {
                 return Ok(Decoded::NeedMore(c.need(n)));
             };
             Message::XferSegment {
-                flags,
-                transfer_id,
-                extensions,
+                flags: head.flags,
+                transfer_id: head.transfer_id,
+                extensions: head.extensions,
                 data,
             }
         }

@@ -18,14 +18,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::codes::message_type as mt;
 use super::codes::{
     RefuseReason, RejectReason, TermReason, SEGMENT_END, SEGMENT_START, TERM_REPLY,
     TRANSFER_LENGTH_ITEM,
 };
 use super::contact::{ContactError, ContactHeader, CONTACT_HEADER_LEN};
 use super::message::{
-    decode, encode_segment_header, DecodeLimits, Decoded, ErrorResponse, ExtensionItem, Message,
-    SessInit,
+    decode, decode_segment_head, encode_segment_header, DecodeLimits, Decoded, ErrorResponse,
+    ExtensionItem, Message, SegmentHead, SessInit,
 };
 
 /// Which side opened the TCP connection (RFC 9174 §3.1).
@@ -220,6 +221,17 @@ struct Incoming {
     refused: bool,
 }
 
+/// The XFER_SEGMENT whose data is arriving: its head is read, `remaining` bytes of data
+/// are still to come. They go straight from the connection's reads into the transfer
+/// (`keep`), or are skipped (a segment rejected or of a refused transfer).
+#[derive(Debug)]
+struct SegmentBody {
+    flags: u8,
+    id: u64,
+    remaining: usize,
+    keep: bool,
+}
+
 /// One TCPCLv4 session.
 #[derive(Debug)]
 pub struct Session {
@@ -237,6 +249,8 @@ pub struct Session {
     sending: VecDeque<Outgoing>,
     unacked: VecDeque<(u64, u64)>,
     receiving: Option<Incoming>,
+    /// Set while a segment's data arrives; `rx` is empty meanwhile.
+    body: Option<SegmentBody>,
     awaiting_accept: Vec<(u64, u64)>,
     last_rx: Duration,
     last_tx: Duration,
@@ -260,6 +274,7 @@ impl Session {
             sending: VecDeque::new(),
             unacked: VecDeque::new(),
             receiving: None,
+            body: None,
             awaiting_accept: Vec::new(),
             last_rx: Duration::ZERO,
             last_tx: Duration::ZERO,
@@ -308,7 +323,9 @@ impl Session {
             return;
         }
         self.last_rx = now;
-        self.rx.extend_from_slice(bytes);
+        // Segment data goes into its transfer without passing through `rx`.
+        let taken = self.segment_data(now, bytes);
+        self.rx.extend_from_slice(bytes.get(taken..).unwrap_or(&[]));
         self.process(now);
     }
 
@@ -353,6 +370,23 @@ impl Session {
                     self.on_contact(now, &header);
                 }
                 State::Tls | State::Closed => return,
+                _ if self.body.is_some() => return,
+                State::Established if self.rx.first() == Some(&mt::XFER_SEGMENT) => {
+                    match decode_segment_head(&self.rx, &self.limits()) {
+                        Ok(None) => return,
+                        Ok(Some((head, used))) => {
+                            self.begin_segment(now, head);
+                            // The data already here, then the rest as it is read.
+                            let rx = std::mem::take(&mut self.rx);
+                            let taken = self.segment_data(now, rx.get(used..).unwrap_or(&[]));
+                            let mut rx = rx;
+                            rx.drain(..used + taken);
+                            rx.extend_from_slice(&self.rx);
+                            self.rx = rx;
+                        }
+                        Err(e) => return self.protocol_error(now, e.response(), mt::XFER_SEGMENT),
+                    }
+                }
                 State::Init | State::Established => {
                     let limits = self.limits();
                     let rx = std::mem::take(&mut self.rx);
@@ -376,27 +410,31 @@ impl Session {
                             self.rx = rx;
                         }
                         Err(e) => {
-                            match e.response() {
-                                ErrorResponse::Reject(reason) => {
-                                    let rejected_type = rx.first().copied().unwrap_or(0);
-                                    self.message(
-                                        now,
-                                        &Message::MsgReject {
-                                            reason,
-                                            rejected_type,
-                                        },
-                                    );
-                                    // The rejected message's length is unknown, so the stream
-                                    // cannot be resynchronised: end the session.
-                                    self.terminate(now, TermReason::Unknown);
-                                }
-                                ErrorResponse::Terminate(reason) => self.terminate(now, reason),
-                            }
-                            return;
+                            let rejected_type = rx.first().copied().unwrap_or(0);
+                            return self.protocol_error(now, e.response(), rejected_type);
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Answers a message that could not be decoded.
+    fn protocol_error(&mut self, now: Duration, response: ErrorResponse, rejected_type: u8) {
+        match response {
+            ErrorResponse::Reject(reason) => {
+                self.message(
+                    now,
+                    &Message::MsgReject {
+                        reason,
+                        rejected_type,
+                    },
+                );
+                // The rejected message's length is unknown, so the stream cannot be
+                // resynchronised: end the session.
+                self.terminate(now, TermReason::Unknown);
+            }
+            ErrorResponse::Terminate(reason) => self.terminate(now, reason),
         }
     }
 
@@ -479,7 +517,7 @@ impl Session {
                     extensions,
                     data,
                 },
-            ) => self.on_segment(now, flags, transfer_id, &extensions, data),
+            ) => self.on_segment(now, flags, transfer_id, extensions, data),
             (
                 State::Established,
                 Message::XferAck {
@@ -562,24 +600,64 @@ impl Session {
         self.pump(now);
     }
 
+    /// A whole XFER_SEGMENT (from the message decoder).
     fn on_segment(
         &mut self,
         now: Duration,
         flags: u8,
         id: u64,
-        extensions: &[ExtensionItem],
+        extensions: Vec<ExtensionItem>,
         data: &[u8],
     ) {
+        let head = SegmentHead {
+            flags,
+            transfer_id: id,
+            extensions,
+            len: data.len() as u64,
+        };
+        self.begin_segment(now, head);
+        self.segment_data(now, data);
+    }
+
+    /// An XFER_SEGMENT's head is read (RFC 9174 §5.2.2): checks it against the transfer
+    /// in progress and the limits, then expects its data.
+    fn begin_segment(&mut self, now: Duration, head: SegmentHead) {
+        let SegmentHead {
+            flags,
+            transfer_id: id,
+            extensions,
+            len,
+        } = head;
+        let keep = self.accept_segment(now, flags, id, &extensions, len);
+        self.body = Some(SegmentBody {
+            flags,
+            id,
+            remaining: usize::try_from(len).unwrap_or(usize::MAX),
+            keep,
+        });
+    }
+
+    /// True when the segment's data belongs to the transfer in progress, which is then
+    /// in `receiving` (refused or not); false when the segment is rejected.
+    fn accept_segment(
+        &mut self,
+        now: Duration,
+        flags: u8,
+        id: u64,
+        extensions: &[ExtensionItem],
+        len: u64,
+    ) -> bool {
         if flags & SEGMENT_START != 0 {
             if self.receiving.is_some() {
                 // A transfer started before the previous one ended.
-                return self.message(
+                self.message(
                     now,
                     &Message::MsgReject {
                         reason: RejectReason::Unexpected,
-                        rejected_type: 0x01,
+                        rejected_type: mt::XFER_SEGMENT,
                     },
                 );
+                return false;
             }
             let declared = extensions
                 .iter()
@@ -623,29 +701,58 @@ impl Session {
         }
         let Some(mut t) = self.receiving.take().filter(|t| t.id == id) else {
             // RFC 9174 §5.2.2: a segment of a transfer that was never started.
-            return self.message(
+            self.message(
                 now,
                 &Message::MsgReject {
                     reason: RejectReason::Unexpected,
-                    rejected_type: 0x01,
+                    rejected_type: mt::XFER_SEGMENT,
                 },
             );
+            return false;
         };
-        if !t.refused {
-            if t.data.len() as u64 + data.len() as u64 > self.cfg.transfer_mru {
-                t.refused = true;
-                t.data = Vec::new();
-                self.message(
-                    now,
-                    &Message::XferRefuse {
-                        reason: RefuseReason::NoResources,
-                        transfer_id: id,
-                    },
-                );
-            } else {
-                t.data.extend_from_slice(data);
+        if !t.refused && t.data.len() as u64 + len > self.cfg.transfer_mru {
+            t.refused = true;
+            t.data = Vec::new();
+            self.message(
+                now,
+                &Message::XferRefuse {
+                    reason: RefuseReason::NoResources,
+                    transfer_id: id,
+                },
+            );
+        }
+        self.receiving = Some(t);
+        true
+    }
+
+    /// Takes what `bytes` holds of the current segment's data (none when no segment is
+    /// arriving); returns how many bytes it took. Ends the segment when its data is in.
+    fn segment_data(&mut self, now: Duration, bytes: &[u8]) -> usize {
+        let Some(body) = self.body.as_mut() else {
+            return 0;
+        };
+        let taken = body.remaining.min(bytes.len());
+        body.remaining -= taken;
+        if body.keep {
+            if let Some(t) = self.receiving.as_mut().filter(|t| !t.refused) {
+                t.data.extend_from_slice(bytes.get(..taken).unwrap_or(&[]));
             }
         }
+        if body.remaining == 0 {
+            let (flags, id, keep) = (body.flags, body.id, body.keep);
+            self.body = None;
+            if keep {
+                self.end_segment(now, flags, id);
+            }
+        }
+        taken
+    }
+
+    /// A kept segment's data is all in: the transfer ends (END) or is acknowledged so far.
+    fn end_segment(&mut self, now: Duration, flags: u8, id: u64) {
+        let Some(t) = self.receiving.take() else {
+            return;
+        };
         if flags & SEGMENT_END != 0 {
             if !t.refused {
                 self.awaiting_accept.push((id, t.data.len() as u64));

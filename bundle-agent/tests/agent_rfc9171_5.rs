@@ -189,6 +189,7 @@ fn rfc9171_5_4_forwarding_waits_for_the_link_then_updates_blocks() {
     let [Action::Transmit { link: 4, id, bytes }] = actions else {
         panic!("{actions:?}")
     };
+    let bytes = bytes.to_vec();
     let v = BundleView::decode(&bytes).unwrap();
     assert_eq!(v.previous_node(), Some(&Eid::ipn(2, 0)));
     assert_eq!(v.hop_count().unwrap().count, 1);
@@ -640,7 +641,7 @@ fn three_nodes_forward_a_to_b_to_c() {
                                 NOW,
                                 Event::Received {
                                     link,
-                                    bytes,
+                                    bytes: bytes.to_vec(),
                                     token: 0,
                                 },
                             )
@@ -827,7 +828,7 @@ fn rfc9171_5_8_and_5_9_fragmented_for_a_small_link_and_reassembled_at_the_destin
     let sent: Vec<(bundle_agent::wire::BundleId, Vec<u8>)> = drain(&mut relay)
         .into_iter()
         .map(|a| match a {
-            Action::Transmit { link: 7, id, bytes } => (id, bytes),
+            Action::Transmit { link: 7, id, bytes } => (id, bytes.to_vec()),
             other => panic!("{other:?}"),
         })
         .collect();

@@ -425,7 +425,9 @@ impl Simulator {
 
     fn act(&mut self, n: usize, action: Action) {
         match action {
-            Action::Transmit { link, id, bytes } => self.transmit(n, link as usize, id, bytes),
+            Action::Transmit { link, id, bytes } => {
+                self.transmit(n, link as usize, id, bytes.to_vec())
+            }
             Action::Accept { token } => self.answer(n, token, true),
             Action::Refuse { token, .. } => self.answer(n, token, false),
             Action::Deliver {

@@ -60,7 +60,7 @@ fn transmissions(actions: &[Action]) -> Vec<(u64, BundleId, Vec<u8>)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Transmit { link, id, bytes } => Some((*link, id.clone(), bytes.clone())),
+            Action::Transmit { link, id, bytes } => Some((*link, id.clone(), bytes.to_vec())),
             _ => None,
         })
         .collect()

@@ -213,7 +213,7 @@ fn ltp_goodput(dir: &Path, loss: f64, bundles: usize) -> (f64, f64) {
         "{}/ws/send?destination=ipn:2.1&lifetime=1h",
         p.a.replace("http://", "ws://")
     );
-    let payload = vec![0x5au8; size];
+    let payload = bytes::Bytes::from(vec![0x5au8; size]);
     let start = Instant::now();
     let sender = std::thread::spawn(move || ws_stream(&url, &payload, bundles));
     let mut at = Vec::with_capacity(bundles);

@@ -95,7 +95,7 @@ async fn sender(
                     if cmd_tx
                         .send(Command::Send {
                             tag: i,
-                            bundle: bundle(i),
+                            bundle: bundle(i).into(),
                         })
                         .await
                         .is_err()

@@ -584,7 +584,7 @@ async fn tcpcl_send(n: usize, pings: usize) {
             cmd_tx
                 .send(Cmd::Send {
                     tag: next as u64,
-                    bundle: bundle.clone(),
+                    bundle: bundle.clone().into(),
                 })
                 .await
                 .unwrap();
@@ -604,7 +604,7 @@ async fn tcpcl_send(n: usize, pings: usize) {
         cmd_tx
             .send(Cmd::Send {
                 tag: (n + i) as u64,
-                bundle: bundle.clone(),
+                bundle: bundle.clone().into(),
             })
             .await
             .unwrap();

@@ -204,7 +204,13 @@ async fn ours_to_dtn7(
     .payload(&payload)
     .build()
     .unwrap();
-    cmd_tx.send(Command::Send { tag: 1, bundle }).await.unwrap();
+    cmd_tx
+        .send(Command::Send {
+            tag: 1,
+            bundle: bundle.into(),
+        })
+        .await
+        .unwrap();
     let Upcall::Queued { result: Ok(id), .. } = next(&mut up).await else {
         panic!("not queued")
     };

@@ -96,7 +96,13 @@ async fn established(end: &mut End) -> transports::tcpcl::Negotiated {
 
 /// Sends `bundle` from `from`; returns its transfer ID.
 async fn send(from: &mut End, tag: u64, bundle: Vec<u8>) -> u64 {
-    from.cmd.send(Command::Send { tag, bundle }).await.unwrap();
+    from.cmd
+        .send(Command::Send {
+            tag,
+            bundle: bundle.into(),
+        })
+        .await
+        .unwrap();
     match from.next().await {
         Upcall::Queued {
             tag: t,
@@ -240,7 +246,7 @@ async fn quic_refusals_reach_the_sender_and_limits_hold_both_ways() {
     a.cmd
         .send(Command::Send {
             tag: 1,
-            bundle: vec![0; (1 << 20) + 1],
+            bundle: vec![0; (1 << 20) + 1].into(),
         })
         .await
         .unwrap();
@@ -270,7 +276,7 @@ async fn quic_refusals_reach_the_sender_and_limits_hold_both_ways() {
     a.cmd
         .send(Command::Send {
             tag: 5,
-            bundle: vec![4; 10],
+            bundle: vec![4; 10].into(),
         })
         .await
         .unwrap();

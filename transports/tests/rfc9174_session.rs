@@ -206,6 +206,23 @@ fn rfc9174_5_2_2_multi_segment_transfers_several_in_flight() {
     assert_eq!(acked, vec![2, 1, 0]);
 }
 
+/// A bundle handed over in pieces (a forwarded payload shared, not copied) goes out as
+/// one transfer whose segments cross the pieces' edges.
+#[test]
+fn rfc9174_5_2_2_a_bundle_in_pieces_is_one_transfer() {
+    let mut cb = SessionConfig::new("ipn:2.0");
+    cb.segment_mru = 100;
+    let mut p = Pair::new(SessionConfig::new("ipn:1.0"), cb);
+    let whole: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let mut pieces = bundle_agent::wire::Encoded::default();
+    for (from, to) in [(0, 3), (3, 250), (250, 251), (251, 1000)] {
+        pieces.push(bytes::Bytes::copy_from_slice(&whole[from..to]));
+    }
+    let id = p.a.send(T0, pieces).unwrap();
+    p.run(T0);
+    assert_eq!(p.received_by_b(), vec![(id, whole)]);
+}
+
 #[test]
 fn rfc9174_5_2_4_refused_bundle_is_reported() {
     let mut p = Pair::up();

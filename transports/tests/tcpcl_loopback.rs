@@ -68,7 +68,7 @@ async fn bundles_cross_a_real_socket_and_are_acked_after_accept() {
         cli_cmd_tx
             .send(Command::Send {
                 tag: tag as u64,
-                bundle: b.clone(),
+                bundle: b.clone().into(),
             })
             .await
             .unwrap();

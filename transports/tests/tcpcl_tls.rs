@@ -125,7 +125,7 @@ async fn rfc9174_4_4_bundles_cross_a_tls_session_with_node_ids_authenticated() {
     e.client_cmd
         .send(Command::Send {
             tag: 1,
-            bundle: bundle.clone(),
+            bundle: bundle.clone().into(),
         })
         .await
         .unwrap();

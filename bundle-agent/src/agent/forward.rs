@@ -8,7 +8,7 @@ use super::{Action, Agent, AgentError, InFlight, LinkId, Queued, Settled, Status
 use crate::store::{BundleRecord, BundleStore, LogEvent, Retention};
 use crate::wire::block::{bundle_age_data, copy_count_data, parse_copy_count, COPY_COUNT};
 use crate::wire::{
-    BlockType, Bundle, BundleId, CanonicalBlock, DtnTime, Eid, HopCount, ReasonCode,
+    BlockType, Bundle, BundleId, CanonicalBlock, DtnTime, Eid, Encoded, HopCount, ReasonCode,
 };
 
 /// Most transmissions (bundles or fragments) outstanding on one link.
@@ -202,8 +202,17 @@ impl<S: BundleStore> Agent<S> {
         // RFC 9171 §5.8: fragment when the link cannot carry the whole bundle. A bundle that
         // must not be fragmented stays pending for a link that can carry it.
         let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        let Ok(pieces) = crate::fragment::fragment(&bundle, limit, &self.cfg.decode) else {
+        // Whole, the payload block is shared with the bytes it came in, not copied.
+        let Ok(whole) = bundle.encode_shared(&self.cfg.decode) else {
             return;
+        };
+        let pieces = if whole.len() <= limit {
+            vec![whole]
+        } else {
+            match crate::fragment::fragment(&bundle, limit, &self.cfg.decode) {
+                Ok(pieces) => pieces.into_iter().map(Encoded::from).collect(),
+                Err(_) => return,
+            }
         };
         if pieces.len() > 1 {
             self.stats.fragmented += 1;

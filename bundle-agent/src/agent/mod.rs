@@ -52,7 +52,7 @@ use crate::store::{
     StoreError,
 };
 use crate::wire::{
-    Bundle, BundleId, BundleView, DecodeError, DecodeOptions, DtnTime, Eid, PrimaryBlock,
+    Bundle, BundleId, BundleView, DecodeError, DecodeOptions, DtnTime, Eid, Encoded, PrimaryBlock,
     ReasonCode,
 };
 
@@ -153,8 +153,8 @@ pub enum Action {
         link: LinkId,
         /// The bundle.
         id: BundleId,
-        /// Its bytes, ready for the wire.
-        bytes: Vec<u8>,
+        /// Its bytes, ready for the wire: shared pieces (a forwarded payload is not copied).
+        bytes: Encoded,
     },
     /// Deliver a bundle's payload to a registered endpoint.
     Deliver {

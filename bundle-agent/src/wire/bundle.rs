@@ -13,6 +13,7 @@ use super::block::{bundle_age_data, BlockRef, BlockType, CanonicalBlock, HopCoun
 use super::cbor::{Writer, BREAK, INDEFINITE_ARRAY};
 use super::crc::CrcType;
 use super::eid::Eid;
+use super::encoded::Encoded;
 use super::error::DecodeError;
 use super::flags::{BlockFlags, BundleFlags, UnknownBlockDisposition};
 use super::primary::{FragmentInfo, PrimaryBlock};
@@ -60,9 +61,19 @@ impl Bundle {
     pub fn encode_with(&self, opts: &DecodeOptions) -> Result<Vec<u8>, DecodeError> {
         let refs: Vec<BlockRef<'_>> = self.blocks.iter().map(CanonicalBlock::as_ref).collect();
         check_bundle(&self.primary, &refs, opts)?;
-        Ok(write_bundle(&self.primary, &refs, |i| {
-            self.blocks.get(i).and_then(CanonicalBlock::unchanged_wire)
-        }))
+        let verbatim = |i: usize| self.blocks.get(i).and_then(CanonicalBlock::unchanged_wire);
+        Ok(write_bundle(&self.primary, &refs, verbatim, false)
+            .into_bytes()
+            .into())
+    }
+
+    /// [`Bundle::encode_with`] as shared pieces: a large block that goes out as it came is
+    /// not copied but shared with the bytes it came in ([`Encoded`]).
+    pub fn encode_shared(&self, opts: &DecodeOptions) -> Result<Encoded, DecodeError> {
+        let refs: Vec<BlockRef<'_>> = self.blocks.iter().map(CanonicalBlock::as_ref).collect();
+        check_bundle(&self.primary, &refs, opts)?;
+        let verbatim = |i: usize| self.blocks.get(i).and_then(CanonicalBlock::unchanged_wire);
+        Ok(write_bundle(&self.primary, &refs, verbatim, true))
     }
 
     /// Checks the rules with default options and encodes.
@@ -126,30 +137,53 @@ pub fn encode_parts(
     opts: &DecodeOptions,
 ) -> Result<Vec<u8>, DecodeError> {
     check_bundle(primary, blocks, opts)?;
-    Ok(write_bundle(primary, blocks, |_| None))
+    Ok(write_bundle(primary, blocks, |_| None, false)
+        .into_bytes()
+        .into())
 }
 
-/// Writes a checked bundle; block `i` is copied from `verbatim(i)` when that gives its
-/// encoding, else encoded.
+/// Blocks at least this large that go out as they came are shared, not copied, by
+/// [`Bundle::encode_shared`]; smaller ones cost less to copy than to carry as a piece.
+const SHARE_FROM: usize = 4096;
+
+/// Writes a checked bundle. Block `i` is copied from `verbatim(i)` when that gives its
+/// encoding, else encoded; with `share`, such a block of [`SHARE_FROM`] bytes or more is
+/// a piece of its own, shared with the bytes it came in.
 fn write_bundle<'a>(
     primary: &PrimaryBlock,
     blocks: &[BlockRef<'_>],
     verbatim: impl Fn(usize) -> Option<&'a Bytes>,
-) -> Vec<u8> {
-    let size = 2 + 64 + blocks.iter().map(BlockRef::encoded_len).sum::<usize>();
+    share: bool,
+) -> Encoded {
+    let shared = |i: usize| verbatim(i).filter(|w| share && w.len() >= SHARE_FROM);
+    let size = 2
+        + 64
+        + blocks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| shared(*i).is_none())
+            .map(|(_, b)| b.encoded_len())
+            .sum::<usize>();
+    let mut out = Encoded::default();
     let mut w = Writer::with_capacity(size);
     w.raw(&[INDEFINITE_ARRAY]);
     primary.encode(&mut w);
     for (i, b) in blocks.iter().enumerate() {
-        match verbatim(i) {
-            Some(wire) => {
-                w.raw(wire);
-            }
-            None => b.encode(&mut w),
+        if let Some(wire) = shared(i) {
+            let rest = size.saturating_sub(w.len());
+            out.push(Bytes::from(
+                std::mem::replace(&mut w, Writer::with_capacity(rest)).into_vec(),
+            ));
+            out.push(wire.clone());
+        } else if let Some(wire) = verbatim(i) {
+            w.raw(wire);
+        } else {
+            b.encode(&mut w);
         }
     }
     w.raw(&[BREAK]);
-    w.into_vec()
+    out.push(Bytes::from(w.into_vec()));
+    out
 }
 
 /// Identifies a bundle: source, creation timestamp and, for fragments, offset and payload

@@ -129,10 +129,11 @@ pub fn ws_at(url: &str) -> Ws {
         .0
 }
 
-pub fn ws_next(ws: &mut Ws) -> Vec<u8> {
+/// The next binary message's payload (shared with the message read, not copied).
+pub fn ws_next(ws: &mut Ws) -> bytes::Bytes {
     loop {
         if let tungstenite::Message::Binary(p) = ws.read().unwrap() {
-            return p.to_vec();
+            return p;
         }
     }
 }
@@ -169,8 +170,9 @@ pub fn ws_senders(size: usize) -> usize {
     }
 }
 
-/// Streams `n` copies of `payload` to `url`, checking every answer.
-pub fn ws_stream(url: &str, payload: &[u8], n: usize) {
+/// Streams `n` copies of `payload` to `url`, checking every answer. Each message shares
+/// the payload's bytes (the client copies them once, into the masked frame).
+pub fn ws_stream(url: &str, payload: &bytes::Bytes, n: usize) {
     {
         let mut tx = ws_at(url);
         let mut answered = 0;
@@ -179,7 +181,7 @@ pub fn ws_stream(url: &str, payload: &[u8], n: usize) {
             other => panic!("unexpected answer {other:?}"),
         };
         for sent in 1..=n {
-            tx.send(tungstenite::Message::Binary(payload.to_vec().into()))
+            tx.send(tungstenite::Message::Binary(payload.clone()))
                 .unwrap();
             if sent - answered > WS_WINDOW {
                 check(&mut tx);
@@ -218,7 +220,7 @@ pub fn ws_throughput(a: &str, b: &str, size: usize, n: usize) -> Duration {
         "{}/ws/send?destination=ipn:2.1&lifetime=1h",
         a.replace("http://", "ws://")
     );
-    let payload = vec![0x5au8; size];
+    let payload = bytes::Bytes::from(vec![0x5au8; size]);
     let start = Instant::now();
     let k = ws_senders(size);
     let senders: Vec<_> = (0..k)

@@ -1289,7 +1289,7 @@ impl Core {
                     let handed = self
                         .p2p
                         .as_mut()
-                        .is_some_and(|p| p.transmit(link, id.clone(), bytes));
+                        .is_some_and(|p| p.transmit(link, id.clone(), bytes.to_vec()));
                     if !handed {
                         if let Err(e) = self.sent(dtn_now(), link, id, false) {
                             tracing::error!("store: {e:#}");
@@ -1301,7 +1301,7 @@ impl Core {
                 {
                     let now = dtn_now();
                     let outs = match self.ltp.as_mut() {
-                        Some(l) => l.transmit(now.0, link, id, bytes),
+                        Some(l) => l.transmit(now.0, link, id, bytes.to_vec()),
                         None => Vec::new(),
                     };
                     if let Err(e) = self.ltp_outcomes(now, outs) {
@@ -1313,7 +1313,7 @@ impl Core {
                 {
                     let now = dtn_now();
                     let outs = match self.ether.as_mut() {
-                        Some(e) => e.transmit(now.0, link, id, bytes),
+                        Some(e) => e.transmit(now.0, link, id, bytes.to_vec()),
                         None => Vec::new(),
                     };
                     if let Err(e) = self.ether_outcomes(now, outs) {
@@ -1322,13 +1322,15 @@ impl Core {
                 }
                 Action::Transmit { link, id, bytes } if self.udp_peers.contains_key(&link) => {
                     let ok = match (&self.udp, self.udp_peers.get(&link)) {
-                        (Some(socket), Some(addr)) => match socket.send(*addr, &bytes).await {
-                            Ok(()) => true,
-                            Err(e) => {
-                                tracing::warn!(link, bundle = %id, "UDP send: {e}");
-                                false
+                        (Some(socket), Some(addr)) => {
+                            match socket.send(*addr, &bytes.to_vec()).await {
+                                Ok(()) => true,
+                                Err(e) => {
+                                    tracing::warn!(link, bundle = %id, "UDP send: {e}");
+                                    false
+                                }
                             }
-                        },
+                        }
                         _ => false,
                     };
                     // UDP acknowledges nothing: handed to the socket is sent.

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bundle_agent::wire::Encoded;
 use bytes::Bytes;
 use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt, WriteError};
 use rustls::pki_types::CertificateDer;
@@ -149,7 +150,7 @@ pub async fn run_connection(
                         let id = next_tx;
                         next_tx += 1;
                         outstanding += 1;
-                        tasks.spawn(transmit(conn.clone(), id, Bytes::from(bundle)));
+                        tasks.spawn(transmit(conn.clone(), id, bundle));
                         Ok(id)
                     };
                     if upcalls.send(Upcall::Queued { tag, result }).await.is_err() {
@@ -325,13 +326,15 @@ fn closed_by(e: ConnectionError) -> CloseReason {
 }
 
 /// Sends one bundle on a new stream and waits for the answer.
-async fn transmit(conn: Connection, id: u64, bundle: Bytes) -> Done {
+async fn transmit(conn: Connection, id: u64, bundle: Encoded) -> Done {
     let result = async {
         let (mut send, mut recv) = conn
             .open_bi()
             .await
             .map_err(|_| RefuseReason::SessionTerminating)?;
-        send.write_chunk(bundle).await.map_err(refusal)?;
+        for part in bundle.parts() {
+            send.write_chunk(part.clone()).await.map_err(refusal)?;
+        }
         send.finish()
             .map_err(|_| RefuseReason::SessionTerminating)?;
         let answer = recv

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use bundle_agent::wire::Encoded;
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -30,8 +31,8 @@ pub enum Command {
     Send {
         /// The caller's tag, echoed in the upcall.
         tag: u64,
-        /// The bundle.
-        bundle: Vec<u8>,
+        /// The bundle: one buffer (`Vec<u8>` converts) or shared pieces, sent as they are.
+        bundle: Encoded,
     },
     /// The bundle of this transfer is durable: acknowledge it.
     Accept(u64),

@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use bundle_agent::wire::Encoded;
 use bytes::Bytes;
 
 use super::codes::message_type as mt;
@@ -210,7 +211,7 @@ const SEGMENT_TAIL_ROOM: u64 = 64 << 10;
 struct Outgoing {
     id: u64,
     /// Shared with the segments that carry it: XFER_SEGMENTs borrow their data from here.
-    bundle: Bytes,
+    bundle: Encoded,
     sent: usize,
 }
 
@@ -859,7 +860,8 @@ impl Session {
     }
 
     /// Queues a bundle for transmission and returns its transfer ID.
-    pub fn send(&mut self, now: Duration, bundle: Vec<u8>) -> Result<u64, SendError> {
+    pub fn send(&mut self, now: Duration, bundle: impl Into<Encoded>) -> Result<u64, SendError> {
+        let bundle = bundle.into();
         let Some(n) = self
             .negotiated
             .as_ref()
@@ -881,7 +883,7 @@ impl Session {
         self.next_id += 1;
         self.sending.push_back(Outgoing {
             id,
-            bundle: Bytes::from(bundle),
+            bundle,
             sent: 0,
         });
         self.pump(now);
@@ -917,7 +919,9 @@ impl Session {
                 let mut head = Vec::with_capacity(48);
                 encode_segment_header(&mut head, flags, o.id, &ext, len as u64);
                 self.transmit(now, head);
-                self.transmit(now, o.bundle.slice(o.sent..o.sent + len));
+                for piece in o.bundle.slices(o.sent..o.sent + len) {
+                    self.transmit(now, piece);
+                }
                 o.sent += len;
                 if end {
                     break;

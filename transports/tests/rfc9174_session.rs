@@ -586,6 +586,45 @@ fn rfc9174_5_2_2_segment_data_may_arrive_in_any_pieces() {
     }
 }
 
+/// The edge may read a large segment's data straight into the transfer's buffer; the
+/// session then carries on as if the bytes had come through `on_bytes`.
+#[test]
+fn segment_data_read_straight_into_the_transfer() {
+    let mut s = raw_established();
+    let payload: Vec<u8> = (0..900u32).map(|i| (i % 241) as u8).collect();
+    let mut head = Vec::new();
+    encode_segment_header(&mut head, 0x03, 4, &[], 900);
+    head.extend_from_slice(&payload[..100]);
+    s.on_bytes(T0, &head);
+    assert!(
+        s.lend_data_buffer(801).is_none(),
+        "800 bytes are due, not 801"
+    );
+    let (mut data, due) = s.lend_data_buffer(500).unwrap();
+    assert_eq!((data.as_slice(), due), (&payload[..100], 800));
+    data.extend_from_slice(&payload[100..600]);
+    s.data_read(T0, data, 500);
+    assert!(drain(&mut s).1.is_empty(), "300 bytes still due");
+    let (mut data, due) = s.lend_data_buffer(1).unwrap();
+    assert_eq!(due, 300);
+    data.extend_from_slice(&payload[600..]);
+    s.data_read(T0, data, 300);
+    assert!(s.lend_data_buffer(1).is_none());
+    // The next message comes through the read buffer as usual.
+    let mut keepalive = Vec::new();
+    Message::Keepalive.encode(&mut keepalive);
+    s.on_bytes(T0, &keepalive);
+    let (_, events) = drain(&mut s);
+    assert_eq!(
+        events,
+        vec![SessionEvent::Received {
+            transfer_id: 4,
+            bundle: payload
+        }]
+    );
+    assert!(!s.is_closed());
+}
+
 #[test]
 fn bytes_may_arrive_one_at_a_time() {
     let mut s = Session::new(SessionConfig::new("ipn:2.0"), Role::Passive);

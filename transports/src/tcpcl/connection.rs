@@ -164,33 +164,51 @@ impl Driver {
                     None => std::future::pending::<()>().await,
                 }
             };
-            tokio::select! {
-                read = stream.read(&mut self.buf) => match read {
-                    Ok(0) | Err(_) => self.session.on_connection_lost(),
-                    Ok(n) => {
-                        let now = self.now();
-                        self.session.on_bytes(now, self.buf.get(..n).unwrap_or(&[]));
-                    }
-                },
-                cmd = self.commands.recv(), if self.commands_open => {
-                    let now = self.now();
-                    match cmd {
-                        Some(Command::Send { tag, bundle }) => {
-                            let result = self.session.send(now, bundle);
-                            if self.upcalls.send(Upcall::Queued { tag, result }).await.is_err() {
-                                self.session.close(now, TermReason::Unknown);
-                            }
-                        }
-                        Some(Command::Accept(id)) => self.session.accept(now, id),
-                        Some(Command::Refuse(id, reason)) => self.session.refuse(now, id, reason),
-                        Some(Command::Close(reason)) => self.session.close(now, reason),
-                        None => self.commands_open = false,
-                    }
-                },
-                () = sleep => {
-                    let now = self.now();
-                    self.session.on_timeout(now);
+            // A large segment's data is read straight into its transfer.
+            let mut direct = self.session.lend_data_buffer(DIRECT_READ_FROM);
+            let woke = tokio::select! {
+                read = read_some(stream, &mut self.buf, direct.as_mut()) => Woke::Read(read),
+                cmd = self.commands.recv(), if self.commands_open => Woke::Command(cmd),
+                () = sleep => Woke::Timeout,
+            };
+            let now = self.now();
+            let direct_read = match (&woke, direct) {
+                (Woke::Read(Ok(Read::Direct(n))), Some((data, _))) => {
+                    self.session.data_read(now, data, *n);
+                    true
                 }
+                (_, Some((data, _))) => {
+                    self.session.data_read(now, data, 0);
+                    false
+                }
+                (_, None) => false,
+            };
+            match woke {
+                Woke::Read(Ok(Read::Direct(0) | Read::Buffered(0)) | Err(_)) => {
+                    self.session.on_connection_lost();
+                }
+                Woke::Read(Ok(Read::Direct(_))) => debug_assert!(direct_read),
+                Woke::Read(Ok(Read::Buffered(n))) => {
+                    self.session.on_bytes(now, self.buf.get(..n).unwrap_or(&[]));
+                }
+                Woke::Command(cmd) => match cmd {
+                    Some(Command::Send { tag, bundle }) => {
+                        let result = self.session.send(now, bundle);
+                        if self
+                            .upcalls
+                            .send(Upcall::Queued { tag, result })
+                            .await
+                            .is_err()
+                        {
+                            self.session.close(now, TermReason::Unknown);
+                        }
+                    }
+                    Some(Command::Accept(id)) => self.session.accept(now, id),
+                    Some(Command::Refuse(id, reason)) => self.session.refuse(now, id, reason),
+                    Some(Command::Close(reason)) => self.session.close(now, reason),
+                    None => self.commands_open = false,
+                },
+                Woke::Timeout => self.session.on_timeout(now),
             }
         }
     }
@@ -217,6 +235,41 @@ impl Driver {
 /// Bytes read from the connection at most per read: large enough that a 1 MiB segment takes
 /// a few reads, not dozens.
 const READ_BUFFER: usize = 256 << 10;
+
+/// Segment data still due from which it is read straight into its transfer; a shorter
+/// tail is read into the read buffer with the messages after it, in one system call.
+const DIRECT_READ_FROM: usize = 64 << 10;
+
+/// What woke the session's loop.
+enum Woke {
+    Read(std::io::Result<Read>),
+    Command(Option<Command>),
+    Timeout,
+}
+
+/// Where a read put its bytes.
+enum Read {
+    /// Into the session's transfer (segment data); 0 at end of stream.
+    Direct(usize),
+    /// Into the read buffer; 0 at end of stream.
+    Buffered(usize),
+}
+
+/// Reads once: into `direct`'s buffer, at most its due count, when there is one, else
+/// into `buf`. Cancel-safe (a read that did not complete took nothing).
+async fn read_some<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut [u8],
+    direct: Option<&mut (Vec<u8>, usize)>,
+) -> std::io::Result<Read> {
+    match direct {
+        Some((data, due)) => {
+            let mut room = bytes::BufMut::limit(&mut *data, (*due).min(READ_BUFFER * 4));
+            stream.read_buf(&mut room).await.map(Read::Direct)
+        }
+        None => stream.read(buf).await.map(Read::Buffered),
+    }
+}
 
 /// Writes every buffer of `bufs`, in order, with as few vectored writes as the stream allows,
 /// and empties `bufs` (also on error: the connection is then unusable anyway).

@@ -749,6 +749,43 @@ impl Session {
         taken
     }
 
+    /// Lends the buffer the current segment's data goes to, with how many more bytes of it
+    /// are due, so the edge can read them from the connection straight into it (no copy
+    /// through a read buffer). `None` unless at least `min` bytes of a kept segment's data
+    /// are still due: a short tail is better read with what follows it. Hand the buffer
+    /// back with [`Session::data_read`] before any other call.
+    pub fn lend_data_buffer(&mut self, min: usize) -> Option<(Vec<u8>, usize)> {
+        let body = self
+            .body
+            .as_ref()
+            .filter(|b| b.keep && b.remaining >= min)?;
+        let remaining = body.remaining;
+        let t = self.receiving.as_mut().filter(|t| !t.refused)?;
+        Some((std::mem::take(&mut t.data), remaining))
+    }
+
+    /// The buffer from [`Session::lend_data_buffer`] is back, `read` bytes longer: that
+    /// many bytes of segment data were read into it (at most the number due).
+    pub fn data_read(&mut self, now: Duration, data: Vec<u8>, read: usize) {
+        let Some(t) = self.receiving.as_mut() else {
+            return;
+        };
+        t.data = data;
+        if read == 0 {
+            return;
+        }
+        self.last_rx = now;
+        if let Some(body) = self.body.as_mut() {
+            body.remaining = body.remaining.saturating_sub(read);
+            if body.remaining == 0 {
+                let (flags, id) = (body.flags, body.id);
+                self.body = None;
+                self.end_segment(now, flags, id);
+            }
+        }
+        self.process(now);
+    }
+
     /// A kept segment's data is all in: the transfer ends (END) or is acknowledged so far.
     fn end_segment(&mut self, now: Duration, flags: u8, id: u64) {
         let Some(t) = self.receiving.take() else {

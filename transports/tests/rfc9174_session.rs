@@ -72,17 +72,22 @@ impl Pair {
     }
 
     fn received_by_b(&self) -> Vec<(u64, Vec<u8>)> {
-        self.b_events
-            .iter()
-            .filter_map(|e| match e {
-                SessionEvent::Received {
-                    transfer_id,
-                    bundle,
-                } => Some((*transfer_id, bundle.clone())),
-                _ => None,
-            })
-            .collect()
+        received(&self.b_events)
     }
+}
+
+/// The bundles among `events`, with their transfer IDs.
+fn received(events: &[SessionEvent]) -> Vec<(u64, Vec<u8>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Received {
+                transfer_id,
+                bundle,
+            } => Some((*transfer_id, bundle.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn established(events: &[SessionEvent]) -> Option<&Negotiated> {
@@ -554,18 +559,8 @@ fn rfc9174_5_2_2_segment_data_may_arrive_in_any_pieces() {
             bytes.extend(b);
             events.extend(e);
         }
-        let received: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                SessionEvent::Received {
-                    transfer_id,
-                    bundle,
-                } => Some((*transfer_id, bundle.clone())),
-                _ => None,
-            })
-            .collect();
         assert_eq!(
-            received,
+            received(&events),
             vec![(1, payload.clone()), (2, payload[..20].to_vec())],
             "cut {cut}"
         );

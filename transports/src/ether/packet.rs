@@ -143,8 +143,8 @@ pub fn open_blocking(name: &str, ethertype: u16) -> io::Result<(Socket, Interfac
     let socket = Socket::new(Domain::PACKET, Type::RAW, Some(protocol))?;
     bind(&socket, interface.index, ethertype)?;
     ignore_outgoing(&socket);
-    let _ = socket.set_recv_buffer_size(4 << 20);
-    let _ = socket.set_send_buffer_size(4 << 20);
+    // Past `net.core.rmem_max` where permitted: a frame that overflows it must be resent.
+    crate::sockbuf::request(&socket, 4 << 20);
     Ok((socket, interface))
 }
 

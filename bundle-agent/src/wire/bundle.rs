@@ -59,21 +59,25 @@ impl Bundle {
     /// A block that arrived in bytes this bundle still shares and that has not changed
     /// since is copied as it came, CRC included, rather than encoded again.
     pub fn encode_with(&self, opts: &DecodeOptions) -> Result<Vec<u8>, DecodeError> {
-        let refs: Vec<BlockRef<'_>> = self.blocks.iter().map(CanonicalBlock::as_ref).collect();
-        check_bundle(&self.primary, &refs, opts)?;
-        let verbatim = |i: usize| self.blocks.get(i).and_then(CanonicalBlock::unchanged_wire);
-        Ok(write_bundle(&self.primary, &refs, verbatim, false)
-            .into_bytes()
-            .into())
+        Ok(self.write(opts, false)?.into_bytes().into())
     }
 
     /// [`Bundle::encode_with`] as shared pieces: a large block that goes out as it came is
     /// not copied but shared with the bytes it came in ([`Encoded`]).
     pub fn encode_shared(&self, opts: &DecodeOptions) -> Result<Encoded, DecodeError> {
+        self.write(opts, true)
+    }
+
+    /// Checks the rules and writes, reusing each block's received encoding where it holds.
+    fn write(&self, opts: &DecodeOptions, share: bool) -> Result<Encoded, DecodeError> {
         let refs: Vec<BlockRef<'_>> = self.blocks.iter().map(CanonicalBlock::as_ref).collect();
         check_bundle(&self.primary, &refs, opts)?;
-        let verbatim = |i: usize| self.blocks.get(i).and_then(CanonicalBlock::unchanged_wire);
-        Ok(write_bundle(&self.primary, &refs, verbatim, true))
+        let verbatim: Vec<Option<&Bytes>> = self
+            .blocks
+            .iter()
+            .map(CanonicalBlock::unchanged_wire)
+            .collect();
+        Ok(write_bundle(&self.primary, &refs, &verbatim, share))
     }
 
     /// Checks the rules with default options and encodes.
@@ -137,7 +141,7 @@ pub fn encode_parts(
     opts: &DecodeOptions,
 ) -> Result<Vec<u8>, DecodeError> {
     check_bundle(primary, blocks, opts)?;
-    Ok(write_bundle(primary, blocks, |_| None, false)
+    Ok(write_bundle(primary, blocks, &[], false)
         .into_bytes()
         .into())
 }
@@ -146,15 +150,16 @@ pub fn encode_parts(
 /// [`Bundle::encode_shared`]; smaller ones cost less to copy than to carry as a piece.
 const SHARE_FROM: usize = 4096;
 
-/// Writes a checked bundle. Block `i` is copied from `verbatim(i)` when that gives its
+/// Writes a checked bundle. Block `i` is copied from `verbatim[i]` when that gives its
 /// encoding, else encoded; with `share`, such a block of [`SHARE_FROM`] bytes or more is
 /// a piece of its own, shared with the bytes it came in.
-fn write_bundle<'a>(
+fn write_bundle(
     primary: &PrimaryBlock,
     blocks: &[BlockRef<'_>],
-    verbatim: impl Fn(usize) -> Option<&'a Bytes>,
+    verbatim: &[Option<&Bytes>],
     share: bool,
 ) -> Encoded {
+    let verbatim = |i: usize| verbatim.get(i).copied().flatten();
     let shared = |i: usize| verbatim(i).filter(|w| share && w.len() >= SHARE_FROM);
     let size = 2
         + 64

@@ -172,22 +172,19 @@ impl Driver {
                 () = sleep => Woke::Timeout,
             };
             let now = self.now();
-            let direct_read = match (&woke, direct) {
-                (Woke::Read(Ok(Read::Direct(n))), Some((data, _))) => {
-                    self.session.data_read(now, data, *n);
-                    true
-                }
-                (_, Some((data, _))) => {
-                    self.session.data_read(now, data, 0);
-                    false
-                }
-                (_, None) => false,
-            };
+            // The lent buffer goes back first, with what was read into it (if anything).
+            if let Some((data, _)) = direct {
+                let read = match &woke {
+                    Woke::Read(Ok(Read::Direct(n))) => *n,
+                    _ => 0,
+                };
+                self.session.data_read(now, data, read);
+            }
             match woke {
                 Woke::Read(Ok(Read::Direct(0) | Read::Buffered(0)) | Err(_)) => {
                     self.session.on_connection_lost();
                 }
-                Woke::Read(Ok(Read::Direct(_))) => debug_assert!(direct_read),
+                Woke::Read(Ok(Read::Direct(_))) => {} // handed over just above
                 Woke::Read(Ok(Read::Buffered(n))) => {
                     self.session.on_bytes(now, self.buf.get(..n).unwrap_or(&[]));
                 }
